@@ -1,0 +1,134 @@
+"""`xfer-scale`: run | report | score | tasks | prepare.
+
+Exit codes: 0 success, 2 bad configuration or input (one message, no traceback), 1 anything
+else. `run` hands its arguments to Hydra, so every Hydra feature (multirun, launchers,
+`--cfg job`, `--help`) works as documented by Hydra.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from xfer_scale import config
+from xfer_scale.errors import UserError
+
+log = logging.getLogger("xfer_scale")
+
+USAGE = """\
+usage: xfer-scale COMMAND [ARGS...]
+
+Intermediate-task scaling sweeps for zero-shot cross-lingual transfer (XTREME / XTREME-R).
+
+commands:
+  run [OVERRIDES...]       one experiment (Hydra overrides), e.g.
+                             xfer-scale run intermediate=mnli intermediate.fraction=0.1 target=xnli seed=1
+                           `run -m` sweeps every comma-separated value (Hydra multirun), e.g.
+                             xfer-scale run -m intermediate.fraction=0.01,0.1,1.0 target=xnli,udpos seed=1,2,3
+                           `run experiment=smoke`: the whole pipeline on a tiny model, on CPU, in a minute
+                           `run --cfg job [OVERRIDES...]` prints the composed config; `run --help` lists groups
+  report DIR... [--out DIR]  aggregate every run under the directories: seeds, gains, plots, report.md
+  score --predictions DIR --labels DIR [--benchmark xtreme|xtreme-r] [--out FILE.csv]
+                           score XTREME submission-layout predictions as XTREME's evaluate.py does
+  tasks                    list tasks with their format, metric, languages and sources
+  prepare [OVERRIDES...]   download the model and every data set a run (or sweep) needs,
+                           so compute nodes can run with HF_HUB_OFFLINE=1
+
+exit codes: 0 success, 2 bad configuration or input, 1 anything else
+"""
+
+
+def _smoke_data_dir(name: str) -> str:
+    return str(resources.files("xfer_scale") / f"{name}_data")
+
+
+def setup() -> None:
+    """Register the config schema and resolvers (idempotent)."""
+    config.register()
+    if not OmegaConf.has_resolver("xfer_scale_data"):
+        OmegaConf.register_new_resolver("xfer_scale_data", _smoke_data_dir)
+
+
+class _RunState:
+    """What the Hydra task function saw, for the exit code after Hydra returns."""
+
+    started = False
+    failures: list[tuple[str, str, bool]] = []  # (run dir, message, is a user error)
+
+
+@hydra.main(version_base=None, config_path="pkg://xfer_scale.conf", config_name="config")
+def _run_job(cfg: DictConfig) -> None:
+    from xfer_scale import pipeline  # heavy imports only once a run really starts
+
+    _RunState.started = True
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        pipeline.run(cfg, run_dir)
+    except UserError as error:
+        log.error("%s", error)
+        _RunState.failures.append((str(run_dir), str(error), True))
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            return  # the other cells of the sweep go on; the summary lists this one
+        raise SystemExit(2) from None
+    except Exception as error:
+        _RunState.failures.append((str(run_dir), f"{type(error).__name__}: {error}", False))
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            raise
+        log.exception("run in %s failed", run_dir)
+
+
+def run_command(args: list[str]) -> int:
+    _RunState.started = False
+    _RunState.failures = []
+    sys.argv = ["xfer-scale run", *args]
+    try:
+        _run_job()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+        if code == 1 and not _RunState.started:
+            return 2  # Hydra rejected the config (unknown key, group option or type) and said why
+        if code:
+            return code
+    if _RunState.failures:
+        print(f"\n{len(_RunState.failures)} run(s) failed:", file=sys.stderr)
+        for run_dir, message, _ in _RunState.failures:
+            print(f"  {run_dir}: {message}", file=sys.stderr)
+        return 2 if all(user for _, _, user in _RunState.failures) else 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, args = argv[0], argv[1:]
+    setup()
+    try:
+        if command == "run":
+            return run_command(args)
+        if command == "report":
+            from xfer_scale import report
+            return report.main(args)
+        if command == "score":
+            from xfer_scale import scoring
+            return scoring.main(args)
+        if command == "tasks":
+            from xfer_scale import catalog
+            return catalog.main(args)
+        if command == "prepare":
+            from xfer_scale import prepare
+            return prepare.main(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2

@@ -1,0 +1,228 @@
+"""Load one split of one task in one language, from the hub or the original-release files,
+as a `datasets.Dataset` with the format's canonical columns; and subsample it.
+
+Both sources go through the same row conversion (field mapping, filter, label mapping), so a
+smoke run on bundled files exercises the same code as a run on the hub data.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from xfer_scale import languages, readers
+from xfer_scale.errors import UserError
+
+LABEL_FIELDS = ("label", "tags")
+
+
+class _Templates(dict):
+    """`{lang}`-style placeholders, looked up only when a template uses them."""
+
+    def __init__(self, lang: str):
+        super().__init__(lang=lang)
+
+    def __missing__(self, key: str) -> str:
+        if key == "lang_name":
+            return languages.name(self["lang"])
+        if key == "iso3":
+            return languages.language(self["lang"]).iso3
+        raise UserError(f"unknown placeholder {{{key}}} in a task config; use {{lang}}, {{lang_name}} or {{iso3}}.")
+
+
+def _fill(value: Any, lang: str) -> Any:
+    return value.format_map(_Templates(lang)) if isinstance(value, str) else value
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, (DictConfig, ListConfig)) else node
+
+
+def _get(row: Mapping[str, Any], spec: Any, where: str) -> Any:
+    if isinstance(spec, list):
+        return [_get(row, part, where) for part in spec]
+    value: Any = row
+    for key in str(spec).split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            raise UserError(
+                f"{where}: a row has no field {spec!r} (it has: {', '.join(row)}); "
+                "fix the task config's `fields` or the file."
+            )
+        value = value[key]
+    return value
+
+
+class RowConverter:
+    """Turns a source's rows into canonical rows: filter, rename, map labels to indices."""
+
+    def __init__(self, source: Any, label_names: list[str], lang: str, where: str,
+                 class_names: dict[str, list[str]] | None = None):
+        self.fields = _plain(source.fields)
+        self.filter = {k: _fill(v, lang) for k, v in _plain(source.filter).items()}
+        self.skip = set(map(str, _plain(source.skip_labels)))
+        values = _plain(source.label_values)
+        names = list(label_names)
+        self.label_index = {str(v): i for i, v in enumerate(values if values is not None else names)}
+        self.class_names = class_names or {}
+        self.where = where
+
+    def _label(self, raw: Any, column: str) -> int | None:
+        if column in self.class_names and isinstance(raw, (int, np.integer)) and raw >= 0:
+            raw = self.class_names[column][raw]
+        key = str(raw)
+        if key in self.skip:
+            return None
+        if key not in self.label_index:
+            raise UserError(
+                f"{self.where}: label {raw!r} is not one of {', '.join(self.label_index)}; "
+                "fix the file, or list it in the task config's `skip_labels` / `label_values`."
+            )
+        return self.label_index[key]
+
+    def __call__(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
+        for column, wanted in self.filter.items():
+            if str(_get(row, column, self.where)) != str(wanted):
+                return None
+        out = {name: _get(row, spec, self.where) for name, spec in self.fields.items()}
+        if "label" in out:
+            out["label"] = self._label(out["label"], self.fields["label"])
+            if out["label"] is None:
+                return None
+        if "tags" in out:
+            tags = [self._label(t, self.fields["tags"]) for t in out["tags"]]
+            if any(t is None for t in tags):
+                return None
+            out["tags"] = tags
+        return out
+
+
+def _class_names(features: datasets.Features, fields: dict[str, Any]) -> dict[str, list[str]]:
+    """Hub label columns are ClassLabel integers: keep their names to map them by name."""
+    found = {}
+    for canonical in LABEL_FIELDS:
+        column = fields.get(canonical)
+        feature = features.get(column) if isinstance(column, str) else None
+        feature = getattr(feature, "feature", feature)  # a sequence of ClassLabel (tags)
+        if isinstance(feature, datasets.ClassLabel):
+            found[column] = list(feature.names)
+    return found
+
+
+def _convert(rows: Iterable[Mapping[str, Any]], convert: RowConverter) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        out = convert(row)
+        if out is not None:
+            yield out
+
+
+def local_base(task: Any, source: Any, data_root: str | None) -> Path | None:
+    """Folder holding this source's files, or None when the hub is to be used."""
+    if task.get("data_dir") and source.get("task_dir") is None:
+        return Path(task.data_dir)
+    if data_root:
+        return Path(data_root) / (source.get("task_dir") or task.name)
+    return None
+
+
+def _load_local(task: Any, source: Any, base: Path, lang: str, where: str) -> datasets.Dataset:
+    if not base.is_dir():
+        raise UserError(f"{where}: data folder {base} does not exist; check data.root or {task.name}.data_dir.")
+    pattern = str(base / _fill(source.path, lang))
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise UserError(
+            f"{where}: no file matches {pattern}; put the original-release files there, "
+            "or leave data.root unset to load from the hub."
+        )
+    options = {k: _fill(v, lang) for k, v in _plain(source.options).items()}
+    convert = RowConverter(source, task.label_names, lang, where)
+    rows: list[dict[str, Any]] = []
+    for file in files:
+        convert.where = f"{where} ({file})"
+        rows.extend(_convert(readers.read(source.reader, Path(file), **options), convert))
+    return datasets.Dataset.from_list(rows)
+
+
+def _load_hub(task: Any, source: Any, lang: str, where: str) -> datasets.Dataset:
+    name = _fill(source.name, lang)
+    try:
+        raw = datasets.load_dataset(source.path, name, split=source.split, revision=source.revision)
+    except Exception as error:  # the hub's errors vary by release: offline, missing, gated
+        raise UserError(
+            f"{where}: cannot load {source.path} ({name}, split {source.split}) from the hub: "
+            f"{type(error).__name__}: {error}. Offline? Run `xfer-scale prepare` where the hub "
+            "is reachable, or point data.root at the original-release files."
+        ) from error
+    fields = _plain(source.fields)
+    convert = RowConverter(source, task.label_names, lang, where, _class_names(raw.features, fields))
+    return datasets.Dataset.from_list(list(_convert(raw, convert)))
+
+
+def load_split(task: Any, split: str, lang: str, data_root: str | None = None) -> datasets.Dataset:
+    """Canonical rows of `task`'s `split` in `lang`; an empty result is an error."""
+    where = f"{task.name} {split} [{lang}]"
+    if split not in task.splits:
+        raise UserError(f"{where}: task {task.name} has no {split} split (it has: {', '.join(task.splits)}).")
+    source = task.splits[split]
+    base = local_base(task, source.local, data_root) if source.get("local") else None
+    if base is not None:
+        dataset = _load_local(task, source.local, base, lang, where)
+    elif source.get("hub"):
+        dataset = _load_hub(task, source.hub, lang, where)
+    else:
+        raise UserError(f"{where}: this split has only local files; set data.root or {task.name}.data_dir.")
+    if len(dataset) == 0:
+        raise UserError(f"{where}: no examples found; check the language code and the files.")
+    return dataset
+
+
+def subsample_order(labels: list[int] | None, n: int, seed: int) -> np.ndarray:
+    """One fixed order of all examples; every prefix is a stratified subsample.
+
+    Each example gets the key (rank within its label + jitter) / label size, ranks coming
+    from a seeded permutation; sorting by key interleaves the labels in proportion. Because
+    every subsample is a prefix of the same order, the 1% set lies inside the 10% set.
+    """
+    rng = np.random.default_rng(seed)
+    permutation = rng.permutation(n)
+    if labels is None:
+        return permutation
+    labels_arr = np.asarray(labels)[permutation]
+    keys = np.empty(n)
+    for label in np.unique(labels_arr):
+        members = np.flatnonzero(labels_arr == label)
+        keys[members] = (np.arange(len(members)) + rng.random(len(members))) / len(members)
+    return permutation[np.argsort(keys, kind="stable")]
+
+
+def subsample_size(n: int, fraction: float, examples: int | None, task: str) -> int:
+    if examples is not None:
+        if examples > n:
+            raise UserError(
+                f"intermediate.examples={examples} exceeds the {n} training examples of {task}; "
+                f"use at most {n}, or intermediate.fraction."
+            )
+        return examples
+    size = round(fraction * n)
+    if size < 1:
+        raise UserError(
+            f"intermediate.fraction={fraction} of {n} examples of {task} is an empty subsample; "
+            f"use a fraction of at least {math.ceil(0.5 / n * 1e6) / 1e6} or intermediate.examples."
+        )
+    return size
+
+
+def subsample(dataset: datasets.Dataset, fraction: float, examples: int | None, seed: int,
+              task: str) -> tuple[datasets.Dataset, list[int]]:
+    """The nested, label-stratified subsample and the row indices it keeps (sorted)."""
+    size = subsample_size(len(dataset), fraction, examples, task)
+    labels = dataset["label"] if "label" in dataset.column_names else None
+    chosen = sorted(subsample_order(labels, len(dataset), seed)[:size].tolist())
+    return dataset.select(chosen), chosen

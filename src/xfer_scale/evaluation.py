@@ -1,0 +1,57 @@
+"""Prediction and scoring of one data set: length-sorted batches, no gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from xfer_scale.formats import Format
+from xfer_scale.formats.base import pad_batch
+
+
+def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], batch_size: int,
+                  pad_token_id: int) -> list[tuple[list[int], dict[str, torch.Tensor]]]:
+    columns = [c for c in fmt.model_inputs if c in features.column_names]
+    rows = features.select_columns(columns)
+    out = []
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        out.append((chunk, pad_batch([rows[i] for i in chunk], pad_token_id)))
+    return out
+
+
+@torch.inference_mode()
+def predict_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Format, batch_size: int,
+                   device: torch.device, pad_token_id: int, autocast_dtype: torch.dtype | None = None,
+                   progress: str | None = None) -> list[torch.Tensor]:
+    """Per-feature logits in the features' order, each cut to its own length.
+
+    Sorting by length first keeps padding (and so wasted compute) near zero.
+    """
+    lengths = np.array([len(ids) for ids in features["input_ids"]])
+    order = np.argsort(-lengths, kind="stable").tolist()
+    result: list[torch.Tensor | None] = [None] * len(features)
+    was_training = model.training
+    model.eval()
+    batches = model_batches(features, fmt, order, batch_size, pad_token_id)
+    for chunk, batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "labels"}
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            logits = model(**batch).float().cpu()
+        for row, index in zip(logits, chunk):
+            result[index] = row[: lengths[index]] if row.dim() > 1 else row
+    model.train(was_training)
+    return result  # type: ignore[return-value]
+
+
+def evaluate(model: torch.nn.Module, fmt: Format, examples: datasets.Dataset, features: datasets.Dataset,
+             language: str, batch_size: int, device: torch.device, pad_token_id: int,
+             autocast_dtype: torch.dtype | None = None, progress: str | None = None) -> tuple[list[Any], dict[str, float]]:
+    """Predictions (one per example) and metrics on XTREME's 0-100 scale."""
+    logits = predict_logits(model, features, fmt, batch_size, device, pad_token_id, autocast_dtype, progress)
+    predictions = fmt.predict(logits, features, examples)
+    return predictions, fmt.score(predictions, examples, language)

@@ -1,0 +1,46 @@
+"""XTREME-official scoring: pure metric functions, `compute`, and `evaluate` wrappers.
+
+The wrappers import `evaluate` (and with it `datasets`), which costs seconds; they load on
+first access so `xfer-scale score` and the training loop do not pay for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xfer_scale.metrics.classification import accuracy
+from xfer_scale.metrics.dispatch import FAMILIES, compute
+from xfer_scale.metrics.qa import (
+    MLQA_LANGUAGES,
+    mlqa_scores,
+    normalize_mlqa,
+    normalize_squad,
+    squad_scores,
+)
+from xfer_scale.metrics.retrieval import bucc_scores
+from xfer_scale.metrics.tagging import seqeval_scores, token_accuracy
+
+_WRAPPERS = ("XtremeAccuracy", "XtremeSeqeval", "XtremeSquad", "XtremeMlqa", "XtremeBucc")
+
+__all__ = [
+    "FAMILIES",
+    "MLQA_LANGUAGES",
+    "accuracy",
+    "bucc_scores",
+    "compute",
+    "mlqa_scores",
+    "normalize_mlqa",
+    "normalize_squad",
+    "seqeval_scores",
+    "squad_scores",
+    "token_accuracy",
+    *_WRAPPERS,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WRAPPERS:
+        from xfer_scale.metrics import hf_metrics
+
+        return getattr(hf_metrics, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

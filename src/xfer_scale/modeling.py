@@ -1,0 +1,68 @@
+"""The encoder with a task head, and moving the encoder between phases.
+
+Phase 1 saves only the encoder (`save_pretrained`) with its tokenizer; phase 2 loads it and
+puts a fresh head of the target's format on top, as the paper does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from xfer_scale import tiny
+from xfer_scale.formats import Format
+
+HEAD_FILE = "head.pt"
+
+
+class TaskModel(nn.Module):
+    def __init__(self, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(hidden)
+
+
+def resolve(model_cfg: Any, cache_dir: str) -> str:
+    """A hub id or directory `from_pretrained` understands; builds `builtin:tiny` on first use."""
+    if model_cfg.path == "builtin:tiny":
+        return str(tiny.ensure(Path(cache_dir), **dict(model_cfg.tiny)))
+    return model_cfg.path
+
+
+def load_tokenizer(path: str, revision: str | None = None) -> Any:
+    return AutoTokenizer.from_pretrained(path, revision=revision)
+
+
+def load_encoder(path: str, revision: str | None = None) -> nn.Module:
+    """The bare encoder; the pooler and any old head in the checkpoint are dropped on purpose."""
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "newly initialised/unused weights" report is expected here
+    try:
+        return AutoModel.from_pretrained(path, revision=revision, add_pooling_layer=False)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def build(path: str, fmt: Format, revision: str | None = None) -> TaskModel:
+    encoder = load_encoder(path, revision)
+    model = TaskModel(encoder, fmt.head(encoder.config.hidden_size))
+    head_file = Path(path) / HEAD_FILE
+    if head_file.exists():  # a phase-2 checkpoint of the same format: keep its trained head
+        model.head.load_state_dict(torch.load(head_file, map_location="cpu", weights_only=True))
+    return model
+
+
+def save(model: TaskModel, tokenizer: Any, out: Path, with_head: bool) -> None:
+    model.encoder.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    if with_head:
+        torch.save(model.head.state_dict(), out / HEAD_FILE)

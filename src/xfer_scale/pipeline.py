@@ -1,0 +1,256 @@
+"""One experiment: intermediate training, target training, zero-shot evaluation, tables.
+
+    phase 1  intermediate  English intermediate task, subsampled -> encoder (cached by key)
+    phase 2  target        fresh head of the target's format, English training data
+    phase 3  zero_shot     every language of the target, no target-language training
+
+Phase 1's output is keyed by everything that determines it, so a sweep over targets and
+seeds of the same intermediate setting trains it once; concurrent jobs wait on a file lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from accelerate import Accelerator
+from filelock import FileLock
+from omegaconf import DictConfig, OmegaConf
+from transformers.utils import logging as hf_logging
+
+from xfer_scale import config, data, evaluation, formats, modeling, results, submission, training
+from xfer_scale.atomic import atomic_dir, write_text
+from xfer_scale.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Encoder:
+    """Where phase 2 starts from, and what phase 1 put into it."""
+
+    path: str
+    examples: int = 0
+    fraction: float = 0.0
+
+
+def precision(cfg: DictConfig) -> str:
+    if cfg.precision != "auto":
+        return cfg.precision
+    on_gpu = torch.cuda.is_available() and not cfg.cpu
+    return "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "no"
+
+
+def make_accelerator(cfg: DictConfig, run_dir: Path) -> Accelerator:
+    tracking = None if cfg.tracking == "none" else cfg.tracking
+    accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=precision(cfg), log_with=tracking,
+                              project_dir=str(run_dir))
+    if tracking:
+        accelerator.init_trackers(cfg.name, config=_flat(cfg))
+    return accelerator
+
+
+def _flat(cfg: DictConfig) -> dict[str, Any]:
+    """Scalar hyper-parameters for trackers, which take no nested values."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif isinstance(node, (int, float, str, bool)):
+            out[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return {k: v for k, v in out.items() if ".splits." not in k}
+
+
+def _phase_row(run_id: str, phase: str, cache_hit: bool, wall_s: float, stats: training.TrainStats | None,
+               examples: int) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "phase": phase, "cache_hit": cache_hit, "wall_s": wall_s,
+        "examples": examples, "steps": stats.steps if stats else 0, "tokens": stats.tokens if stats else 0,
+        "padding_fraction": stats.padding_fraction if stats else 0.0,
+    }
+
+
+def intermediate_key(cfg: DictConfig, model_path: str) -> str:
+    """Everything that determines the phase-1 model, hashed."""
+    inter = OmegaConf.to_container(cfg.intermediate, resolve=True)
+    keyed = {
+        "model": model_path if cfg.model.path == "builtin:tiny" else cfg.model.path,
+        "revision": cfg.model.revision,
+        "intermediate": inter,
+        "seed": cfg.seed,
+        "precision": precision(cfg),
+    }
+    digest = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    amount = f"n{cfg.intermediate.examples}" if cfg.intermediate.examples is not None else f"f{cfg.intermediate.fraction:g}"
+    return f"{cfg.intermediate.name}-{amount}-{digest}"
+
+
+def _encode(fmt: formats.Format, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
+    return fmt.encode(examples, tokenizer, max_length)
+
+
+def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, tokenizer: Any,
+                       language: str) -> tuple[datasets.Dataset, datasets.Dataset] | None:
+    """The English dev subset that picks the best checkpoint (500 examples in the paper)."""
+    if "dev" not in task.splits:
+        return None
+    examples = data.load_split(task, "dev", language, cfg.data.root)
+    if task.train.eval_examples:
+        examples = examples.select(range(min(task.train.eval_examples, len(examples))))
+    return examples, _encode(fmt, examples, tokenizer, task.train.max_length)
+
+
+def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, examples: datasets.Dataset, start_from: str,
+                 tokenizer: Any, accelerator: Accelerator, language: str) -> tuple[modeling.TaskModel, training.TrainStats]:
+    fmt = formats.get(task)
+    log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
+    features = _encode(fmt, examples, tokenizer, task.train.max_length)
+    model = modeling.build(start_from, fmt, cfg.model.revision if start_from == cfg.model.path else None)
+    stats = training.train(
+        phase=phase, model=model, fmt=fmt, features=features,
+        dev=_dev_for_selection(cfg, task, fmt, tokenizer, language), cfg=task.train,
+        accelerator=accelerator, seed=cfg.seed, pad_token_id=tokenizer.pad_token_id,
+        num_workers=cfg.data.num_workers, eval_batch_size=cfg.eval.batch_size,
+        log_every_steps=cfg.log_every_steps,
+    )
+    return accelerator.unwrap_model(model), stats
+
+
+def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, accelerator: Accelerator,
+                       run_id: str, phase_rows: list[dict[str, Any]]) -> Encoder:
+    """Phase 1, or its cached result. Returns the encoder phase 2 starts from."""
+    inter = cfg.intermediate
+    if inter.name == "none":
+        return Encoder(model_path)
+    entry = Path(cfg.cache.dir) / "intermediate" / intermediate_key(cfg, model_path)
+    start = time.perf_counter()
+    with FileLock(str(entry) + ".lock"):  # a second job with the same key waits, then reuses
+        if (entry / "meta.json").exists():
+            meta = json.loads((entry / "meta.json").read_text())
+            log.info("intermediate: reusing cached %s (%d examples)", entry, meta["examples"])
+            phase_rows.append(_phase_row(run_id, "intermediate", True, time.perf_counter() - start, None, meta["examples"]))
+            return Encoder(str(entry), meta["examples"], meta["fraction"])
+        if "intermediate" not in cfg.phases:
+            raise UserError(
+                f"phases={list(cfg.phases)} skips phase 1, but no cached phase-1 model exists at {entry}; "
+                "add `intermediate` to phases, or use intermediate=none."
+            )
+        full = data.load_split(inter, "train", "en", cfg.data.root)
+        examples, chosen = data.subsample(full, inter.fraction, inter.examples, inter.subsample_seed, inter.name)
+        model, stats = _train_phase(cfg, "intermediate", inter, examples, model_path, tokenizer, accelerator, "en")
+        if accelerator.is_main_process:
+            with atomic_dir(entry) as tmp:
+                modeling.save(model, tokenizer, tmp, with_head=False)
+                write_text(tmp / "subsample.json", json.dumps(
+                    {"task": inter.name, "of": len(full), "seed": inter.subsample_seed, "indices": chosen}) + "\n")
+                write_text(tmp / "meta.json", json.dumps(
+                    {"examples": len(examples), "fraction": len(examples) / len(full), "steps": stats.steps,
+                     "best_dev": stats.best_score,
+                     "config": OmegaConf.to_container(inter, resolve=True)}, indent=1) + "\n")
+        accelerator.wait_for_everyone()
+    phase_rows.append(_phase_row(run_id, "intermediate", False, time.perf_counter() - start, stats, len(examples)))
+    return Encoder(str(entry), len(examples), len(examples) / len(full))
+
+
+def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator: Accelerator, run_dir: Path,
+                 run_id: str, phase_rows: list[dict[str, Any]]) -> modeling.TaskModel:
+    """Phase 2: the model phase 3 evaluates (a trained checkpoint, or the encoder as it is)."""
+    target = cfg.target
+    fmt = formats.get(target)
+    if target.checkpoint:
+        log.info("target: evaluating the given checkpoint %s", target.checkpoint)
+        return modeling.build(target.checkpoint, fmt)
+    if "target" not in cfg.phases or not fmt.trains:
+        if fmt.trains:
+            log.warning("target: phase 2 skipped; the %s head is untrained (set target.checkpoint=DIR to evaluate a trained model)", target.name)
+        return modeling.build(encoder.path, fmt)
+    start = time.perf_counter()
+    examples = data.load_split(target, "train", target.train_language, cfg.data.root)
+    model, stats = _train_phase(cfg, "target", target, examples, encoder.path, tokenizer, accelerator, target.train_language)
+    if accelerator.is_main_process:
+        with atomic_dir(run_dir / "target_model") as tmp:
+            modeling.save(model, tokenizer, tmp, with_head=True)
+    phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples)))
+    return model
+
+
+def zero_shot_phase(cfg: DictConfig, model: modeling.TaskModel, tokenizer: Any, accelerator: Accelerator,
+                    run_dir: Path, run_id: str, phase_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Phase 3: (language, split, metric, value, n_examples) rows for every language."""
+    target = cfg.target
+    fmt = formats.get(target)
+    model = model.to(accelerator.device)
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    evaluated = 0
+    for language in config.target_languages(cfg):
+        for split in target.eval_splits:
+            if split not in target.splits or (split == "dev" and language in target.languages_without_dev):
+                continue
+            examples = data.load_split(target, split, language, cfg.data.root)
+            if cfg.eval.max_examples:
+                examples = examples.select(range(min(cfg.eval.max_examples, len(examples))))
+            features = _encode(fmt, examples, tokenizer, target.train.max_length)
+            predictions, scores = evaluation.evaluate(
+                model, fmt, examples, features, language, cfg.eval.batch_size, accelerator.device,
+                tokenizer.pad_token_id, training.autocast_dtype(accelerator),
+                progress=f"zero-shot {language} {split}" if accelerator.is_local_main_process else None,
+            )
+            evaluated += len(examples)
+            log.info("zero_shot: %s %s %s (%d examples): %s", target.name, language, split, len(examples),
+                     ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+            rows += [{"language": language, "split": split, "metric": metric, "value": value,
+                      "n_examples": len(examples)} for metric, value in scores.items()]
+            if split == "test" and accelerator.is_main_process:  # XTREME's submission layout
+                submission.write_predictions(run_dir / "predictions", target.name, language, predictions)
+    phase_rows.append(_phase_row(run_id, "zero_shot", False, time.perf_counter() - start, None, evaluated))
+    return rows
+
+
+def run(cfg: DictConfig, run_dir: Path) -> Path:
+    """Run the selected phases of one experiment and write its tables into `run_dir`."""
+    config.validate(cfg)
+    datasets.disable_progress_bars()  # our own bars and log lines say what runs
+    hf_logging.disable_progress_bar()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = make_accelerator(cfg, run_dir)
+    rid = results.run_id(cfg)
+    record = {"run_id": rid, **results.provenance(str(accelerator.device))}
+    log.info("run %s (%s) on %s, precision %s, into %s", rid, cfg.name, accelerator.device, precision(cfg), run_dir)
+    if accelerator.is_main_process:
+        results.write_run_record(run_dir, cfg, record)
+
+    model_path = modeling.resolve(cfg.model, cfg.cache.dir)
+    tokenizer = modeling.load_tokenizer(model_path, cfg.model.revision)
+    phase_rows: list[dict[str, Any]] = []
+    encoder = intermediate_phase(cfg, model_path, tokenizer, accelerator, rid, phase_rows)
+    model = target_phase(cfg, encoder, tokenizer, accelerator, run_dir, rid, phase_rows)
+    rows = []
+    if "zero_shot" in cfg.phases:
+        rows = zero_shot_phase(cfg, model, tokenizer, accelerator, run_dir, rid, phase_rows)
+
+    inter = cfg.intermediate
+    common = {
+        "run_id": rid, "experiment": cfg.name, "model": cfg.model.name, "seed": cfg.seed,
+        "intermediate_task": inter.name,
+        "intermediate_fraction": encoder.fraction, "intermediate_examples": encoder.examples,
+        "target_task": cfg.target.name,
+    }
+    if accelerator.is_main_process:
+        frame = results.write_tables(run_dir, [{**common, **row} for row in rows], phase_rows)
+        record["finished"] = results.now()
+        results.write_run_record(run_dir, cfg, record)
+        log.info("wrote %d result rows to %s", len(frame), run_dir / results.RESULTS_FILE)
+    accelerator.end_training()
+    return run_dir

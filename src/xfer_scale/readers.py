@@ -1,0 +1,399 @@
+"""Readers for the datasets' original release files.
+
+Each reader streams plain dict rows under the file's own column names: mapping them to a
+task's canonical fields, filtering (SNLI's `-` rows) and casting labels belong to the task
+config, so one reader serves every dataset released in its format. Files can be gigabytes,
+so readers are generators and hold at most one sentence, or a small id set, at a time; the
+one exception is SQuAD JSON, which is a single JSON document.
+
+Every problem in a file is a `UserError` that names the file, the line where there is one,
+and what to do, because the person who sees it is the one who downloaded the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from itertools import zip_longest
+from pathlib import Path
+from typing import Any
+
+from xfer_scale.errors import UserError
+
+Row = dict[str, Any]
+
+
+def _decoded_lines(path: Path) -> Iterator[str]:
+    """Decode one line at a time, line ending kept (the csv module needs it).
+
+    Binary reading splits on '\\n' only: text mode would also split on a lone '\\r' inside
+    a sentence (GLUE and Wikipedia text have some) and shift every later row. Decoding line
+    by line reports a bad byte at its own line instead of somewhere in an 8 KiB chunk.
+    """
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise UserError(
+                    f"{path}:{number}: not UTF-8 ({error.reason} at byte {error.start} of the line); "
+                    "re-save the file as UTF-8"
+                ) from None
+            yield line.removeprefix("\ufeff") if number == 1 else line
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Number lines from 1, as editors and error messages do, and drop their endings."""
+    for number, line in enumerate(_decoded_lines(path), 1):
+        yield number, line.rstrip("\r\n")
+
+
+def _blocks(path: Path) -> Iterator[list[tuple[int, str]]]:
+    """Group lines into blank-line separated sentences; the end of the file ends the last one,
+    and runs of blank lines do not make empty sentences."""
+    block: list[tuple[int, str]] = []
+    for number, line in _lines(path):
+        if line.strip():
+            block.append((number, line))
+        elif block:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _existing(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise UserError(f"{path}: not found ({what}); download the original release there or fix the path")
+    return path
+
+
+def _table(
+    path: Path, records: Iterable[tuple[int, list[str]]], columns: list[str] | None, kind: str
+) -> Iterator[Row]:
+    """Name each record's fields after the header row, or after `columns` for header-less files.
+
+    A record with the wrong field count is an error, never padded or truncated: one shifted
+    field silently turns a sentence into a label.
+    """
+    records = iter(records)
+    if columns is None:
+        header = next(records, None)
+        if header is None:
+            return
+        columns = header[1]
+    for number, fields in records:
+        if len(fields) != len(columns):
+            raise UserError(
+                f"{path}:{number}: expected {len(columns)} {kind} fields, found {len(fields)}; "
+                "fix or delete that row (and pass `columns` only for files without a header row)"
+            )
+        yield dict(zip(columns, fields, strict=True))
+
+
+def read_tsv(path: Path, columns: list[str] | None = None) -> Iterator[Row]:
+    """Tab-separated rows, with quoting off.
+
+    GLUE, XNLI and PAWS-X sentences hold unpaired '"': a quoting csv parser would glue the
+    following lines into one field, so rows are split on tabs alone, as GLUE's and XTREME's
+    own loaders do. XTREME's header-less `train-en.tsv` files were written by `csv.writer`,
+    so a sentence with a '"' appears there as '"..""..."'; XTREME reads them with quoting
+    off too, keeping those quotes, so this reproduces XTREME's inputs exactly.
+    """
+    records = ((number, line.split("\t")) for number, line in _lines(path) if line)
+    return _table(path, records, columns, "tab-separated")
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(_decoded_lines(path))
+    try:
+        for fields in reader:
+            if fields:
+                yield reader.line_num, fields
+    except csv.Error as error:
+        raise UserError(
+            f"{path}:{reader.line_num}: unreadable CSV ({error}); fix the quoting of that row"
+        ) from None
+
+
+def read_csv(path: Path, columns: list[str] | None = None) -> Iterator[Row]:
+    """Comma-separated rows with standard quoting (Cosmos QA quotes contexts holding commas,
+    quotes and line breaks); an error's line is the last line of its row."""
+    return _table(path, _csv_records(path), columns, "comma-separated")
+
+
+def _flatten_commonsenseqa(row: Row) -> Row:
+    """Hoist CommonsenseQA's nested question to top-level columns, so the task config maps
+    `question`, `choices_label`, `choices_text` like any flat file's columns."""
+    question = row["question"]
+    choices = question["choices"]
+    return {
+        **row,
+        **{key: value for key, value in question.items() if key not in ("stem", "choices")},
+        "question": question["stem"],
+        "choices_label": [choice["label"] for choice in choices],
+        "choices_text": [choice["text"] for choice in choices],
+    }
+
+
+FLATTENINGS: dict[str, Callable[[Row], Row]] = {"commonsenseqa": _flatten_commonsenseqa}
+
+
+def read_jsonl(path: Path, flatten: str | None = None) -> Iterator[Row]:
+    """One JSON object a line (COPA/XCOPA, HellaSwag, ANLI, SNLI, CommonsenseQA, Cosmos QA test).
+
+    Only CommonsenseQA nests its fields, so `flatten` names a dataset's flattening rather
+    than offering a general one that would need its own little language for lists of dicts.
+    """
+    if flatten is not None and flatten not in FLATTENINGS:
+        raise UserError(f"unknown jsonl flattening {flatten!r}; valid: {', '.join(sorted(FLATTENINGS))}")
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(
+                f"{path}:{number}: not valid JSON ({error.msg} at column {error.colno}); "
+                "each line must hold one whole JSON object"
+            ) from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{number}: expected a JSON object, found {type(row).__name__}")
+        yield row if flatten is None else _flattened(path, number, row, flatten)
+
+
+def _flattened(path: Path, number: int, row: Row, flatten: str) -> Row:
+    try:
+        return FLATTENINGS[flatten](row)
+    except (KeyError, TypeError) as error:
+        raise UserError(
+            f"{path}:{number}: not a {flatten} row ({type(error).__name__}: {error}); "
+            f"use flatten: {flatten} only on that dataset's release files"
+        ) from None
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except json.JSONDecodeError as error:
+        raise UserError(
+            f"{path}:{error.lineno}: not valid JSON ({error.msg} at column {error.colno})"
+        ) from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not UTF-8 ({error.reason}); re-save the file as UTF-8") from None
+
+
+def _squad_row(path: Path, title: str, context: str, qa: Row) -> Row:
+    """Check each answer against its context: a wrong offset (bytes counted instead of
+    characters, an edited context) trains the model on the wrong span without any sign."""
+    texts, starts = [], []
+    for answer in qa["answers"]:
+        text, start = answer["text"], answer["answer_start"]
+        found = context[start : start + len(text)] if start >= 0 else None
+        if found != text:
+            raise UserError(
+                f"{path}: question {qa['id']}: answer {text!r} is not at answer_start {start} of its "
+                f"context (found {found!r}); answer_start must count characters of the context"
+            )
+        texts.append(text)
+        starts.append(start)
+    return {
+        "id": qa["id"],
+        "title": title,
+        "context": context,
+        "question": qa["question"],
+        "answers": {"text": texts, "answer_start": starts},
+        "is_impossible": bool(qa.get("is_impossible", False)),
+    }
+
+
+def read_squad_json(path: Path) -> Iterator[Row]:
+    """One row a question from SQuAD v1.1/v2.0 JSON, the format XQuAD, MLQA and TyDiQA-GoldP
+    reuse; v2 unanswerable questions have empty answers and their `plausible_answers` dropped."""
+    document = _load_json(path)
+    try:
+        for article in document["data"]:
+            for paragraph in article["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    yield _squad_row(path, article.get("title", ""), paragraph["context"], qa)
+    except (KeyError, TypeError) as error:
+        raise UserError(
+            f"{path}: not SQuAD JSON ({type(error).__name__}: {error}); expected "
+            "data[].paragraphs[] with context and qas[] of id, question, answers[{text, answer_start}]"
+        ) from None
+
+
+_SENT_ID = re.compile(r"#\s*sent_id\s*=\s*(.*)")
+
+
+def read_conllu(path: Path) -> Iterator[Row]:
+    """One row a sentence of Universal Dependencies CoNLL-U: `tokens` (FORM), `upos` (UPOS),
+    and `sent_id` where the sentence has one.
+
+    Multiword-token ranges (`1-2`) and empty nodes (`1.1`) are skipped because UPOS tagging
+    is over syntactic words, the lines with plain integer ids.
+    """
+    for block in _blocks(path):
+        sentence: Row = {"tokens": [], "upos": []}
+        for number, line in block:
+            if line.startswith("#"):
+                if match := _SENT_ID.match(line):
+                    sentence["sent_id"] = match[1].strip()
+                continue
+            fields = line.split("\t")
+            if len(fields) != 10:
+                raise UserError(
+                    f"{path}:{number}: expected 10 tab-separated CoNLL-U fields, found {len(fields)}; "
+                    "fix that line (spaces instead of tabs?)"
+                )
+            if fields[0].isdigit():
+                sentence["tokens"].append(fields[1])
+                sentence["upos"].append(fields[3])
+        if sentence["tokens"]:
+            yield sentence
+
+
+def _strip_lang_prefix(path: Path, number: int, token: str) -> str:
+    """Drop PAN-X's `en:` as XTREME's preprocessing does (up to the first ':'), and refuse a
+    token without one: on a file that has no prefixes, stripping would cut `12:30` to `30`."""
+    _, colon, rest = token.partition(":")
+    if not colon:
+        raise UserError(
+            f"{path}:{number}: token {token!r} has no language prefix such as 'en:'; "
+            "for files without one (XTREME's preprocessed tsv files) set strip_lang_prefix: false"
+        )
+    return rest
+
+
+def read_conll_tags(path: Path, strip_lang_prefix: bool = True) -> Iterator[Row]:
+    """`token<TAB>tag` lines, a blank line between sentences (PAN-X, XTREME's UD-POS files);
+    label-less test files have the token alone and give empty `tags`."""
+    for block in _blocks(path):
+        tokens, tags = [], []
+        for number, line in block:
+            fields = line.split("\t")
+            _check_tag_fields(path, number, len(fields), block[0])
+            tokens.append(_strip_lang_prefix(path, number, fields[0]) if strip_lang_prefix else fields[0])
+            tags.extend(fields[1:])
+        yield {"tokens": tokens, "tags": tags}
+
+
+def _check_tag_fields(path: Path, number: int, found: int, first: tuple[int, str]) -> None:
+    """A sentence is all tagged or all bare: a partly tagged one would misalign tokens and tags."""
+    first_number, first_line = first
+    width = first_line.count("\t") + 1
+    if found not in (1, 2):
+        raise UserError(
+            f"{path}:{number}: expected `token<TAB>tag` or a lone token, found {found} tab-separated fields"
+        )
+    if found != width:
+        raise UserError(
+            f"{path}:{number}: found {found} tab-separated fields but the sentence's first line "
+            f"({first_number}) has {width}; tag every token of a sentence or none"
+        )
+
+
+def _retrieval_row(id_: str, text: str, side: str, gold: str = "") -> Row:
+    return {"id": id_, "text": text, "side": side, "gold": gold}
+
+
+def _line_count(path: Path) -> int:
+    return sum(1 for _ in _lines(path))
+
+
+def read_aligned_text(path: Path, target_path: Path) -> Iterator[Row]:
+    """Retrieval rows from two line-aligned files (Tatoeba: line i of `path` translates line i
+    of `target_path`): source `s<i>` has gold `t<i>`. Rows come in pairs, source then target."""
+    target_path = _existing(Path(target_path), "aligned_text target_path")
+    pairs = zip_longest(_lines(path), _lines(target_path))
+    for index, (source, target) in enumerate(pairs):
+        if source is None or target is None:
+            raise UserError(
+                f"{path} has {_line_count(path)} lines but {target_path} has {_line_count(target_path)}; "
+                "line i of one must translate line i of the other: use the two files of one release"
+            )
+        yield _retrieval_row(f"s{index}", source[1], "source", f"t{index}")
+        yield _retrieval_row(f"t{index}", target[1], "target")
+
+
+def _id_pairs(path: Path) -> Iterator[tuple[int, str, str]]:
+    """BUCC's `id<TAB>value` lines: sentence files and gold files share this shape."""
+    for number, line in _lines(path):
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise UserError(
+                f"{path}:{number}: expected `id<TAB>...` (2 tab-separated fields), found {len(fields)}"
+            )
+        yield number, fields[0], fields[1]
+
+
+def _bucc_gold(path: Path) -> dict[str, str]:
+    """Source id -> English id; the release has no gold for its test split, so no file means
+    no gold. A source id twice would need two golds, which the row format cannot hold."""
+    gold: dict[str, str] = {}
+    if not path.exists():
+        return gold
+    for number, source_id, target_id in _id_pairs(path):
+        if source_id in gold:
+            raise UserError(f"{path}:{number}: source id {source_id} is listed twice; keep one pair")
+        gold[source_id] = target_id
+    return gold
+
+
+def read_bucc(path: Path, lang: str, split: str) -> Iterator[Row]:
+    """Retrieval rows from a BUCC 2018 folder: `<lang>-en.<split>.<lang>` (sources),
+    `<lang>-en.<split>.en` (targets), `<lang>-en.<split>.gold` (pairs, optional).
+
+    Gold ids missing from the sentence files are an error: silently dropped pairs would
+    shrink recall's denominator and inflate F1.
+    """
+    stem = f"{lang}-en.{split}"
+    files = {
+        "source": _existing(path / f"{stem}.{lang}", f"BUCC {lang} sentences"),
+        "target": _existing(path / f"{stem}.en", "BUCC English sentences"),
+    }
+    gold_path = path / f"{stem}.gold"
+    gold = _bucc_gold(gold_path)
+    unseen = {"source": set(gold), "target": set(gold.values())}
+    for side, file in files.items():
+        for _, id_, text in _id_pairs(file):
+            unseen[side].discard(id_)
+            yield _retrieval_row(id_, text, side, gold.get(id_, "") if side == "source" else "")
+        if unseen[side]:
+            raise UserError(
+                f"{gold_path}: {len(unseen[side])} ids are not in {file} (e.g. {min(unseen[side])}); "
+                "use the gold file of the same language and split"
+            )
+
+
+READERS: dict[str, Callable[..., Iterator[Row]]] = {
+    "tsv": read_tsv,
+    "csv": read_csv,
+    "jsonl": read_jsonl,
+    "squad_json": read_squad_json,
+    "conllu": read_conllu,
+    "conll_tags": read_conll_tags,
+    "aligned_text": read_aligned_text,
+    "bucc": read_bucc,
+}
+
+
+def read(reader: str, path: Path | str, **options: Any) -> Iterator[Row]:
+    """Rows of one original release file (a folder for `bucc`), read by the named reader.
+
+    Options are checked against the reader's signature here, so a typo in a task config is
+    reported with the valid option names instead of as a TypeError from deep in a generator.
+    """
+    if reader not in READERS:
+        raise UserError(f"unknown reader {reader!r}; valid readers: {', '.join(READERS)}")
+    function = READERS[reader]
+    signature = inspect.signature(function)
+    try:
+        signature.bind(path, **options)
+    except TypeError as error:
+        names = ", ".join(list(signature.parameters)[1:]) or "none"
+        raise UserError(f"reader {reader!r}: {error}; its options are: {names}") from None
+    return function(_existing(Path(path), f"input of reader {reader!r}"), **options)

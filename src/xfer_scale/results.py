@@ -1,0 +1,118 @@
+"""The tidy result tables of a run (the contract in DESIGN.md) and its provenance record.
+
+Columns of the contract may be added to, never renamed or dropped: `report` and users'
+notebooks read them by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from xfer_scale.atomic import atomic_path, write_text
+
+RESULT_COLUMNS = {
+    "run_id": "string",
+    "experiment": "string",
+    "model": "string",
+    "seed": "int64",
+    "intermediate_task": "string",
+    "intermediate_fraction": "float64",
+    "intermediate_examples": "int64",
+    "target_task": "string",
+    "language": "string",
+    "split": "string",
+    "metric": "string",
+    "value": "float64",
+    "n_examples": "int64",
+}
+PHASE_COLUMNS = {
+    "run_id": "string",
+    "phase": "string",
+    "cache_hit": "bool",
+    "wall_s": "float64",
+    "examples": "int64",
+    "steps": "int64",
+    "tokens": "int64",
+    "padding_fraction": "float64",
+}
+RESULTS_FILE = "results.parquet"
+PHASES_FILE = "phases.parquet"
+PACKAGES = ("xfer-scale", "torch", "transformers", "datasets", "accelerate", "hydra-core", "evaluate", "pandas")
+
+
+def run_id(cfg: DictConfig) -> str:
+    """Stable across machines and re-runs: a hash of the resolved experiment config."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def table(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
+    """Rows as a frame with exactly the contract's columns first, typed."""
+    frame = pd.DataFrame(rows, columns=list(columns) + sorted({k for r in rows for k in r} - set(columns)))
+    return frame.astype(columns)
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+
+
+def write_tables(run_dir: Path, results: list[dict[str, Any]], phases: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = table(results, RESULT_COLUMNS)
+    write_frame(frame, run_dir / RESULTS_FILE)
+    write_frame(frame, run_dir / "results.csv")
+    write_frame(table(phases, PHASE_COLUMNS), run_dir / PHASES_FILE)
+    return frame
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance(device: str) -> dict[str, Any]:
+    """What a reader of the results needs later to know how they were made."""
+    return {
+        "command": sys.argv,
+        "git_commit": _git_commit(),
+        "packages": {p: _version(p) for p in PACKAGES},
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "device": device,
+        "started": now(),
+    }
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_run_record(run_dir: Path, cfg: DictConfig, record: dict[str, Any]) -> None:
+    """`config.yaml` (the resolved config) and `run.json` (id, provenance, timings)."""
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    write_text(run_dir / "run.json", json.dumps(record, indent=2, default=str) + "\n")

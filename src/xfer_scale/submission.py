@@ -1,0 +1,229 @@
+"""XTREME's submission layout, `<root>/<task>/test-<lang>.<ext>`: write predictions, read
+predictions and labels exactly as XTREME's official `evaluate.py` reads them.
+
+Five file formats cover the scored tasks:
+
+- ``label`` (xnli, pawsx, tatoeba; .tsv): one label per line, stripped; a blank line is
+  an (empty) label, not a separator.
+- ``tag`` (udpos, panx; .tsv): one tag per line, a blank line ends a sentence; a final
+  sentence without a trailing blank line still counts.
+- ``pair`` (bucc2018; .tsv): ``source_id<TAB>target_id`` per line.
+- ``squad`` (xquad, mlqa, tydiqa; .json): predictions a JSON object question id -> answer
+  text; labels a SQuAD v1.1 file (``data`` / ``paragraphs`` / ``qas`` / ``answers``).
+- ``xcopa`` (xcopa, XTREME-R; .jsonl): one JSON object per line with a ``label`` key,
+  for predictions and labels alike.
+
+Readers return the shapes `xfer_scale.metrics.compute` takes, and raise UserError naming
+the file (and line, where there is one) for anything XTREME would choke on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from xfer_scale import atomic
+from xfer_scale.errors import UserError
+
+TASK_FORMATS: dict[str, str] = {
+    "xnli": "label",
+    "pawsx": "label",
+    "tatoeba": "label",
+    "udpos": "tag",
+    "panx": "tag",
+    "bucc2018": "pair",
+    "xquad": "squad",
+    "mlqa": "squad",
+    "tydiqa": "squad",
+    "xcopa": "xcopa",
+}
+_EXTENSIONS = {"label": "tsv", "tag": "tsv", "pair": "tsv", "squad": "json", "xcopa": "jsonl"}
+
+
+def _format(task: str) -> str:
+    if task not in TASK_FORMATS:
+        raise UserError(
+            f"no submission format for task {task!r}; known tasks: {', '.join(TASK_FORMATS)}"
+        )
+    return TASK_FORMATS[task]
+
+
+def extension(task: str) -> str:
+    """File extension XTREME uses for `task` (tsv, json or jsonl)."""
+    return _EXTENSIONS[_format(task)]
+
+
+def submission_path(root: Path, task: str, lang: str) -> Path:
+    """`root/<task>/test-<lang>.<ext>`, the official file for one task and language."""
+    return Path(root) / task / f"test-{lang}.{extension(task)}"
+
+
+def _field(value: Any, what: str, *, allow_empty: bool = True, allow_tab: bool = True) -> str:
+    """`value` as one line's text, refusing what would not read back unchanged."""
+    text = str(value)
+    problems = [
+        ("\n" in text or "\r" in text, "a line break"),
+        (text != text.strip(), "surrounding whitespace"),
+        (not allow_empty and not text, "no text"),
+        (not allow_tab and "\t" in text, "a tab"),
+    ]
+    for found, problem in problems:
+        if found:
+            raise UserError(f"{what} {text!r} has {problem}; it would not read back as written")
+    return text
+
+
+def _render(fmt: str, predictions: Any) -> str:
+    if fmt == "label":
+        return "".join(f"{_field(p, 'label')}\n" for p in predictions)
+    if fmt == "tag":
+        # Every sentence, the last included, ends with a blank line: this round-trips
+        # empty sentences, which a separator-only layout would lose at the end of a file.
+        return "".join(
+            "".join(f"{_field(t, 'tag', allow_empty=False)}\n" for t in sentence) + "\n"
+            for sentence in predictions
+        )
+    if fmt == "pair":
+        return "".join(
+            f"{_field(s, 'source id', allow_empty=False, allow_tab=False)}\t"
+            f"{_field(t, 'target id', allow_empty=False, allow_tab=False)}\n"
+            for s, t in predictions
+        )
+    if fmt == "squad":
+        answers = {str(qid): str(text) for qid, text in dict(predictions).items()}
+        return json.dumps(answers, ensure_ascii=False, indent=1) + "\n"
+    return "".join(
+        json.dumps({"label": p if isinstance(p, str) else int(p)}) + "\n" for p in predictions
+    )
+
+
+def write_predictions(
+    out_dir: Path,
+    task: str,
+    lang: str,
+    predictions: Sequence[Any] | Mapping[str, str] | Iterable[tuple[str, str]],
+) -> Path:
+    """Write one language's predictions for `task` into the official layout; returns the path.
+
+    Shapes, as `compute` takes them: labels (xnli, pawsx, tatoeba, xcopa: str or int per
+    example), tag lists (udpos, panx: one list of str per sentence), (source_id, target_id)
+    pairs (bucc2018), or a dict question id -> answer text (xquad, mlqa, tydiqa).
+    """
+    path = submission_path(out_dir, task, lang)
+    # Atomic, so a crash or a parallel sweep job never leaves half a file that would
+    # later score as a real submission.
+    atomic.write_text(path, _render(_format(task), predictions))
+    return path
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.strip() for line in f]
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+
+
+def _read_tags(path: Path) -> list[list[str]]:
+    sentences: list[list[str]] = []
+    current: list[str] = []
+    for line in _lines(path):
+        if line:
+            current.append(line)
+        else:
+            # As XTREME: every blank line closes a sentence, so two in a row make an
+            # empty one (which then must match an empty sentence on the other side).
+            sentences.append(current)
+            current = []
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def _read_pairs(path: Path) -> list[tuple[str, str]]:
+    pairs = []
+    for lineno, line in enumerate(_lines(path), start=1):
+        fields = line.split("\t")
+        if len(fields) != 2 or not all(fields):
+            raise UserError(f"{path}:{lineno}: expected 'source_id<TAB>target_id', got {line!r}")
+        pairs.append((fields[0], fields[1]))
+    return pairs
+
+
+def _read_xcopa(path: Path) -> list[Any]:
+    labels = []
+    for lineno, line in enumerate(_lines(path), start=1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+        if not isinstance(row, dict) or "label" not in row:
+            raise UserError(f"{path}:{lineno}: expected a JSON object with a 'label' key")
+        labels.append(row["label"])
+    return labels
+
+
+def _read_answers(path: Path) -> dict[str, str]:
+    answers = _json(path)
+    if not isinstance(answers, dict) or not all(isinstance(a, str) for a in answers.values()):
+        raise UserError(f"{path}: expected a JSON object mapping question id to answer text")
+    return answers
+
+
+def _read_squad_gold(path: Path) -> dict[str, list[str]]:
+    dataset = _json(path)
+    gold: dict[str, list[str]] = {}
+    try:
+        for article in dataset["data"]:
+            for paragraph in article["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    if qa["id"] in gold:
+                        raise UserError(f"{path}: question id {qa['id']!r} appears twice")
+                    gold[qa["id"]] = [answer["text"] for answer in qa["answers"]]
+    except (KeyError, TypeError) as e:
+        raise UserError(
+            f"{path}: not a SQuAD v1.1 file (data/paragraphs/qas/answers/text): missing {e}"
+        ) from None
+    return gold
+
+
+def read_predictions(path: Path, task: str) -> Any:
+    """Read a prediction file of `task` into the shape `compute` takes."""
+    fmt = _format(task)
+    if fmt == "squad":
+        return _read_answers(path)
+    return _read_labelled(path, fmt)
+
+
+def read_labels(path: Path, task: str) -> Any:
+    """Read a gold label file of `task` into the shape `compute` takes as references."""
+    fmt = _format(task)
+    if fmt == "squad":
+        return _read_squad_gold(path)
+    return _read_labelled(path, fmt)
+
+
+def _read_labelled(path: Path, fmt: str) -> Any:
+    """Formats whose prediction and label files look alike."""
+    if fmt == "tag":
+        return _read_tags(path)
+    if fmt == "pair":
+        return _read_pairs(path)
+    if fmt == "xcopa":
+        return _read_xcopa(path)
+    return _lines(path)

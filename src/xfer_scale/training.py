@@ -1,0 +1,200 @@
+"""The training loop of both training phases, top to bottom, on accelerate.
+
+Batches are grouped by length (little padding), gradients accumulate to the recipe's
+effective batch, and the model is scored on an English dev subset every `eval_every_steps`
+optimiser steps; the best state is kept and restored at the end (the paper's selection),
+and training stops early after `early_stop_patience` evaluations without a gain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from xfer_scale import evaluation
+from xfer_scale.errors import UserError
+from xfer_scale.formats import Format
+from xfer_scale.formats.base import pad_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainStats:
+    """What `phases.parquet` records about a training phase."""
+
+    steps: int = 0
+    examples: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
+    best_score: float | None = None
+    best_step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def padding_fraction(self) -> float:
+        return 1.0 - self.tokens / self.padded_tokens if self.padded_tokens else 0.0
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, group: int = 50) -> list[list[int]]:
+    """Shuffle, sort each window of `group` batches by length, cut into batches, shuffle those.
+
+    Randomness stays (every epoch differs, and batch order is random) while each batch holds
+    sequences of similar length, so dynamic padding wastes little compute.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    lengths_arr = np.asarray(lengths)
+    window = batch_size * group
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort(-lengths_arr[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class _Collate:
+    def __init__(self, columns: list[str], pad_token_id: int):
+        self.columns = columns
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return pad_batch([{c: r[c] for c in self.columns} for r in rows], self.pad_token_id)
+
+
+def _epoch_loader(features: datasets.Dataset, batches: list[list[int]], columns: list[str],
+                  pad_token_id: int, num_workers: int) -> DataLoader:
+    return DataLoader(features, batch_sampler=batches, collate_fn=_Collate(columns, pad_token_id),
+                      num_workers=num_workers, pin_memory=torch.cuda.is_available())
+
+
+def train(
+    *,
+    phase: str,
+    model: torch.nn.Module,
+    fmt: Format,
+    features: datasets.Dataset,
+    dev: tuple[datasets.Dataset, datasets.Dataset] | None,
+    cfg: Any,
+    accelerator: Accelerator,
+    seed: int,
+    pad_token_id: int,
+    num_workers: int = 0,
+    eval_batch_size: int = 64,
+    log_every_steps: int = 50,
+) -> TrainStats:
+    """Train `model` in place on `features`; `dev` = (examples, features) for selection."""
+    set_seed(seed)
+    stats = TrainStats()
+    lengths = [len(ids) for ids in features["input_ids"]]
+    micro_batches_per_epoch = math.ceil(len(lengths) / cfg.batch_size)
+    steps_per_epoch = max(1, micro_batches_per_epoch // cfg.grad_accum)
+    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    warmup = int(cfg.warmup_ratio * total_steps)
+
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    fused = accelerator.device.type == "cuda"
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=fused)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    columns = [c for c in fmt.model_inputs if c in features.column_names]
+
+    log.info("%s: training on %d features, %d optimiser steps (batch %d x %d accumulation) on %s",
+             phase, len(features), total_steps, cfg.batch_size, cfg.grad_accum, accelerator.device)
+    best_state: dict[str, torch.Tensor] | None = None
+    evals_without_gain = 0
+    running_loss = torch.zeros((), device=accelerator.device)
+    real_tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)  # read once, at the end
+    progress = tqdm(total=total_steps, desc=phase, disable=not accelerator.is_local_main_process)
+    model.train()
+    epoch = 0
+    stop = False
+    while not stop:
+        batches = length_grouped_batches(lengths, cfg.batch_size, seed + epoch)
+        loader = accelerator.prepare_data_loader(
+            _epoch_loader(features, batches, columns, pad_token_id, num_workers), device_placement=True
+        )
+        for micro_step, batch in enumerate(loader):
+            sync = (micro_step + 1) % cfg.grad_accum == 0 or micro_step + 1 == len(loader)
+            with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+                loss = fmt.loss(model(**batch), batch)
+                accelerator.backward(loss / cfg.grad_accum)
+            running_loss += loss.detach() / cfg.grad_accum
+            stats.examples += len(batch["input_ids"])
+            real_tokens += batch["attention_mask"].sum()
+            stats.padded_tokens += int(batch["input_ids"].numel())
+            if not sync:
+                continue
+            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            stats.steps += 1
+            progress.update(1)
+            if stats.steps % log_every_steps == 0 or stats.steps == total_steps:
+                mean_loss = running_loss.item() / (log_every_steps if stats.steps % log_every_steps == 0 else stats.steps % log_every_steps)
+                if not math.isfinite(mean_loss):
+                    raise UserError(
+                        f"{phase}: the training loss became {mean_loss} at step {stats.steps}; lower the "
+                        "learning rate or use precision=bf16 instead of fp16."
+                    )
+                running_loss.zero_()
+                progress.set_postfix(loss=f"{mean_loss:.4f}")
+                accelerator.log({f"{phase}/loss": mean_loss, f"{phase}/lr": scheduler.get_last_lr()[0]}, step=stats.steps)
+            at_end = stats.steps >= total_steps
+            if dev is not None and (stats.steps % cfg.eval_every_steps == 0 or at_end):
+                score = _select_score(model, fmt, dev, accelerator, pad_token_id, eval_batch_size)
+                stats.history.append({"step": stats.steps, "score": score})
+                accelerator.log({f"{phase}/dev_score": score}, step=stats.steps)
+                if stats.best_score is None or score > stats.best_score:
+                    stats.best_score, stats.best_step, evals_without_gain = score, stats.steps, 0
+                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
+                else:
+                    evals_without_gain += 1
+                patience = cfg.early_stop_patience
+                if patience is not None and evals_without_gain >= patience:
+                    log.info("%s: no dev gain in %d evaluations; stopping at step %d", phase, patience, stats.steps)
+                    stop = True
+            if at_end or stop:
+                stop = True
+                break
+        epoch += 1
+    progress.close()
+    stats.tokens = int(real_tokens.item())
+    if best_state is not None:
+        accelerator.unwrap_model(model).load_state_dict(best_state)
+        log.info("%s: best English dev score %.2f at step %d", phase, stats.best_score, stats.best_step)
+    accelerator.free_memory()
+    return stats
+
+
+def _select_score(model: torch.nn.Module, fmt: Format, dev: tuple[datasets.Dataset, datasets.Dataset],
+                  accelerator: Accelerator, pad_token_id: int, batch_size: int) -> float:
+    examples, features = dev
+    _, scores = evaluation.evaluate(
+        accelerator.unwrap_model(model), fmt, examples, features, "en", batch_size,
+        accelerator.device, pad_token_id, autocast_dtype(accelerator),
+    )
+    return scores[fmt.selection_metric]
+
+
+def autocast_dtype(accelerator: Accelerator) -> torch.dtype | None:
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(accelerator.mixed_precision))

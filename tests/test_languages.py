@@ -1,0 +1,116 @@
+"""The language table: complete for XTREME/XTREME-R, classes as published, errors that say how to fix."""
+
+import pytest
+
+from xfer_scale import languages
+from xfer_scale.errors import UserError
+
+# Joshi et al. (2020) classes as listed in the project brief (two third-party copies agree).
+EXPECTED_CLASSES = {
+    5: "ar de en es fr ja zh",
+    4: "eu fa fi hi hu it ko nl pl pt ru tr vi",
+    3: "af bg bn el et he id ka kk lt ms ro ta th tl uk ur",
+    2: "mr pa sw wo yo ht",
+    1: "az gu jv ml my qu te",
+}
+PANX = "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw yo my zh kk tr et fi hu qu pl uk az lt pa gu ro"
+UDPOS = "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh lt pl uk wo ro"
+XCOPA = "et ht id it qu sw ta th tr vi zh"
+# XTREME's udpos configs on the hub are udpos.<English name>.
+UDPOS_CONFIG_NAMES = {
+    "af": "Afrikaans", "ar": "Arabic", "eu": "Basque", "bg": "Bulgarian", "nl": "Dutch", "en": "English",
+    "et": "Estonian", "fi": "Finnish", "fr": "French", "de": "German", "el": "Greek", "he": "Hebrew",
+    "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "kk": "Kazakh",
+    "ko": "Korean", "zh": "Chinese", "mr": "Marathi", "fa": "Persian", "pt": "Portuguese", "ru": "Russian",
+    "es": "Spanish", "tl": "Tagalog", "ta": "Tamil", "te": "Telugu", "th": "Thai", "tr": "Turkish",
+    "ur": "Urdu", "vi": "Vietnamese", "yo": "Yoruba",
+}
+# XTREME's Tatoeba 3-letter codes (utils_preprocess.py), XTREME-R's 41 languages.
+TATOEBA = {
+    "afr": "af", "ara": "ar", "bul": "bg", "ben": "bn", "deu": "de", "ell": "el", "spa": "es", "est": "et",
+    "eus": "eu", "pes": "fa", "fin": "fi", "fra": "fr", "heb": "he", "hin": "hi", "hun": "hu", "ind": "id",
+    "ita": "it", "jpn": "ja", "jav": "jv", "kat": "ka", "kaz": "kk", "kor": "ko", "mal": "ml", "mar": "mr",
+    "nld": "nl", "por": "pt", "rus": "ru", "swh": "sw", "tam": "ta", "tel": "te", "tha": "th", "tgl": "tl",
+    "tur": "tr", "urd": "ur", "vie": "vi", "cmn": "zh", "eng": "en", "aze": "az", "lit": "lt", "pol": "pl",
+    "ukr": "uk", "ron": "ro",
+}
+
+
+def test_every_xtreme_language_is_in_the_table():
+    wanted = set(f"{PANX} {UDPOS} {XCOPA}".split()) | set(TATOEBA.values())
+    assert wanted <= set(languages.languages())
+    assert len(languages.languages()) == 50
+
+
+@pytest.mark.parametrize("klass", sorted(EXPECTED_CLASSES))
+def test_resource_classes_match_the_taxonomy(klass):
+    assert {c: languages.resource_class(c) for c in EXPECTED_CLASSES[klass].split()} == dict.fromkeys(
+        EXPECTED_CLASSES[klass].split(), klass
+    )
+
+
+def test_every_row_names_its_source():
+    assert all(row.source for row in languages.languages().values())
+
+
+def test_low_resource_is_classes_up_to_the_threshold():
+    assert languages.is_low_resource("sw")
+    assert languages.is_low_resource("qu")
+    assert not languages.is_low_resource("th")
+    assert languages.is_low_resource("th", threshold=3)
+    assert not languages.is_low_resource("sw", threshold=1)
+
+
+def test_names_are_udpos_config_names():
+    assert {c: languages.name(c) for c in UDPOS_CONFIG_NAMES} == UDPOS_CONFIG_NAMES
+
+
+def test_tatoeba_codes_map_to_two_letter_codes():
+    assert {iso3: languages.iso3_to_code(iso3) for iso3 in TATOEBA} == TATOEBA
+
+
+def test_codes_are_case_insensitive():
+    assert languages.resource_class(" SW ") == 2
+
+
+def test_unknown_code_says_how_to_add_it():
+    with pytest.raises(UserError, match=r"unknown language code 'xx'.*languages\.csv"):
+        languages.resource_class("xx")
+
+
+def test_three_letter_code_by_mistake_gets_a_hint():
+    with pytest.raises(UserError, match="use 'sw'"):
+        languages.name("swh")
+
+
+def test_unknown_iso3_is_a_user_error():
+    with pytest.raises(UserError, match="unknown ISO 639-3 code 'zzz'"):
+        languages.iso3_to_code("zzz")
+
+
+def test_threshold_outside_the_classes_is_a_user_error():
+    with pytest.raises(UserError, match="outside the classes"):
+        languages.is_low_resource("sw", threshold=7)
+
+
+HEADER = "code,iso3,name,resource_class,source\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("# only a comment\n", "header"),
+        (HEADER + "xx,xxx,Ex,9,somewhere\n", "line 2: resource_class '9'"),
+        (HEADER + "# note\nxx,xxx,Ex,2\n", "line 3: 4 fields"),
+        (HEADER + "xx,xxx,Ex,2,\n", "line 2: `source` is empty"),
+        (HEADER + "xx,xxx,Ex,2,a\nxx,xxy,Ex,2,b\n", "line 3: code 'xx' appears twice"),
+    ],
+)
+def test_a_malformed_table_names_the_line(text, message):
+    with pytest.raises(UserError, match=message):
+        languages._parse(text)
+
+
+def test_quoted_source_with_commas_parses():
+    rows = languages._parse(HEADER + 'xx,xxx,Ex,2,"a, b"\n')
+    assert rows["xx"].source == "a, b"

@@ -1,0 +1,223 @@
+"""The report on synthetic sweeps whose answers are known: planted slopes, exact gains and groups."""
+
+import math
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xfer_scale import report
+from xfer_scale.errors import UserError
+
+MNLI_SIZE = 392_702
+FRACTIONS = (0.01, 0.1, 1.0)
+SEEDS = (1, 2)
+# Languages of the synthetic target: two low-resource, two high-resource, English, one unknown code.
+LANGS = {"sw": "low", "yo": "low", "de": "high", "fr": "high", "en": "training", "xx": "unknown"}
+# Planted gain = INTERCEPT + SLOPE * log10(examples), per language group.
+SLOPE = {"low": 2.0, "high": 0.5, "training": 0.25, "unknown": 1.0}
+INTERCEPT = {"low": -4.0, "high": 1.0, "training": 0.0, "unknown": 0.0}
+
+
+def baseline_score(language: str, seed: int) -> float:
+    """Differs by language and seed: gains must cancel both exactly."""
+    return 50.0 + 3.0 * sorted(LANGS).index(language) + 0.7 * seed
+
+
+def planted_gain(language: str, examples: int) -> float:
+    group = LANGS[language]
+    return INTERCEPT[group] + SLOPE[group] * math.log10(examples)
+
+
+def run_rows(task: str, fraction: float, seed: int, target: str = "xnli") -> pd.DataFrame:
+    examples = 0 if task == "none" else round(MNLI_SIZE * fraction)
+    rows = []
+    for language in LANGS:
+        value = baseline_score(language, seed) + (0.0 if task == "none" else planted_gain(language, examples))
+        rows.append(
+            dict(
+                run_id=f"{task}-{fraction}-{target}-{seed}", experiment="scaling", model="xlmr-large", seed=seed,
+                intermediate_task=task, intermediate_fraction=fraction, intermediate_examples=examples,
+                target_task=target, language=language, split="test", metric="accuracy", value=value,
+                n_examples=5010, wall_s=1.0,  # an extra column, which the contract allows
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def write_run(root: Path, frame: pd.DataFrame) -> Path:
+    run_dir = root / frame["run_id"].iloc[0]
+    run_dir.mkdir(parents=True)
+    frame.to_parquet(run_dir / "results.parquet", index=False)
+    return run_dir
+
+
+def write_sweep(root: Path, seeds=SEEDS, baseline_seeds=SEEDS) -> Path:
+    for seed in seeds:
+        for fraction in FRACTIONS:
+            write_run(root, run_rows("mnli", fraction, seed))
+    for seed in baseline_seeds:
+        write_run(root, run_rows("none", 0.0, seed))
+    return root
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    return write_sweep(tmp_path / "runs")
+
+
+@pytest.fixture
+def built(sweep, tmp_path) -> report.Report:
+    return report.build_report([sweep], tmp_path / "out")
+
+
+def test_t_quantiles_are_the_published_values():
+    assert report.t_quantile_975(1) == pytest.approx(12.7062, abs=1e-4)
+    assert report.t_quantile_975(4) == pytest.approx(2.7764, abs=1e-4)
+    assert report.t_quantile_975(60) == pytest.approx(2.0003, abs=1e-4)
+    assert report.t_quantile_975(120) == pytest.approx(1.9799, abs=1e-4)
+
+
+def test_t_quantiles_agree_with_scipy_where_installed():
+    stats = pytest.importorskip("scipy.stats")
+    for df in (*range(1, 40), 50, 100, 1000):
+        assert report.t_quantile_975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=2e-6)
+
+
+def test_ci_matches_hand_computation():
+    frame = pd.DataFrame({"k": ["a"] * 3 + ["b"] * 2 + ["c"], "v": [70.0, 72.0, 74.0, 60.0, 64.0, 5.0]})
+    stats = report.aggregate(frame, ["k"], "v").set_index("k")
+    # a: mean 72, sd 2, t(0.975, 2) = 4.302653 -> 4.302653 * 2 / sqrt(3)
+    assert stats.loc["a", ["mean", "std", "n_seeds"]].tolist() == pytest.approx([72.0, 2.0, 3])
+    assert stats.loc["a", "ci95"] == pytest.approx(4.968276, abs=1e-5)
+    # b: mean 62, sd 2*sqrt(2), t(0.975, 1) = 12.706205 -> 12.706205 * 2
+    assert stats.loc["b", "ci95"] == pytest.approx(25.41241, abs=1e-4)
+    # one seed: no interval
+    assert math.isnan(stats.loc["c", "ci95"]) and math.isnan(stats.loc["c", "std"])
+
+
+def test_fit_recovers_a_planted_line_and_flags_too_few_points():
+    x = np.array([10, 100, 1000, 10, 100, 1000])
+    fit = report.fit_log_slope(x, 3.0 + 1.5 * np.log10(x))
+    assert fit["slope"] == pytest.approx(1.5) and fit["intercept"] == pytest.approx(3.0)
+    assert fit["slope_se"] == pytest.approx(0.0, abs=1e-12) and fit["n_points"] == 6
+    # hand: x = log10 = 1,2,3, y = 0,2,1 -> b = 0.5, residuals -0.5,1,-0.5, SE = sqrt(1.5 / 1 / 2)
+    fit = report.fit_log_slope(np.array([10, 100, 1000]), np.array([0.0, 2.0, 1.0]))
+    assert fit["slope"] == pytest.approx(0.5) and fit["slope_se"] == pytest.approx(math.sqrt(0.75))
+    assert math.isnan(report.fit_log_slope(np.array([10, 10]), np.array([1.0, 2.0]))["slope"])
+
+
+def test_gains_subtract_the_same_seed_baseline_exactly(built):
+    gains = built.tables["gains"]
+    assert len(gains) == len(FRACTIONS) * len(LANGS)
+    for row in gains.itertuples():
+        assert row.mean == pytest.approx(planted_gain(row.language, row.intermediate_examples), abs=1e-9)
+        assert row.std == pytest.approx(0.0, abs=1e-9)  # seed offsets cancel
+        assert row.n_seeds == len(SEEDS)
+
+
+def test_summary_keeps_absolute_scores_including_the_baseline(built):
+    summary = built.tables["summary"]
+    base = summary[(summary["intermediate_task"] == "none") & (summary["language"] == "sw")].iloc[0]
+    assert base["mean"] == pytest.approx(np.mean([baseline_score("sw", s) for s in SEEDS]))
+    # two seeds 0.7 apart: sd = 0.7 / sqrt(2), CI = 12.706205 * sd / sqrt(2) = 12.706205 * 0.35
+    assert base["ci95"] == pytest.approx(12.706205 * 0.35, abs=1e-5)
+    assert base["resource_class"] == 2 and base["group"] == "low"
+
+
+def test_groups_average_zero_shot_languages_and_leave_out_english(built):
+    groups = built.tables["groups"]
+    gain = groups[(groups["quantity"] == "gain") & (groups["intermediate_fraction"] == 0.1)].set_index("group")
+    examples = round(MNLI_SIZE * 0.1)
+    zero_shot = [lang for lang, g in LANGS.items() if g != "training"]
+    assert gain.loc["all", "mean"] == pytest.approx(np.mean([planted_gain(lang, examples) for lang in zero_shot]))
+    assert gain.loc["low", "mean"] == pytest.approx(planted_gain("sw", examples))
+    assert gain.loc["high", "mean"] == pytest.approx(planted_gain("de", examples))
+    assert gain.loc["unknown", "mean"] == pytest.approx(planted_gain("xx", examples))
+    assert gain.loc[["all", "low", "high", "unknown"], "n_languages"].tolist() == [5, 2, 2, 1]
+    assert "training" not in gain.index
+    score = groups[(groups["quantity"] == "score") & (groups["intermediate_task"] == "none")].set_index("group")
+    assert score.loc["low", "mean"] == pytest.approx(np.mean([baseline_score(lang, s) for lang in ("sw", "yo") for s in SEEDS]))
+
+
+def test_scaling_fit_recovers_planted_slopes(built):
+    fits = built.tables["scaling_fit"].set_index("group")
+    for group in ("low", "high", "unknown"):
+        assert fits.loc[group, "slope"] == pytest.approx(SLOPE[group], abs=1e-9)
+        assert fits.loc[group, "intercept"] == pytest.approx(INTERCEPT[group], abs=1e-9)
+        assert fits.loc[group, "slope_se"] == pytest.approx(0.0, abs=1e-9)
+    # all = mean over 5 zero-shot languages of their lines: (2*2 + 2*0.5 + 1) / 5
+    assert fits.loc["all", "slope"] == pytest.approx(1.2, abs=1e-9)
+    assert fits.loc["low", ["n_points", "n_fractions"]].tolist() == [len(SEEDS) * len(FRACTIONS), len(FRACTIONS)]
+
+
+def test_missing_baselines_are_reported_not_dropped_silently(tmp_path, capsys):
+    runs = write_sweep(tmp_path / "runs", seeds=(1, 2, 3), baseline_seeds=(1, 2))
+    assert report.main([str(runs), "--out", str(tmp_path / "out")]) == 0
+    missing = pd.read_csv(tmp_path / "out" / "tables" / "missing_baselines.csv")
+    assert set(missing["seed"]) == {3}
+    assert set(missing["language"]) == set(LANGS)
+    assert (missing["affected_runs"] == len(FRACTIONS)).all()
+    err = capsys.readouterr().err
+    assert "warning: 6 result cells have no baseline run" in err and "seed=3" in err
+    gains = pd.read_parquet(tmp_path / "out" / "tables" / "gains.parquet")
+    assert (gains["n_seeds"] == 2).all()  # seed 3 has no gain, the others are intact
+    assert "## Missing baselines" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_run_found_twice_counts_once(tmp_path):
+    runs = write_sweep(tmp_path / "runs")
+    copy = tmp_path / "copy"
+    shutil.copytree(runs / "mnli-0.1-xnli-1", copy / "mnli-0.1-xnli-1")
+    built = report.build_report([runs, copy, runs], tmp_path / "out")
+    assert built.n_runs == len(SEEDS) * (len(FRACTIONS) + 1)
+    assert (built.tables["gains"]["n_seeds"] == len(SEEDS)).all()
+    assert "counted once" in built.markdown.read_text()
+
+
+def test_report_md_embeds_existing_plots_and_tables(built):
+    text = built.markdown.read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(images) == ["plots/heatmap_xnli_accuracy_test.png", "plots/scaling_xnli_accuracy_test.png"]
+    for image in images:
+        path = built.out / image
+        assert path.read_bytes().startswith(b"\x89PNG")
+    assert sorted(built.plots) == sorted(built.out / i for i in images)
+    assert "## Is more intermediate data still helping?" in text
+    assert "b = +2.00 ± 0.00" in text  # the planted low-resource slope, as a number
+    assert "| target | intermediate | metric | group | b (points per 10x) |" in text
+    assert "## Languages without a resource class" in text and "xx" in text
+    for name in ("summary", "gains", "groups", "scaling_fit", "missing_baselines"):
+        assert (built.out / "tables" / f"{name}.csv").exists() and (built.out / "tables" / f"{name}.parquet").exists()
+    assert not list(built.out.rglob(".*"))  # no temporary files left behind
+
+
+def test_main_prints_the_slopes(sweep, tmp_path, capsys):
+    assert report.main([str(sweep), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "9 runs" not in out and "8 runs" in out
+    assert "+2.00 ± 0.00" in out
+
+
+def test_directory_without_results_is_a_user_error(sweep, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match=f"no results.parquet under {re.escape(str(empty))}"):
+        report.build_report([sweep, empty], tmp_path / "out")
+
+
+def test_missing_contract_column_is_a_user_error(tmp_path):
+    run_dir = write_run(tmp_path / "runs", run_rows("none", 0.0, 1).drop(columns="metric"))
+    with pytest.raises(UserError, match="lacks the columns metric"):
+        report.build_report([run_dir], tmp_path / "out")
+
+
+def test_only_baselines_gives_a_report_without_slopes(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, run_rows("none", 0.0, 1))
+    built = report.build_report([runs], tmp_path / "out")
+    assert built.tables["gains"].empty and built.tables["scaling_fit"].empty
+    assert "No slope could be fitted" in built.markdown.read_text()
