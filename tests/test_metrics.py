@@ -178,24 +178,25 @@ def test_compute_rejects_unknown_family():
 # --- evaluate.Metric wrappers -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def wrappers():
+@pytest.fixture
+def metric(tmp_path):
+    """Instantiate a wrapper by name, caching under tmp_path rather than the user's home."""
     from xfer_scale import metrics
 
-    return metrics
+    return lambda name: getattr(metrics, name)(cache_dir=str(tmp_path))
 
 
-def test_wrapper_accuracy_accepts_ints_and_strings(wrappers):
-    assert wrappers.XtremeAccuracy().compute(predictions=[1, 0, 1], references=[1, 1, 1]) == {
+def test_wrapper_accuracy_accepts_ints_and_strings(metric):
+    assert metric("XtremeAccuracy").compute(predictions=[1, 0, 1], references=[1, 1, 1]) == {
         "accuracy": pytest.approx(200 / 3)
     }
-    assert wrappers.XtremeAccuracy().compute(predictions=["a", "b"], references=["a", "a"]) == {
+    assert metric("XtremeAccuracy").compute(predictions=["a", "b"], references=["a", "a"]) == {
         "accuracy": 50.0
     }
 
 
-def test_wrapper_seqeval(wrappers):
-    scores = wrappers.XtremeSeqeval().compute(
+def test_wrapper_seqeval(metric):
+    scores = metric("XtremeSeqeval").compute(
         predictions=[["B-PER", "B-PER"], ["B-LOC"]], references=[["B-PER", "I-PER"], ["B-LOC"]]
     )
     # gold PER(0-1), LOC; predicted PER, PER, LOC: 1 correct
@@ -204,7 +205,7 @@ def test_wrapper_seqeval(wrappers):
     assert scores["f1"] == pytest.approx(40.0)
 
 
-def test_wrappers_squad_and_mlqa_differ_by_normalisation(wrappers):
+def test_wrappers_squad_and_mlqa_differ_by_normalisation(metric):
     rows = {
         "predictions": [
             {"id": "q1", "prediction_text": "la casa"},
@@ -212,12 +213,12 @@ def test_wrappers_squad_and_mlqa_differ_by_normalisation(wrappers):
         ],
         "references": [{"id": "q1", "answers": ["casa"]}, {"id": "q2", "answers": ["y"]}],
     }
-    assert wrappers.XtremeSquad().compute(**rows)["exact_match"] == 0.0
-    assert wrappers.XtremeMlqa().compute(**rows, language="es")["exact_match"] == 50.0
+    assert metric("XtremeSquad").compute(**rows)["exact_match"] == 0.0
+    assert metric("XtremeMlqa").compute(**rows, language="es")["exact_match"] == 50.0
 
 
-def test_wrapper_bucc_pools_rows_of_pairs(wrappers):
-    scores = wrappers.XtremeBucc().compute(
+def test_wrapper_bucc_pools_rows_of_pairs(metric):
+    scores = metric("XtremeBucc").compute(
         predictions=[[["de-1", "en-1"], ["de-2", "en-9"]]],
         references=[[["de-1", "en-1"], ["de-2", "en-2"], ["de-3", "en-3"]]],
     )

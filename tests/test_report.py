@@ -221,3 +221,22 @@ def test_only_baselines_gives_a_report_without_slopes(tmp_path):
     built = report.build_report([runs], tmp_path / "out")
     assert built.tables["gains"].empty and built.tables["scaling_fit"].empty
     assert "No slope could be fitted" in built.markdown.read_text()
+
+
+def test_a_target_without_test_split_is_reported_on_dev(tmp_path):
+    runs = tmp_path / "runs"
+    for task, fraction in (("none", 0.0), ("mnli", 0.1)):
+        write_run(runs, run_rows(task, fraction, 1, target="xquad").assign(split="dev"))
+    built = report.build_report([runs], tmp_path / "out")
+    assert built.headline_splits == {"xquad": "dev"}
+    assert "## xquad (dev)" in built.markdown.read_text()
+    assert all(p.name.endswith("_dev.png") and p.exists() for p in built.plots)
+
+
+def test_english_only_target_gets_a_heat_map_but_no_group_curve(tmp_path):
+    runs = tmp_path / "runs"
+    for task, fraction in (("none", 0.0), ("mnli", 0.1)):
+        write_run(runs, run_rows(task, fraction, 1).query("language == 'en'"))
+    built = report.build_report([runs], tmp_path / "out")
+    assert [p.name for p in built.plots] == ["heatmap_xnli_accuracy_test.png"]
+    assert built.tables["groups"].empty

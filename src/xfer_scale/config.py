@@ -27,9 +27,10 @@ class RowsConfig:
     """How rows of one source become the format's canonical fields.
 
     `fields` maps a canonical field to a column (a dotted path into nested columns, or a
-    list of columns gathered into one list). `filter` keeps rows whose column equals the
-    value. Templates: `{lang}` (the language code), `{lang_name}` (its English name as the
-    hub configs spell it), `{iso3}`. `label_values[i]` is the raw label meaning
+    list of columns gathered into one list). `filter` keeps rows whose column matches the
+    value, a glob pattern (`english-*`: ids with that prefix). Templates: `{lang}` (the
+    language code), `{lang_name}` (its English name as the hub configs spell it),
+    `{lang_name_lower}` (TyDiQA's spelling), `{iso3}`. `label_values[i]` is the raw label meaning
     `label_names[i]` where the source spells labels its own way (ANLI's e/n/c); rows whose
     label is in `skip_labels` are dropped (SNLI's `-`, unlabelled test rows).
     """
@@ -119,6 +120,7 @@ class TargetConfig(TaskConfig):
     eval_splits: list[str] = field(default_factory=lambda: ["dev", "test"])
     languages_without_dev: list[str] = field(default_factory=list)
     checkpoint: Optional[str] = None
+    submission_task: Optional[str] = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ smoke run on bundled files exercises the same code as a run on the hub data.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,9 +33,11 @@ class _Templates(dict):
     def __missing__(self, key: str) -> str:
         if key == "lang_name":
             return languages.name(self["lang"])
+        if key == "lang_name_lower":  # TyDiQA spells languages so: `english-...` ids, `...-dev-english.json`
+            return languages.name(self["lang"]).lower()
         if key == "iso3":
             return languages.language(self["lang"]).iso3
-        raise UserError(f"unknown placeholder {{{key}}} in a task config; use {{lang}}, {{lang_name}} or {{iso3}}.")
+        raise UserError(f"unknown placeholder {{{key}}} in a task config; use {{lang}}, {{lang_name}}, {{lang_name_lower}} or {{iso3}}.")
 
 
 def _fill(value: Any, lang: str) -> Any:
@@ -88,7 +91,7 @@ class RowConverter:
 
     def __call__(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
         for column, wanted in self.filter.items():
-            if str(_get(row, column, self.where)) != str(wanted):
+            if not fnmatch.fnmatchcase(str(_get(row, column, self.where)), str(wanted)):  # `english-*`: a prefix
                 return None
         out = {name: _get(row, spec, self.where) for name, spec in self.fields.items()}
         if "label" in out:

@@ -104,7 +104,8 @@ def _unknown_code_message(code: str) -> str:
 
 def _parse(text: str) -> dict[str, Language]:
     """Rows by code; a malformed row names its line, since users are invited to edit the file."""
-    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.startswith("#")]
+    lines = enumerate(text.splitlines(), start=1)
+    numbered = [(n, line) for n, line in lines if line.strip() and not line.startswith("#")]
     if not numbered or tuple(next(csv.reader([numbered[0][1]]))) != COLUMNS:
         raise UserError(f"{_TABLE}: the first row that is not a comment must be the header {','.join(COLUMNS)}.")
     rows: dict[str, Language] = {}

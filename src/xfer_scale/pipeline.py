@@ -194,6 +194,7 @@ def zero_shot_phase(cfg: DictConfig, model: modeling.TaskModel, tokenizer: Any, 
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     evaluated = 0
+    submission_task = target.submission_task or target.name  # XTREME's folder name, e.g. bucc2018
     for language in config.target_languages(cfg):
         for split in target.eval_splits:
             if split not in target.splits or (split == "dev" and language in target.languages_without_dev):
@@ -212,8 +213,8 @@ def zero_shot_phase(cfg: DictConfig, model: modeling.TaskModel, tokenizer: Any, 
                      ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
             rows += [{"language": language, "split": split, "metric": metric, "value": value,
                       "n_examples": len(examples)} for metric, value in scores.items()]
-            if split == "test" and accelerator.is_main_process:  # XTREME's submission layout
-                submission.write_predictions(run_dir / "predictions", target.name, language, predictions)
+            if split == "test" and accelerator.is_main_process and submission_task in submission.TASK_FORMATS:
+                submission.write_predictions(run_dir / "predictions", submission_task, language, predictions)
     phase_rows.append(_phase_row(run_id, "zero_shot", False, time.perf_counter() - start, None, evaluated))
     return rows
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,29 +22,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from xfer_scale import languages
+from xfer_scale.atomic import atomic_path, write_text
 from xfer_scale.errors import UserError
+from xfer_scale.results import RESULT_COLUMNS, RESULTS_FILE, write_frame
 
-RESULTS_FILE = "results.parquet"
 DEFAULT_OUT = Path("outputs/report")
 BASELINE_TASK = "none"
 TRAINING_LANGUAGE = "en"
 
-# The tidy contract of results.parquet (DESIGN.md), with the dtype each column is read as.
-RESULT_COLUMNS: dict[str, str] = {
-    "run_id": "str",
-    "experiment": "str",
-    "model": "str",
-    "seed": "int64",
-    "intermediate_task": "str",
-    "intermediate_fraction": "float64",
-    "intermediate_examples": "int64",
-    "target_task": "str",
-    "language": "str",
-    "split": "str",
-    "metric": "str",
-    "value": "float64",
-    "n_examples": "int64",
-}
 CONFIG_KEYS = ["model", "intermediate_task", "intermediate_fraction", "intermediate_examples"]
 SUMMARY_KEYS = [*CONFIG_KEYS, "target_task", "language", "split", "metric"]
 BASELINE_KEYS = ["model", "target_task", "language", "split", "metric", "seed"]
@@ -65,8 +48,9 @@ GROUP_LABELS = {
     UNKNOWN: "unknown class",
 }
 GROUP_ORDER = {LOW: 0, HIGH: 1, UNKNOWN: 2, TRAINING: 3}
-TABLE_IN_PACKAGE = "xfer_scale/languages.csv"
 GROUP_COLORS = {ALL: "black", LOW: "tab:red", HIGH: "tab:blue", UNKNOWN: "tab:gray"}
+# How report.md names the language table: a path that holds on every reader's machine.
+TABLE_IN_PACKAGE = "xfer_scale/languages.csv"
 
 # Two-sided 95% Student-t quantiles t(0.975, df) for df = 1..30; beyond, a Cornish-Fisher expansion.
 _T975 = (
@@ -204,9 +188,12 @@ def language_group(code: str) -> str:
 def add_language_groups(frame: pd.DataFrame) -> pd.DataFrame:
     """Attach resource class and group per row, so every table can be filtered by them."""
     table = languages.languages()
-    codes = frame["language"]
-    classes = codes.map(lambda c: table[c].resource_class if c in table else pd.NA).astype("Int64")
-    return frame.assign(resource_class=classes, group=codes.map(language_group))
+    codes = frame["language"].unique()  # a few dozen codes, however many rows
+    classes = {c: table[c].resource_class if c in table else pd.NA for c in codes}
+    groups = {c: language_group(c) for c in codes}
+    return frame.assign(
+        resource_class=frame["language"].map(classes).astype("Int64"), group=frame["language"].map(groups)
+    )
 
 
 # --- the analysis ---------------------------------------------------------------------------------
@@ -252,7 +239,8 @@ def group_means_per_seed(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 def group_table(scores: pd.DataFrame, gains: pd.DataFrame) -> pd.DataFrame:
     """Group averages of scores and of gains, aggregated over seeds, in one tidy table."""
     parts = []
-    for quantity, per_seed in (("score", group_means_per_seed(scores, "value")), ("gain", group_means_per_seed(gains, "gain"))):
+    per_seed_means = (("score", group_means_per_seed(scores, "value")), ("gain", group_means_per_seed(gains, "gain")))
+    for quantity, per_seed in per_seed_means:
         if per_seed.empty:
             continue
         stats = aggregate(per_seed, GROUP_KEYS, "value")
@@ -280,7 +268,9 @@ def scaling_fits(gains: pd.DataFrame) -> pd.DataFrame:
                 **fit,
             )
         )
-    columns = [*FIT_KEYS, "n_fractions", "examples_min", "examples_max", "n_points", "intercept", "slope", "slope_se", "slope_ci95"]
+    columns = [
+        *FIT_KEYS, "n_fractions", "examples_min", "examples_max", "n_points", "intercept", "slope", "slope_se", "slope_ci95"
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -293,23 +283,10 @@ def headline_split(frame: pd.DataFrame, target: str) -> str:
 # --- files ----------------------------------------------------------------------------------------
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via a temporary file in the same directory, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_table(frame: pd.DataFrame, directory: Path, table: str) -> None:
     """CSV for eyes and spreadsheets, parquet for exact types."""
-    write_atomic(directory / f"{table}.csv", lambda p: frame.to_csv(p, index=False))
-    write_atomic(directory / f"{table}.parquet", lambda p: frame.to_parquet(p, index=False))
+    write_frame(frame, directory / f"{table}.csv")
+    write_frame(frame, directory / f"{table}.parquet")
 
 
 def safe_name(*parts: str) -> str:
@@ -334,8 +311,9 @@ def plot_scaling(groups: pd.DataFrame, fits: pd.DataFrame, title: str, metric: s
     fig = Figure(figsize=(5.5 * len(panels), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
     for ax, (model, task) in zip(axes, panels, strict=True):
+        panel = groups[(groups["model"] == model) & (groups["intermediate_task"] == task)]
         for group in AVERAGED_GROUPS:
-            points = groups[(groups["model"] == model) & (groups["intermediate_task"] == task) & (groups["group"] == group)]
+            points = panel[panel["group"] == group]
             if points.empty:
                 continue
             _draw_group(ax, points.sort_values("intermediate_examples"), fits, model, task, group)
@@ -346,7 +324,7 @@ def plot_scaling(groups: pd.DataFrame, fits: pd.DataFrame, title: str, metric: s
         ax.legend(fontsize="small")
     axes[0].set_ylabel(f"gain over baseline ({metric}, points)")
     fig.suptitle(title)
-    write_atomic(path, lambda p: fig.savefig(p, dpi=120))
+    _save(fig, path)
 
 
 def _draw_group(ax, points: pd.DataFrame, fits: pd.DataFrame, model: str, task: str, group: str) -> None:
@@ -370,7 +348,9 @@ def plot_heatmap(gains: pd.DataFrame, title: str, path: Path) -> None:
         _rank=lambda d: d["group"].map(GROUP_ORDER), _class=lambda d: d["resource_class"].fillna(-1)
     ).sort_values(["_rank", "_class", "language"])
     rows = list(order["language"])
-    labels = [_heatmap_label(c, g, k) for c, g, k in zip(order["language"], order["group"], order["resource_class"], strict=True)]
+    labels = [
+        _heatmap_label(c, g, k) for c, g, k in zip(order["language"], order["group"], order["resource_class"], strict=True)
+    ]
     boundaries = np.flatnonzero(np.diff(order["_rank"].to_numpy())) + 0.5
     limit = float(np.abs(gains["mean"]).max()) or 1.0
     cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="0.85")
@@ -380,8 +360,9 @@ def plot_heatmap(gains: pd.DataFrame, title: str, path: Path) -> None:
         grid = gains[(gains["model"] == model) & (gains["intermediate_task"] == task)].pivot_table(
             index="language", columns="intermediate_fraction", values="mean", aggfunc="mean"
         ).reindex(rows)
-        image = ax.imshow(np.ma.masked_invalid(grid.to_numpy(dtype=float)), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
-        _annotate(ax, grid.to_numpy(dtype=float), limit)
+        values = grid.to_numpy(dtype=float)
+        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
+        _annotate(ax, values, limit)
         for y in boundaries:
             ax.axhline(y, color="black", linewidth=1.2)
         ax.set_xticks(range(grid.shape[1]), [f"{f:g}" for f in grid.columns])
@@ -390,7 +371,7 @@ def plot_heatmap(gains: pd.DataFrame, title: str, path: Path) -> None:
         ax.set_title(_panel_title(model, task, len({m for m, _ in panels}) > 1), fontsize="medium")
     fig.colorbar(image, ax=list(axes), label="mean gain (points)", shrink=0.8)
     fig.suptitle(title)
-    write_atomic(path, lambda p: fig.savefig(p, dpi=120))
+    _save(fig, path)
 
 
 def _heatmap_label(code: str, group: str, klass: object) -> str:
@@ -398,6 +379,11 @@ def _heatmap_label(code: str, group: str, klass: object) -> str:
     if group == TRAINING:
         return f"{code} (training)"
     return f"{code} ({'?' if pd.isna(klass) else klass})"
+
+
+def _save(fig: Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
 
 
 def _annotate(ax, grid: np.ndarray, limit: float) -> None:
@@ -443,7 +429,7 @@ def _slope_phrase(fits: pd.DataFrame, group: str) -> str:
 def _headline_bullets(fits: pd.DataFrame) -> list[str]:
     """One sentence per target/intermediate task/metric: the slopes the sweep was run for."""
     bullets = []
-    for (target, task, metric, model), block in fits.groupby(["target_task", "intermediate_task", "metric", "model"], sort=True):
+    for (target, task, metric, model), block in fits.groupby(["target_task", "intermediate_task", "metric", "model"]):
         phrases = [p for p in (_slope_phrase(block, g) for g in (LOW, HIGH, ALL)) if p]
         if phrases:
             bullets.append(f"- **{target}** ← {task} ({model}), {metric}: " + "; ".join(phrases) + ".")
@@ -462,7 +448,9 @@ def _fit_view(fits: pd.DataFrame) -> pd.DataFrame:
         "target_task": "target", "intermediate_task": "intermediate", "slope": "b (points per 10x)",
         "slope_se": "SE", "slope_ci95": "95% CI ±", "n_points": "points", "n_fractions": "sizes",
     })
-    columns = ["target", "intermediate", "model", "metric", "split", "group", "b (points per 10x)", "SE", "95% CI ±", "points", "sizes"]
+    columns = [
+        "target", "intermediate", "model", "metric", "split", "group", "b (points per 10x)", "SE", "95% CI ±", "points", "sizes"
+    ]
     return _drop_constant(view[columns], ["model", "split"])
 
 
@@ -523,15 +511,18 @@ def render_markdown(
     lines += ["## Is more intermediate data still helping?", ""]
     shown_fits = headline_fits(fits, {s.target: s.split for s in sections})
     bullets = _headline_bullets(shown_fits)
-    lines += bullets or ["No slope could be fitted: it needs gains at two or more data sizes (and baselines to compute gains)."]
+    lines += bullets or ["No slope could be fitted: it needs gains (so baselines) at two or more data sizes."]
     if not shown_fits.empty:
         lines += ["", markdown_table(_fit_view(shown_fits))]
     for section in sections:
         lines += ["", f"## {section.target} ({section.split})", ""]
         lines += [f"![{caption}]({rel})" for caption, rel in section.plots] or ["No gains to plot for this target."]
-        shown = groups[(groups["target_task"] == section.target) & (groups["split"] == section.split) & (groups["quantity"] == "gain")]
-        for metric, block in shown.groupby("metric", sort=True):
-            lines += ["", f"Gain over the baseline by language group, {metric} (mean ± 95% CI over seeds):", "", markdown_table(_group_view(block))]
+        shown = groups[
+            (groups["target_task"] == section.target) & (groups["split"] == section.split) & (groups["quantity"] == "gain")
+        ]
+        for metric, block in shown.groupby("metric"):
+            caption = f"Gain over the baseline by language group, {metric} (mean ± 95% CI over seeds):"
+            lines += ["", caption, "", markdown_table(_group_view(block))]
     lines += _problems(missing, unknown)
     lines += _file_list()
     return "\n".join(lines) + "\n"
@@ -542,8 +533,8 @@ def _overview(results: pd.DataFrame, duplicate_copies: int) -> str:
         return ", ".join(map(str, sorted(results[column].unique())))
 
     text = (
-        f"{results['run_id'].nunique()} runs · models: {listed('model')} · intermediate tasks: {listed('intermediate_task')} "
-        f"· targets: {listed('target_task')} · seeds: {listed('seed')}."
+        f"{results['run_id'].nunique()} runs · models: {listed('model')} · "
+        f"intermediate tasks: {listed('intermediate_task')} · targets: {listed('target_task')} · seeds: {listed('seed')}."
     )
     if duplicate_copies:
         text += f" {duplicate_copies} copies of runs found more than once were counted once."
@@ -562,9 +553,11 @@ def _reading_guide() -> list[str]:
         "**unknown** = languages missing from that table (they count in *all* only).",
         "- **English** is the language the target task is trained on, so its score is not zero-shot: it appears per "
         "language (group `training`) in the tables but in no average.",
-        "- **± values**: 95% confidence half-width over seeds (Student t, n-1 degrees of freedom); one seed gives none.",
-        "- **Slope b**: least-squares fit gain = a + b·log10(examples) through every (seed, data size) point of a group; "
-        "b is the gain in points per tenfold intermediate data. The baseline (0 examples) is not a point of the fit.",
+        "- **± values**: 95% confidence half-width over seeds (Student t, n-1 degrees of freedom); "
+        "one seed gives none.",
+        "- **Slope b**: least-squares fit gain = a + b·log10(examples) through every (seed, data size) point "
+        "of a group; b is the gain in points per tenfold intermediate data. The baseline (0 examples) is not "
+        "a point of the fit.",
         "- Plots and the tables here use each target's `test` split where it has one, else `dev`; "
         "the files under `tables/` hold every split and metric.",
         "",
@@ -576,9 +569,9 @@ def _problems(missing: pd.DataFrame, unknown: list[str]) -> list[str]:
     if not missing.empty:
         lines += [
             "", "## Missing baselines", "",
-            f"{len(missing)} result cells have no `none` run with the same model, target and seed, so they have no gain "
-            "and are left out of every gain, group and slope above (all cells: `tables/missing_baselines.csv`). "
-            "Run the baseline for these seeds to include them:",
+            f"{len(missing)} result cells have no `none` run with the same model, target and seed, so they have "
+            "no gain and are left out of every gain, group and slope above (all cells: "
+            "`tables/missing_baselines.csv`). Run the baseline for these seeds to include them:",
             "", markdown_table(_missing_view(missing)),
         ]
     if unknown:
@@ -594,9 +587,11 @@ def _file_list() -> list[str]:
     return [
         "", "## Tables", "",
         "Each as `tables/<name>.csv` and `.parquet`, one row per observation:", "",
-        "- `summary`: score per configuration, target, language, split and metric: mean, std, n_seeds, ci95 over seeds.",
+        "- `summary`: score per configuration, target, language, split and metric: "
+        "mean, std, n_seeds, ci95 over seeds.",
         "- `gains`: the same for the gain over the baseline.",
-        "- `groups`: group averages (all / low / high / unknown) of scores and gains, averaged over languages per seed first.",
+        "- `groups`: group averages (all / low / high / unknown) of scores and gains, "
+        "averaged over languages per seed first.",
         "- `scaling_fit`: the slope b of gain on log10(examples) per target, intermediate task and group.",
         "- `missing_baselines`: the cells without a baseline run.",
     ]
@@ -624,7 +619,7 @@ def build_report(run_dirs: Sequence[Path], out: Path) -> Report:
     unknown = sorted(set(results.loc[results["group"] == UNKNOWN, "language"]))
     markdown = out / "report.md"
     text = render_markdown(results, tables, sections, unknown, duplicate_copies)
-    write_atomic(markdown, lambda p: p.write_text(text, encoding="utf-8"))
+    write_text(markdown, text)
     return Report(
         out=out,
         markdown=markdown,
@@ -653,7 +648,8 @@ def _write_plots(tables: dict[str, pd.DataFrame], splits: dict[str, str], out: P
                 plot_scaling(curve, fit, title, metric, out / scaling)
                 plots.append((f"scaling curves, {target} {metric}", scaling.as_posix()))
             heatmap = Path("plots") / f"{safe_name('heatmap', target, metric, split)}.png"
-            plot_heatmap(target_gains[target_gains["metric"] == metric], f"{title}: mean gain per language", out / heatmap)
+            by_language = target_gains[target_gains["metric"] == metric]
+            plot_heatmap(by_language, f"{title}: mean gain per language", out / heatmap)
             plots.append((f"gain heat map, {target} {metric}", heatmap.as_posix()))
         sections.append(_Section(target, split, plots))
     return sections
@@ -669,7 +665,8 @@ def _warnings(missing: pd.DataFrame, unknown: list[str], out: Path) -> list[str]
         ]
         warnings.append(
             f"{len(missing)} result cells have no baseline run (intermediate_task=none, same model, target, seed); "
-            f"their gains are left out. Run those baselines. Cells (also in {out / 'tables' / 'missing_baselines.csv'}):\n"
+            "their gains are left out. Run those baselines. "
+            f"Cells (also in {out / 'tables' / 'missing_baselines.csv'}):\n"
             + "\n".join(cells)
         )
     if unknown:
@@ -702,7 +699,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Aggregate every results.parquet under the directories: gains over the no-intermediate "
         "baseline, low- vs high-resource language groups, scaling slopes, plots and report.md.",
     )
-    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="DIR", help="directories searched recursively for results.parquet")
+    parser.add_argument(
+        "run_dirs", nargs="+", type=Path, metavar="DIR", help="directories searched recursively for results.parquet"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
     return parser
 

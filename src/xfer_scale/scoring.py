@@ -61,7 +61,7 @@ BENCHMARKS: dict[str, dict[str, tuple[str, ...]]] = {
         "mlqa": _MLQA,
         "tydiqa": _TYDIQA,
     },
-    # XTREME-R drops PAW-X and BUCC, adds XCOPA, LAReQA and Mewsli-X, and languages.
+    # XTREME-R drops PAWS-X and BUCC, adds XCOPA, LAReQA and Mewsli-X, and languages.
     "xtreme-r": {
         "xnli": _XNLI,
         "panx": _XTREME_PANX + _langs("qu pl uk az lt pa gu ro"),
@@ -144,10 +144,10 @@ def score_directory(predictions: Path, labels: Path, benchmark: str = "xtreme") 
                 prediction = submission_path(predictions, task, lang)
                 per_lang[lang] = _score_file(task, lang, prediction, label)
         for metric in TASK_SCORING[task].metrics:
-            values = [scores[metric] for scores in per_lang.values()]
-            rows += [(task, lang, metric, scores[metric]) for lang, scores in per_lang.items()]
+            values = {lang: scores[metric] for lang, scores in per_lang.items()}
+            rows += [(task, lang, metric, value) for lang, value in values.items()]
             if values:
-                rows.append((task, "avg", metric, sum(values) / len(values)))
+                rows.append((task, "avg", metric, sum(values.values()) / len(values)))
     if not rows:
         raise UserError(
             f"no label files of benchmark {benchmark} under {labels}; expected "

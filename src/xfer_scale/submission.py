@@ -13,8 +13,9 @@ Five file formats cover the scored tasks:
 - ``xcopa`` (xcopa, XTREME-R; .jsonl): one JSON object per line with a ``label`` key,
   for predictions and labels alike.
 
-Readers return the shapes `xfer_scale.metrics.compute` takes, and raise UserError naming
-the file (and line, where there is one) for anything XTREME would choke on.
+Readers return the shapes `xfer_scale.metrics.compute` takes. Where XTREME's reader would
+crash or silently mis-score (a BUCC line without a tab, a question id listed twice, bad
+JSON), ours raises UserError naming the file, and the line where there is one.
 """
 
 from __future__ import annotations

@@ -1,0 +1,33 @@
+"""Shared fixtures: one tiny-model cache per test session, and a smoke run to inspect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xfer_scale.cli import main
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Phase-1 models and the tiny model, shared by every test of the session."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def run_cli(*overrides: str, run_dir: Path, cache_dir: Path) -> int:
+    return main(["run", "experiment=smoke", f"hydra.run.dir={run_dir}", f"cache.dir={cache_dir}", *overrides])
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """`xfer-scale run experiment=smoke` (mnli -> xnli), in-process."""
+    run_dir = tmp_path_factory.mktemp("smoke") / "run"
+    assert run_cli(run_dir=run_dir, cache_dir=cache_dir) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def smoke_results(smoke_run: Path) -> pd.DataFrame:
+    return pd.read_parquet(smoke_run / "results.parquet")

@@ -1,0 +1,122 @@
+"""Loading original-format files through the task configs, and nested subsampling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+from xfer_scale import data
+from xfer_scale.errors import UserError
+from tests.test_config import compose_cfg
+
+
+def smoke_cfg(*overrides: str):
+    return compose_cfg("experiment=smoke", *overrides)
+
+
+def test_xnli_local_split_filters_one_language_and_maps_labels():
+    cfg = smoke_cfg()
+    de = data.load_split(cfg.target, "test", "de", cfg.data.root)
+    assert len(de) == 90 and set(de.column_names) == {"text_a", "text_b", "label"}
+    assert sorted(set(de["label"])) == [0, 1, 2]
+    assert de[2]["label"] == 2 and "nicht" in de[2]["text_b"]  # contradiction negates the verb
+
+
+def test_target_training_data_comes_from_another_task_folder():
+    cfg = smoke_cfg()
+    train = data.load_split(cfg.target, "train", "en", cfg.data.root)
+    assert len(train) == 600  # MultiNLI, read from data.root/mnli/
+
+
+def test_udpos_glob_reads_conllu_words_not_multiword_tokens():
+    cfg = smoke_cfg("target=udpos")
+    es = data.load_split(cfg.target, "dev", "es", cfg.data.root)
+    assert len(es) == 40
+    for tokens, tags in zip(es["tokens"], es["tags"]):
+        assert len(tokens) == len(tags) and "del" not in tokens
+
+
+def test_data_dir_overrides_root_for_one_task(tmp_path: Path):
+    cfg = smoke_cfg("target=udpos")
+    folder = tmp_path / "UD_German-Mine"
+    folder.mkdir()
+    (folder / "de_mine-ud-test.conllu").write_text(
+        "# sent_id = 1\n1\tHallo\t_\tINTJ\t_\t_\t0\troot\t_\t_\n2\t!\t_\tPUNCT\t_\t_\t1\tpunct\t_\t_\n\n", encoding="utf-8")
+    cfg.target.data_dir = str(tmp_path)
+    de = data.load_split(cfg.target, "test", "de", cfg.data.root)
+    assert de[0] == {"tokens": ["Hallo", "!"], "tags": [6, 12]}
+
+
+def test_missing_files_name_the_path_and_the_fix(tmp_path: Path):
+    cfg = smoke_cfg("target=udpos")
+    with pytest.raises(UserError, match=r"no file matches .*UD_\*/fr_\*-ud-train.conllu.*data.root"):
+        data.load_split(cfg.target, "train", "fr", cfg.data.root)
+    with pytest.raises(UserError, match="does not exist"):
+        data.load_split(cfg.target, "test", "de", str(tmp_path / "nowhere"))
+
+
+def test_unknown_label_names_the_file_and_the_fix(tmp_path: Path):
+    cfg = smoke_cfg()
+    (tmp_path / "xnli").mkdir()
+    (tmp_path / "xnli" / "xnli.test.tsv").write_text(
+        "language\tgold_label\tsentence1\tsentence2\nde\tmaybe\tA\tB\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"xnli.test.tsv.*label 'maybe' is not one of entailment"):
+        data.load_split(cfg.target, "test", "de", str(tmp_path))
+
+
+def test_language_absent_from_file_is_an_empty_split_error():
+    cfg = smoke_cfg()
+    with pytest.raises(UserError, match=r"xnli test \[zh\]: no examples"):
+        data.load_split(cfg.target, "test", "zh", cfg.data.root)
+
+
+def test_hub_source_maps_classlabel_ints_by_name(monkeypatch):
+    """The hub path without the network: ClassLabel ints are mapped through their names."""
+    features = datasets.Features({
+        "premise": datasets.Value("string"), "hypothesis": datasets.Value("string"),
+        "label": datasets.ClassLabel(names=["contradiction", "entailment", "neutral"]),  # another order
+    })
+    fake = datasets.Dataset.from_dict(
+        {"premise": ["a", "b", "c"], "hypothesis": ["x", "y", "z"], "label": [0, 1, 2]}, features=features)
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or fake)
+    cfg = smoke_cfg()
+    rows = data.load_split(cfg.target, "train", "en", data_root=None)
+    assert calls == [(("nyu-mll/glue", "mnli"), {"split": "train", "revision": None})]
+    assert rows["label"] == [2, 0, 1]  # contradiction, entailment, neutral in label_names order
+
+
+def test_hub_failure_says_how_to_work_offline(monkeypatch):
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    cfg = smoke_cfg()
+    with pytest.raises(UserError, match="xfer-scale prepare.*data.root"):
+        data.load_split(cfg.target, "test", "de", data_root=None)
+
+
+def test_subsample_is_nested_and_stratified():
+    labels = [0] * 600 + [1] * 300 + [2] * 100
+    order = data.subsample_order(labels, len(labels), seed=3)
+    assert sorted(order.tolist()) == list(range(1000))
+    small, large = set(order[:100].tolist()), set(order[:300].tolist())
+    assert small <= large
+    counts = np.bincount(np.asarray(labels)[order[:100]], minlength=3)
+    assert abs(counts - [60, 30, 10]).max() <= 1  # proportions kept to one example
+    assert data.subsample_order(labels, 1000, seed=3).tolist() == order.tolist()
+    assert data.subsample_order(labels, 1000, seed=4).tolist() != order.tolist()
+
+
+def test_subsample_counts_fractions_and_errors():
+    dataset = datasets.Dataset.from_dict({"label": [0, 1] * 50})
+    subset, chosen = data.subsample(dataset, 0.1, None, 0, "mnli")
+    assert len(subset) == 10 and chosen == sorted(chosen) and subset["label"].count(0) == 5
+    subset, _ = data.subsample(dataset, 1.0, 7, 0, "mnli")
+    assert len(subset) == 7
+    with pytest.raises(UserError, match="empty subsample"):
+        data.subsample(dataset, 0.001, None, 0, "mnli")
+    with pytest.raises(UserError, match="exceeds the 100 training examples"):
+        data.subsample(dataset, 1.0, 101, 0, "mnli")

@@ -1,0 +1,94 @@
+"""The three phases end to end on the tiny model and the bundled data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xfer_scale import results
+from tests.conftest import run_cli
+
+
+def test_smoke_run_writes_the_contract_tables(smoke_run: Path, smoke_results: pd.DataFrame):
+    assert list(smoke_results.columns) == list(results.RESULT_COLUMNS)
+    assert pd.read_csv(smoke_run / "results.csv").shape == smoke_results.shape
+    assert sorted(smoke_results.language.unique()) == ["de", "en", "es", "fr", "sw"]
+    assert set(smoke_results.split) == {"dev", "test"} and set(smoke_results.metric) == {"accuracy"}
+    assert smoke_results.value.between(0, 100).all()
+    counts = smoke_results.set_index(["language", "split"]).n_examples
+    assert counts[("de", "test")] == 90 and counts[("sw", "dev")] == 60
+    row = smoke_results.iloc[0]
+    assert (row.experiment, row.model, row.intermediate_task, row.target_task) == ("smoke", "tiny", "mnli", "xnli")
+    assert row.intermediate_fraction == 1.0 and row.intermediate_examples == 600
+    assert smoke_results.run_id.nunique() == 1
+
+
+def test_smoke_run_records_phases_and_provenance(smoke_run: Path):
+    phases = pd.read_parquet(smoke_run / "phases.parquet")
+    assert list(phases.columns) == list(results.PHASE_COLUMNS)
+    assert phases.phase.tolist() == ["intermediate", "target", "zero_shot"]
+    trained = phases.set_index("phase")
+    assert trained.loc["intermediate", "steps"] > 0 and trained.loc["target", "tokens"] > 0
+    assert 0 <= trained.loc["target", "padding_fraction"] < 0.1
+    record = json.loads((smoke_run / "run.json").read_text())
+    assert record["device"] == "cpu" and record["packages"]["torch"] and record["finished"] >= record["started"]
+    assert "name: smoke" in (smoke_run / "config.yaml").read_text()
+    predictions = (smoke_run / "predictions" / "xnli" / "test-de.tsv").read_text().splitlines()
+    assert len(predictions) == 90 and set(predictions) <= {"entailment", "neutral", "contradiction"}
+
+
+def test_target_phase_learns_english(smoke_results: pd.DataFrame):
+    """The loop really trains: English dev accuracy far above the 33% of chance."""
+    english = smoke_results.query("language == 'en' and split == 'dev'").value.item()
+    assert english >= 80
+
+
+def test_phase1_cache_is_reused_and_zero_shot_only_evaluates_a_checkpoint(smoke_run: Path, cache_dir: Path, tmp_path: Path):
+    again = tmp_path / "again"
+    assert run_cli("target.languages=[en,de]", run_dir=again, cache_dir=cache_dir) == 0
+    phases = pd.read_parquet(again / "phases.parquet").set_index("phase")
+    assert bool(phases.loc["intermediate", "cache_hit"]) and phases.loc["intermediate", "examples"] == 600
+    subsample = json.loads(next(cache_dir.glob("intermediate/mnli-f1-*/subsample.json")).read_text())
+    assert subsample["of"] == 600 and len(subsample["indices"]) == 600
+
+    evaluated = tmp_path / "eval"
+    assert run_cli(f"target.checkpoint={smoke_run / 'target_model'}", "phases=[zero_shot]",
+                   "intermediate=none", run_dir=evaluated, cache_dir=cache_dir) == 0
+    fresh = pd.read_parquet(evaluated / "results.parquet").set_index(["language", "split"]).value
+    original = pd.read_parquet(smoke_run / "results.parquet").set_index(["language", "split"]).value
+    pd.testing.assert_series_equal(fresh, original)  # the saved model gives the same numbers
+    assert pd.read_parquet(evaluated / "phases.parquet").phase.tolist() == ["zero_shot"]
+
+
+def test_subsampled_baseline_and_tagging_runs(cache_dir: Path, tmp_path: Path):
+    run_dir = tmp_path / "pos"
+    assert run_cli("target=udpos", "intermediate.fraction=0.5", run_dir=run_dir, cache_dir=cache_dir) == 0
+    frame = pd.read_parquet(run_dir / "results.parquet")
+    assert set(frame.metric) == {"f1", "precision", "recall", "accuracy"}
+    assert frame.intermediate_examples.unique().tolist() == [300]
+    assert frame.query("language == 'en' and split == 'dev' and metric == 'accuracy'").value.item() > 80
+
+    baseline = tmp_path / "none"
+    assert run_cli("intermediate=none", "target.languages=[en,sw]", "target.eval_splits=[test]",
+                   run_dir=baseline, cache_dir=cache_dir) == 0
+    frame = pd.read_parquet(baseline / "results.parquet")
+    assert frame.intermediate_task.unique().tolist() == ["none"]
+    assert frame.intermediate_fraction.unique().tolist() == [0.0] and frame.intermediate_examples.unique().tolist() == [0]
+    assert pd.read_parquet(baseline / "phases.parquet").phase.tolist() == ["target", "zero_shot"]
+
+
+def test_multirun_writes_one_run_per_cell_in_readable_folders(cache_dir: Path, tmp_path: Path):
+    from xfer_scale.cli import main
+    sweep = tmp_path / "sweep"
+    code = main(["run", "-m", "experiment=smoke", "target=xnli,udpos", "target.eval_splits=[test]",
+                 "intermediate.fraction=0.5", f"hydra.sweep.dir={sweep}", f"cache.dir={cache_dir}"])
+    assert code == 0
+    tables = sorted(sweep.glob("*/results.parquet"))
+    assert [t.parent.name for t in tables] == [
+        "intermediate.fraction=0.5,target.eval_splits=[test],target=udpos",
+        "intermediate.fraction=0.5,target.eval_splits=[test],target=xnli",
+    ]
+    assert {pd.read_parquet(t).target_task.iloc[0] for t in tables} == {"xnli", "udpos"}
