@@ -54,7 +54,8 @@ class HubSource(RowsConfig):
 @dataclass
 class LocalSource(RowsConfig):
     """Original-release files: `path` (a glob; matches are read in sorted order) is relative
-    to `<task>.data_dir`, else to `data.root/<task_dir or the task's name>`."""
+    to `<task>.data_dir`, else to `data.root/<task_dir or the task's name>`. Reader `options`
+    may also use `{dir}`, that folder (Tatoeba's second file: `{dir}/tatoeba.{iso3}-eng.eng`)."""
 
     path: str = MISSING
     reader: str = "tsv"
@@ -63,9 +64,21 @@ class LocalSource(RowsConfig):
 
 
 @dataclass
-class SplitSource:
+class Sources:
+    """Where one part of a split comes from: local files when a data folder is set, else the hub."""
+
     hub: Optional[HubSource] = None
     local: Optional[LocalSource] = None
+
+
+@dataclass
+class SplitSource(Sources):
+    """A split's sources. `also`: further sources whose rows follow these (ANLI+ = the ANLI
+    rounds + SNLI + MNLI). `per_language`: sources replacing these for one language (XCOPA
+    has no English: the English dev set that selects checkpoints is COPA's)."""
+
+    also: list[Sources] = field(default_factory=list)
+    per_language: dict[str, Sources] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +97,7 @@ class TrainConfig:
     early_stop_patience: Optional[int] = 30
     eval_examples: Optional[int] = 500
     max_length: int = 256
+    checkpoint_every_steps: int = 500
 
 
 @dataclass
@@ -94,6 +108,8 @@ class TaskConfig:
     format: str = "classification"
     metric: str = "accuracy"
     label_names: list[str] = field(default_factory=list)
+    #: label_names starts empty and grows as rows are read (CCG's ~1,300 supertags cannot be listed)
+    labels_from_data: bool = False
     splits: dict[str, SplitSource] = field(default_factory=dict)
     data_dir: Optional[str] = None
     format_options: dict[str, Any] = field(default_factory=dict)

@@ -21,15 +21,17 @@ from typing import Any
 import datasets
 import torch
 from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import config, data, evaluation, formats, modeling, results, submission, training
+from xfer_scale import checkpoint, config, data, evaluation, formats, modeling, results, submission, training
 from xfer_scale.atomic import atomic_dir, write_text
 from xfer_scale.errors import UserError
 
 log = logging.getLogger(__name__)
+TARGET_MODEL = "target_model"
 
 
 @dataclass
@@ -112,7 +114,8 @@ def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, t
 
 
 def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, examples: datasets.Dataset, start_from: str,
-                 tokenizer: Any, accelerator: Accelerator, language: str) -> tuple[modeling.TaskModel, training.TrainStats]:
+                 tokenizer: Any, accelerator: Accelerator, language: str,
+                 checkpoint_dir: Path) -> tuple[modeling.TaskModel, training.TrainStats]:
     fmt = formats.get(task)
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
     features = _encode(fmt, examples, tokenizer, task.train.max_length)
@@ -120,7 +123,7 @@ def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, examples: datase
     stats = training.train(
         phase=phase, model=model, fmt=fmt, features=features,
         dev=_dev_for_selection(cfg, task, fmt, tokenizer, language), cfg=task.train,
-        accelerator=accelerator, seed=cfg.seed, pad_token_id=tokenizer.pad_token_id,
+        accelerator=accelerator, seed=cfg.seed, pad_token_id=tokenizer.pad_token_id, checkpoint_dir=checkpoint_dir,
         num_workers=cfg.data.num_workers, eval_batch_size=cfg.eval.batch_size,
         log_every_steps=cfg.log_every_steps,
     )
@@ -148,7 +151,9 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
             )
         full = data.load_split(inter, "train", "en", cfg.data.root)
         examples, chosen = data.subsample(full, inter.fraction, inter.examples, inter.subsample_seed, inter.name)
-        model, stats = _train_phase(cfg, "intermediate", inter, examples, model_path, tokenizer, accelerator, "en")
+        checkpoints = entry.with_name(entry.name + ".checkpoint")
+        model, stats = _train_phase(cfg, "intermediate", inter, examples, model_path, tokenizer, accelerator, "en",
+                                    checkpoints)
         if accelerator.is_main_process:
             with atomic_dir(entry) as tmp:
                 modeling.save(model, tokenizer, tmp, with_head=False)
@@ -158,6 +163,7 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
                     {"examples": len(examples), "fraction": len(examples) / len(full), "steps": stats.steps,
                      "best_dev": stats.best_score,
                      "config": OmegaConf.to_container(inter, resolve=True)}, indent=1) + "\n")
+            checkpoint.remove(checkpoints)
         accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "intermediate", False, time.perf_counter() - start, stats, len(examples)))
     return Encoder(str(entry), len(examples), len(examples) / len(full))
@@ -176,13 +182,38 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
             log.warning("target: phase 2 skipped; the %s head is untrained (set target.checkpoint=DIR to evaluate a trained model)", target.name)
         return modeling.build(encoder.path, fmt)
     start = time.perf_counter()
+    saved = run_dir / TARGET_MODEL
+    if (saved / modeling.HEAD_FILE).exists():  # an earlier attempt of this run finished phase 2
+        log.info("target: reusing the model an earlier attempt of this run trained, %s", saved)
+        phase_rows.append(_phase_row(run_id, "target", True, time.perf_counter() - start, None, 0))
+        return modeling.build(str(saved), fmt)
     examples = data.load_split(target, "train", target.train_language, cfg.data.root)
-    model, stats = _train_phase(cfg, "target", target, examples, encoder.path, tokenizer, accelerator, target.train_language)
+    checkpoints = run_dir / "checkpoints" / "target"
+    model, stats = _train_phase(cfg, "target", target, examples, encoder.path, tokenizer, accelerator,
+                                target.train_language, checkpoints)
     if accelerator.is_main_process:
-        with atomic_dir(run_dir / "target_model") as tmp:
+        with atomic_dir(saved) as tmp:
             modeling.save(model, tokenizer, tmp, with_head=True)
+        checkpoint.remove(checkpoints)
+    accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples)))
     return model
+
+
+def data_reads(cfg: DictConfig, phase: str) -> list[tuple[DictConfig, str, str]]:
+    """(task, split, language) of each data set `phase` loads; `xfer-scale prepare` fetches the
+    same list, so a run on an offline compute node finds all of it in the cache."""
+    inter, target = cfg.intermediate, cfg.target
+    if phase not in cfg.phases:
+        return []
+    if phase == "intermediate" and inter.name != "none":
+        return [(inter, split, "en") for split in ("train", "dev") if split in inter.splits]
+    if phase == "target" and not target.checkpoint and formats.get(target).trains:
+        return [(target, split, target.train_language) for split in ("train", "dev") if split in target.splits]
+    if phase == "zero_shot":
+        return [(target, split, language) for language in config.target_languages(cfg) for split in target.eval_splits
+                if split in target.splits and not (split == "dev" and language in target.languages_without_dev)]
+    return []
 
 
 def zero_shot_phase(cfg: DictConfig, model: modeling.TaskModel, tokenizer: Any, accelerator: Accelerator,
@@ -195,38 +226,66 @@ def zero_shot_phase(cfg: DictConfig, model: modeling.TaskModel, tokenizer: Any, 
     rows: list[dict[str, Any]] = []
     evaluated = 0
     submission_task = target.submission_task or target.name  # XTREME's folder name, e.g. bucc2018
-    for language in config.target_languages(cfg):
-        for split in target.eval_splits:
-            if split not in target.splits or (split == "dev" and language in target.languages_without_dev):
-                continue
-            examples = data.load_split(target, split, language, cfg.data.root)
-            if cfg.eval.max_examples:
-                examples = examples.select(range(min(cfg.eval.max_examples, len(examples))))
-            features = _encode(fmt, examples, tokenizer, target.train.max_length)
-            predictions, scores = evaluation.evaluate(
-                model, fmt, examples, features, language, cfg.eval.batch_size, accelerator.device,
-                tokenizer.pad_token_id, training.autocast_dtype(accelerator),
-                progress=f"zero-shot {language} {split}" if accelerator.is_local_main_process else None,
-            )
-            evaluated += len(examples)
-            log.info("zero_shot: %s %s %s (%d examples): %s", target.name, language, split, len(examples),
-                     ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
-            rows += [{"language": language, "split": split, "metric": metric, "value": value,
-                      "n_examples": len(examples)} for metric, value in scores.items()]
-            if split == "test" and accelerator.is_main_process and submission_task in submission.TASK_FORMATS:
-                submission.write_predictions(run_dir / "predictions", submission_task, language, predictions)
+    for _, split, language in data_reads(cfg, "zero_shot"):
+        examples = data.load_split(target, split, language, cfg.data.root)
+        if cfg.eval.max_examples:
+            examples = examples.select(range(min(cfg.eval.max_examples, len(examples))))
+        features = _encode(fmt, examples, tokenizer, target.train.max_length)
+        fmt.start_split(language, split)
+        predictions, scores = evaluation.evaluate(
+            model, fmt, examples, features, language, cfg.eval.batch_size, accelerator.device,
+            tokenizer.pad_token_id, training.autocast_dtype(accelerator),
+            progress=f"zero-shot {language} {split}" if accelerator.is_local_main_process else None,
+        )
+        n_examples = fmt.count_examples(examples)
+        evaluated += n_examples
+        log.info("zero_shot: %s %s %s (%d examples): %s", target.name, language, split, n_examples,
+                 ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+        rows += [{"language": language, "split": split, "metric": metric, "value": value,
+                  "n_examples": n_examples} for metric, value in scores.items()]
+        if split == "test" and accelerator.is_main_process and submission_task in submission.TASK_FORMATS:
+            submission.write_predictions(run_dir / "predictions", submission_task, language,
+                                         fmt.submission(predictions, examples))
     phase_rows.append(_phase_row(run_id, "zero_shot", False, time.perf_counter() - start, None, evaluated))
     return rows
 
 
+def finished_before(run_dir: Path, run_id: str) -> bool:
+    """Whether `run_dir` already holds this run's complete results (a re-run skips it).
+
+    Results of another configuration in the same folder are never overwritten.
+    """
+    record_file = run_dir / "run.json"
+    if not record_file.exists():
+        return False
+    record = json.loads(record_file.read_text())
+    if record.get("run_id") != run_id:
+        if (run_dir / results.RESULTS_FILE).exists():
+            raise UserError(
+                f"{run_dir} holds the results of another configuration (run {record.get('run_id')}); "
+                "choose another hydra.run.dir (or hydra.sweep.dir), or move that folder away."
+            )
+        return False
+    return "finished" in record and (run_dir / results.RESULTS_FILE).exists()
+
+
 def run(cfg: DictConfig, run_dir: Path) -> Path:
-    """Run the selected phases of one experiment and write its tables into `run_dir`."""
+    """Run the selected phases of one experiment and write its tables into `run_dir`.
+
+    Running it again in the same folder resumes: finished runs are skipped, a finished
+    phase 2 is reused, and an interrupted training phase continues from its checkpoint.
+    """
     config.validate(cfg)
     datasets.disable_progress_bars()  # our own bars and log lines say what runs
     hf_logging.disable_progress_bar()
+    rid = results.run_id(cfg)
+    if finished_before(run_dir, rid):
+        log.info("run %s is already complete in %s; nothing to do", rid, run_dir)
+        return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = make_accelerator(cfg, run_dir)
-    rid = results.run_id(cfg)
+    # `accelerate launch` runs Hydra in every process: a `${now:...}` run dir can differ by a second
+    run_dir = Path(broadcast_object_list([str(run_dir)])[0])
     record = {"run_id": rid, **results.provenance(str(accelerator.device))}
     log.info("run %s (%s) on %s, precision %s, into %s", rid, cfg.name, accelerator.device, precision(cfg), run_dir)
     if accelerator.is_main_process:

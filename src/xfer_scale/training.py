@@ -11,30 +11,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.data_loader import prepare_data_loader, skip_first_batches
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from xfer_scale import evaluation
+from xfer_scale import checkpoint, evaluation
 from xfer_scale.errors import UserError
 from xfer_scale.formats import Format
 from xfer_scale.formats.base import pad_batch
 
 log = logging.getLogger(__name__)
+logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)  # a line per file saved
 
 
 @dataclass
 class TrainStats:
-    """What `phases.parquet` records about a training phase."""
+    """What `phases.parquet` records about a training phase, and where the loop stands
+    (a checkpoint saves exactly this)."""
 
     steps: int = 0
     examples: int = 0
@@ -42,6 +45,10 @@ class TrainStats:
     padded_tokens: int = 0
     best_score: float | None = None
     best_step: int = 0
+    evals_without_gain: int = 0
+    epoch: int = 0
+    epoch_batches_done: int = 0
+    resumed_from_step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
     @property
@@ -77,9 +84,12 @@ class _Collate:
 
 
 def _epoch_loader(features: datasets.Dataset, batches: list[list[int]], columns: list[str],
-                  pad_token_id: int, num_workers: int) -> DataLoader:
+                  pad_token_id: int, num_workers: int, seed: int) -> DataLoader:
+    """Its own generator: creating the iterator then draws no number from the global RNG,
+    whose state a resumed run must find exactly as the uninterrupted run did."""
     return DataLoader(features, batch_sampler=batches, collate_fn=_Collate(columns, pad_token_id),
-                      num_workers=num_workers, pin_memory=torch.cuda.is_available())
+                      num_workers=num_workers, pin_memory=torch.cuda.is_available(),
+                      generator=torch.Generator().manual_seed(seed))
 
 
 def train(
@@ -93,13 +103,18 @@ def train(
     accelerator: Accelerator,
     seed: int,
     pad_token_id: int,
+    checkpoint_dir: Path | None = None,
     num_workers: int = 0,
     eval_batch_size: int = 64,
     log_every_steps: int = 50,
 ) -> TrainStats:
-    """Train `model` in place on `features`; `dev` = (examples, features) for selection."""
+    """Train `model` in place on `features`; `dev` = (examples, features) for selection.
+
+    With `checkpoint_dir`, the loop saves its state every `cfg.checkpoint_every_steps` and,
+    if a checkpoint is already there, continues from it with the same batches and RNG, so
+    the result equals that of an uninterrupted run.
+    """
     set_seed(seed)
-    stats = TrainStats()
     lengths = [len(ids) for ids in features["input_ids"]]
     micro_batches_per_epoch = math.ceil(len(lengths) / cfg.batch_size)
     steps_per_epoch = max(1, micro_batches_per_epoch // cfg.grad_accum)
@@ -117,23 +132,32 @@ def train(
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     columns = [c for c in fmt.model_inputs if c in features.column_names]
 
+    stats, best_state = TrainStats(), None
+    resumed = checkpoint.load(accelerator, checkpoint_dir, TrainStats) if checkpoint_dir else None
+    if resumed:
+        stats, best_state = resumed
+        stats.resumed_from_step = stats.steps
+        log.info("%s: resuming from the checkpoint at step %d in %s", phase, stats.steps, checkpoint_dir)
     log.info("%s: training on %d features, %d optimiser steps (batch %d x %d accumulation) on %s",
              phase, len(features), total_steps, cfg.batch_size, cfg.grad_accum, accelerator.device)
-    best_state: dict[str, torch.Tensor] | None = None
-    evals_without_gain = 0
+    best_changed = False
     running_loss = torch.zeros((), device=accelerator.device)
-    real_tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)  # read once, at the end
-    progress = tqdm(total=total_steps, desc=phase, disable=not accelerator.is_local_main_process)
+    real_tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)  # read at checkpoints only
+    progress = tqdm(total=total_steps, initial=stats.steps, desc=phase, disable=not accelerator.is_local_main_process)
     model.train()
-    epoch = 0
-    stop = False
+    stop = stats.steps >= total_steps
     while not stop:
-        batches = length_grouped_batches(lengths, cfg.batch_size, seed + epoch)
-        loader = accelerator.prepare_data_loader(
-            _epoch_loader(features, batches, columns, pad_token_id, num_workers), device_placement=True
+        batches = length_grouped_batches(lengths, cfg.batch_size, seed + stats.epoch)
+        # accelerate's function, not the Accelerator method: a loader per epoch must not be
+        # registered with the Accelerator, whose saved state would then grow every epoch
+        loader = prepare_data_loader(
+            _epoch_loader(features, batches, columns, pad_token_id, num_workers, seed), device=accelerator.device,
+            num_processes=accelerator.num_processes, process_index=accelerator.process_index, put_on_device=True,
         )
-        for micro_step, batch in enumerate(loader):
-            sync = (micro_step + 1) % cfg.grad_accum == 0 or micro_step + 1 == len(loader)
+        epoch_length = len(loader)  # this rank's share of the batches
+        loader = skip_first_batches(loader, stats.epoch_batches_done) if stats.epoch_batches_done else loader
+        for micro_step, batch in enumerate(loader, start=stats.epoch_batches_done):
+            sync = (micro_step + 1) % cfg.grad_accum == 0 or micro_step + 1 == epoch_length
             with contextlib.nullcontext() if sync else accelerator.no_sync(model):
                 loss = fmt.loss(model(**batch), batch)
                 accelerator.backward(loss / cfg.grad_accum)
@@ -148,42 +172,57 @@ def train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             stats.steps += 1
+            stats.epoch_batches_done = micro_step + 1
             progress.update(1)
             if stats.steps % log_every_steps == 0 or stats.steps == total_steps:
-                mean_loss = running_loss.item() / (log_every_steps if stats.steps % log_every_steps == 0 else stats.steps % log_every_steps)
-                if not math.isfinite(mean_loss):
-                    raise UserError(
-                        f"{phase}: the training loss became {mean_loss} at step {stats.steps}; lower the "
-                        "learning rate or use precision=bf16 instead of fp16."
-                    )
-                running_loss.zero_()
-                progress.set_postfix(loss=f"{mean_loss:.4f}")
-                accelerator.log({f"{phase}/loss": mean_loss, f"{phase}/lr": scheduler.get_last_lr()[0]}, step=stats.steps)
+                _log_loss(phase, running_loss, stats.steps, log_every_steps, accelerator, scheduler, progress)
             at_end = stats.steps >= total_steps
             if dev is not None and (stats.steps % cfg.eval_every_steps == 0 or at_end):
                 score = _select_score(model, fmt, dev, accelerator, pad_token_id, eval_batch_size)
                 stats.history.append({"step": stats.steps, "score": score})
                 accelerator.log({f"{phase}/dev_score": score}, step=stats.steps)
                 if stats.best_score is None or score > stats.best_score:
-                    stats.best_score, stats.best_step, evals_without_gain = score, stats.steps, 0
+                    stats.best_score, stats.best_step, stats.evals_without_gain = score, stats.steps, 0
                     best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
+                    best_changed = True
                 else:
-                    evals_without_gain += 1
+                    stats.evals_without_gain += 1
                 patience = cfg.early_stop_patience
-                if patience is not None and evals_without_gain >= patience:
+                if patience is not None and stats.evals_without_gain >= patience:
                     log.info("%s: no dev gain in %d evaluations; stopping at step %d", phase, patience, stats.steps)
                     stop = True
             if at_end or stop:
                 stop = True
                 break
-        epoch += 1
+            if checkpoint_dir and stats.steps % cfg.checkpoint_every_steps == 0:
+                stats.tokens += int(real_tokens.item())
+                real_tokens.zero_()
+                checkpoint.save(accelerator, checkpoint_dir, stats, best_state, best_changed)
+                best_changed = False
+        else:
+            stats.epoch += 1
+            stats.epoch_batches_done = 0
     progress.close()
-    stats.tokens = int(real_tokens.item())
+    stats.tokens += int(real_tokens.item())
     if best_state is not None:
         accelerator.unwrap_model(model).load_state_dict(best_state)
         log.info("%s: best English dev score %.2f at step %d", phase, stats.best_score, stats.best_step)
     accelerator.free_memory()
     return stats
+
+
+def _log_loss(phase: str, running_loss: torch.Tensor, step: int, every: int, accelerator: Accelerator,
+              scheduler: Any, progress: tqdm) -> None:
+    """The one host sync of the hot loop, every `every` steps; a NaN/inf loss stops the run."""
+    mean_loss = running_loss.item() / (step % every or every)
+    if not math.isfinite(mean_loss):
+        raise UserError(
+            f"{phase}: the training loss became {mean_loss} by step {step}; lower the learning rate, "
+            "or use precision=bf16 instead of fp16."
+        )
+    running_loss.zero_()
+    progress.set_postfix(loss=f"{mean_loss:.4f}")
+    accelerator.log({f"{phase}/loss": mean_loss, f"{phase}/lr": scheduler.get_last_lr()[0]}, step=step)
 
 
 def _select_score(model: torch.nn.Module, fmt: Format, dev: tuple[datasets.Dataset, datasets.Dataset],
