@@ -13,7 +13,7 @@ from tests.conftest import run_cli
 
 
 def test_smoke_run_writes_the_contract_tables(smoke_run: Path, smoke_results: pd.DataFrame):
-    assert list(smoke_results.columns) == list(results.RESULT_COLUMNS)
+    assert list(smoke_results.columns) == [*results.RESULT_COLUMNS, *results.EXTRA_RESULT_COLUMNS]
     assert pd.read_csv(smoke_run / "results.csv").shape == smoke_results.shape
     assert sorted(smoke_results.language.unique()) == ["de", "en", "es", "fr", "sw"]
     assert set(smoke_results.split) == {"dev", "test"} and set(smoke_results.metric) == {"accuracy"}

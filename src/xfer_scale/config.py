@@ -20,6 +20,9 @@ FORMATS = ("classification", "multiple_choice", "span_qa", "tagging", "retrieval
 PHASES = ("intermediate", "target", "zero_shot")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
+# epochs: `train.epochs` over the subsample (the paper); full_data_steps: as many optimiser
+# steps as `train.epochs` over the FULL training set, so small subsamples are not under-trained
+BUDGETS = ("epochs", "full_data_steps")
 
 
 @dataclass
@@ -124,6 +127,7 @@ class IntermediateConfig(TaskConfig):
     fraction: float = 1.0
     examples: Optional[int] = None
     subsample_seed: int = 0
+    budget: str = "epochs"
 
 
 @dataclass
@@ -223,6 +227,7 @@ def validate(cfg: DictConfig | ExperimentConfig) -> None:
                 f"intermediate.fraction={inter.fraction} is outside (0, 1]; use e.g. "
                 "intermediate.fraction=0.1, or intermediate.examples=N for a count."
             )
+        _choice("intermediate.budget", inter.budget, BUDGETS)
         if inter.examples is not None and inter.examples < 1:
             raise UserError(f"intermediate.examples={inter.examples} must be a positive count.")
     target = cfg.target

@@ -10,9 +10,11 @@ seeds of the same intermediate setting trains it once; concurrent jobs wait on a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,7 @@ class Encoder:
     path: str
     examples: int = 0
     fraction: float = 0.0
+    steps: int = 0
 
 
 def precision(cfg: DictConfig) -> str:
@@ -113,8 +116,8 @@ def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, t
     return examples, _encode(fmt, examples, tokenizer, task.train.max_length)
 
 
-def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, examples: datasets.Dataset, start_from: str,
-                 tokenizer: Any, accelerator: Accelerator, language: str,
+def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, train_cfg: DictConfig, examples: datasets.Dataset,
+                 start_from: str, tokenizer: Any, accelerator: Accelerator, language: str,
                  checkpoint_dir: Path) -> tuple[modeling.TaskModel, training.TrainStats]:
     fmt = formats.get(task)
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
@@ -122,12 +125,21 @@ def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, examples: datase
     model = modeling.build(start_from, fmt, cfg.model.revision if start_from == cfg.model.path else None)
     stats = training.train(
         phase=phase, model=model, fmt=fmt, features=features,
-        dev=_dev_for_selection(cfg, task, fmt, tokenizer, language), cfg=task.train,
+        dev=_dev_for_selection(cfg, task, fmt, tokenizer, language), cfg=train_cfg,
         accelerator=accelerator, seed=cfg.seed, pad_token_id=tokenizer.pad_token_id, checkpoint_dir=checkpoint_dir,
         num_workers=cfg.data.num_workers, eval_batch_size=cfg.eval.batch_size,
         log_every_steps=cfg.log_every_steps,
     )
     return accelerator.unwrap_model(model), stats
+
+
+def budgeted(inter: DictConfig, full_size: int) -> DictConfig:
+    """Phase-1 training settings under the budget policy (see config.BUDGETS)."""
+    train = inter.train
+    if inter.budget == "epochs" or train.max_steps is not None:
+        return train
+    steps_per_epoch = max(1, math.ceil(full_size / train.batch_size) // train.grad_accum)
+    return OmegaConf.merge(train, {"max_steps": max(1, math.ceil(train.epochs * steps_per_epoch))})
 
 
 def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, accelerator: Accelerator,
@@ -138,12 +150,14 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
         return Encoder(model_path)
     entry = Path(cfg.cache.dir) / "intermediate" / intermediate_key(cfg, model_path)
     start = time.perf_counter()
-    with FileLock(str(entry) + ".lock"):  # a second job with the same key waits, then reuses
-        if (entry / "meta.json").exists():
+    # A second job with the same key waits, then reuses. Only the main process of a job locks
+    # (its other processes would wait forever while it trains) and tells them what it found.
+    with FileLock(str(entry) + ".lock") if accelerator.is_main_process else contextlib.nullcontext():
+        if broadcast_object_list([(entry / "meta.json").exists()])[0]:
             meta = json.loads((entry / "meta.json").read_text())
             log.info("intermediate: reusing cached %s (%d examples)", entry, meta["examples"])
             phase_rows.append(_phase_row(run_id, "intermediate", True, time.perf_counter() - start, None, meta["examples"]))
-            return Encoder(str(entry), meta["examples"], meta["fraction"])
+            return Encoder(str(entry), meta["examples"], meta["fraction"], meta["steps"])
         if "intermediate" not in cfg.phases:
             raise UserError(
                 f"phases={list(cfg.phases)} skips phase 1, but no cached phase-1 model exists at {entry}; "
@@ -152,8 +166,8 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
         full = data.load_split(inter, "train", "en", cfg.data.root)
         examples, chosen = data.subsample(full, inter.fraction, inter.examples, inter.subsample_seed, inter.name)
         checkpoints = entry.with_name(entry.name + ".checkpoint")
-        model, stats = _train_phase(cfg, "intermediate", inter, examples, model_path, tokenizer, accelerator, "en",
-                                    checkpoints)
+        model, stats = _train_phase(cfg, "intermediate", inter, budgeted(inter, len(full)), examples, model_path,
+                                    tokenizer, accelerator, "en", checkpoints)
         if accelerator.is_main_process:
             with atomic_dir(entry) as tmp:
                 modeling.save(model, tokenizer, tmp, with_head=False)
@@ -166,7 +180,7 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
             checkpoint.remove(checkpoints)
         accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "intermediate", False, time.perf_counter() - start, stats, len(examples)))
-    return Encoder(str(entry), len(examples), len(examples) / len(full))
+    return Encoder(str(entry), len(examples), len(examples) / len(full), stats.steps)
 
 
 def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator: Accelerator, run_dir: Path,
@@ -189,7 +203,7 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
         return modeling.build(str(saved), fmt)
     examples = data.load_split(target, "train", target.train_language, cfg.data.root)
     checkpoints = run_dir / "checkpoints" / "target"
-    model, stats = _train_phase(cfg, "target", target, examples, encoder.path, tokenizer, accelerator,
+    model, stats = _train_phase(cfg, "target", target, target.train, examples, encoder.path, tokenizer, accelerator,
                                 target.train_language, checkpoints)
     if accelerator.is_main_process:
         with atomic_dir(saved) as tmp:
@@ -291,7 +305,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     if accelerator.is_main_process:
         results.write_run_record(run_dir, cfg, record)
 
-    model_path = modeling.resolve(cfg.model, cfg.cache.dir)
+    with accelerator.main_process_first():  # `builtin:tiny` is built once, not by every process at once
+        model_path = modeling.resolve(cfg.model, cfg.cache.dir)
     tokenizer = modeling.load_tokenizer(model_path, cfg.model.revision)
     phase_rows: list[dict[str, Any]] = []
     encoder = intermediate_phase(cfg, model_path, tokenizer, accelerator, rid, phase_rows)
@@ -305,7 +320,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         "run_id": rid, "experiment": cfg.name, "model": cfg.model.name, "seed": cfg.seed,
         "intermediate_task": inter.name,
         "intermediate_fraction": encoder.fraction, "intermediate_examples": encoder.examples,
-        "target_task": cfg.target.name,
+        "target_task": cfg.target.name, "intermediate_steps": encoder.steps,
     }
     if accelerator.is_main_process:
         frame = results.write_tables(run_dir, [{**common, **row} for row in rows], phase_rows)

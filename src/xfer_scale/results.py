@@ -36,6 +36,8 @@ RESULT_COLUMNS = {
     "value": "float64",
     "n_examples": "int64",
 }
+# beyond the contract: phase-1 optimiser steps, to tell a fixed-epoch sweep from a compute-matched one
+EXTRA_RESULT_COLUMNS = {"intermediate_steps": "int64"}
 PHASE_COLUMNS = {
     "run_id": "string",
     "phase": "string",
@@ -72,7 +74,7 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_tables(run_dir: Path, results: list[dict[str, Any]], phases: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = table(results, RESULT_COLUMNS)
+    frame = table(results, {**RESULT_COLUMNS, **EXTRA_RESULT_COLUMNS})
     write_frame(frame, run_dir / RESULTS_FILE)
     write_frame(frame, run_dir / "results.csv")
     write_frame(table(phases, PHASE_COLUMNS), run_dir / PHASES_FILE)
