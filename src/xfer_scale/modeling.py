@@ -15,6 +15,7 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from xfer_scale import tiny
+from xfer_scale.errors import UserError
 from xfer_scale.formats import Format
 
 HEAD_FILE = "head.pt"
@@ -27,8 +28,15 @@ class TaskModel(nn.Module):
         self.head = head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(hidden)
+        """Inputs may have dimensions before the sequence besides the batch (multiple choice:
+        batch x choices x tokens): the encoder sees flat sequences, the head the input's shape."""
+        if getattr(self.head, "reads_all_layers", False):  # retrieval: pools an inner layer over real tokens
+            outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            return self.head(outputs.hidden_states, attention_mask)
+        shape = input_ids.shape
+        hidden = self.encoder(input_ids=input_ids.reshape(-1, shape[-1]),
+                              attention_mask=attention_mask.reshape(-1, shape[-1])).last_hidden_state
+        return self.head(hidden.reshape(*shape, hidden.shape[-1]))
 
 
 def resolve(model_cfg: Any, cache_dir: str) -> str:
@@ -38,8 +46,19 @@ def resolve(model_cfg: Any, cache_dir: str) -> str:
     return model_cfg.path
 
 
+def _cannot_load(path: str, error: Exception) -> UserError:
+    return UserError(
+        f"cannot load the model {path!r}: {type(error).__name__}: {str(error).splitlines()[0]} "
+        "Check model.path (a hub id or a directory with config.json); offline, run `xfer-scale prepare` "
+        "first where the hub is reachable, then set HF_HUB_OFFLINE=1."
+    )
+
+
 def load_tokenizer(path: str, revision: str | None = None) -> Any:
-    return AutoTokenizer.from_pretrained(path, revision=revision)
+    try:
+        return AutoTokenizer.from_pretrained(path, revision=revision)
+    except (OSError, ValueError) as error:
+        raise _cannot_load(path, error) from error
 
 
 def load_encoder(path: str, revision: str | None = None) -> nn.Module:
@@ -48,6 +67,8 @@ def load_encoder(path: str, revision: str | None = None) -> nn.Module:
     hf_logging.set_verbosity_error()  # the "newly initialised/unused weights" report is expected here
     try:
         return AutoModel.from_pretrained(path, revision=revision, add_pooling_layer=False)
+    except (OSError, ValueError) as error:
+        raise _cannot_load(path, error) from error
     finally:
         hf_logging.set_verbosity(verbosity)
 
@@ -56,7 +77,7 @@ def build(path: str, fmt: Format, revision: str | None = None) -> TaskModel:
     encoder = load_encoder(path, revision)
     model = TaskModel(encoder, fmt.head(encoder.config.hidden_size))
     head_file = Path(path) / HEAD_FILE
-    if head_file.exists():  # a phase-2 checkpoint of the same format: keep its trained head
+    if fmt.trains and head_file.exists():  # a phase-2 checkpoint of the same format: keep its trained head
         model.head.load_state_dict(torch.load(head_file, map_location="cpu", weights_only=True))
     return model
 
