@@ -66,7 +66,7 @@ def load_encoder(path: str, revision: str | None = None) -> nn.Module:
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised/unused weights" report is expected here
     try:
-        return AutoModel.from_pretrained(path, revision=revision, add_pooling_layer=False)
+        return AutoModel.from_pretrained(path, revision=revision, add_pooling_layer=False, attn_implementation="sdpa")
     except (OSError, ValueError) as error:
         raise _cannot_load(path, error) from error
     finally:

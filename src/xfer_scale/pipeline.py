@@ -54,6 +54,8 @@ def precision(cfg: DictConfig) -> str:
 
 
 def make_accelerator(cfg: DictConfig, run_dir: Path) -> Accelerator:
+    torch.backends.cuda.matmul.allow_tf32 = True  # the fp32 parts of bf16 training, on Ampere and later
+    torch.backends.cudnn.allow_tf32 = True
     tracking = None if cfg.tracking == "none" else cfg.tracking
     accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=precision(cfg), log_with=tracking,
                               project_dir=str(run_dir))
