@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# One torch thread: the tiny model gains nothing from two, and tests that start several
+# processes at once (concurrency, accelerate's 2 ranks) would spin against each other.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from pathlib import Path
 
 import pandas as pd
