@@ -27,8 +27,8 @@ LABEL_FIELDS = ("label", "tags")
 class _Templates(dict):
     """`{lang}`-style placeholders, looked up only when a template uses them."""
 
-    def __init__(self, lang: str):
-        super().__init__(lang=lang)
+    def __init__(self, lang: str, **known: str):
+        super().__init__(lang=lang, **known)
 
     def __missing__(self, key: str) -> str:
         if key == "lang_name":
@@ -37,11 +37,12 @@ class _Templates(dict):
             return languages.name(self["lang"]).lower()
         if key == "iso3":
             return languages.language(self["lang"]).iso3
-        raise UserError(f"unknown placeholder {{{key}}} in a task config; use {{lang}}, {{lang_name}}, {{lang_name_lower}} or {{iso3}}.")
+        raise UserError(f"unknown placeholder {{{key}}} in a task config; use {{lang}}, {{lang_name}}, {{lang_name_lower}} "
+                        "or {iso3}, and in a local source's reader options also {dir}.")
 
 
-def _fill(value: Any, lang: str) -> Any:
-    return value.format_map(_Templates(lang)) if isinstance(value, str) else value
+def _fill(value: Any, lang: str, **known: str) -> Any:
+    return value.format_map(_Templates(lang, **known)) if isinstance(value, str) else value
 
 
 def _plain(node: Any) -> Any:
@@ -63,16 +64,23 @@ def _get(row: Mapping[str, Any], spec: Any, where: str) -> Any:
 
 
 class RowConverter:
-    """Turns a source's rows into canonical rows: filter, rename, map labels to indices."""
+    """Turns a source's rows into canonical rows: filter, rename, map labels to indices.
+
+    With `grow`, a label not yet in `label_names` is appended to it (the task's own list, so
+    every split shares one append-only index): a label first seen outside the training data
+    gets an index the head never learns, and so counts as an error, as it should.
+    """
 
     def __init__(self, source: Any, label_names: list[str], lang: str, where: str,
-                 class_names: dict[str, list[str]] | None = None):
+                 class_names: dict[str, list[str]] | None = None, grow: bool = False):
         self.fields = _plain(source.fields)
         self.filter = {k: _fill(v, lang) for k, v in _plain(source.filter).items()}
         self.skip = set(map(str, _plain(source.skip_labels)))
         values = _plain(source.label_values)
         names = list(label_names)
         self.label_index = {str(v): i for i, v in enumerate(values if values is not None else names)}
+        self.names = label_names
+        self.grow = grow
         self.class_names = class_names or {}
         self.where = where
 
@@ -82,6 +90,9 @@ class RowConverter:
         key = str(raw)
         if key in self.skip:
             return None
+        if key not in self.label_index and self.grow:
+            self.label_index[key] = len(self.names)
+            self.names.append(key)
         if key not in self.label_index:
             raise UserError(
                 f"{self.where}: label {raw!r} is not one of {', '.join(self.label_index)}; "
@@ -144,8 +155,8 @@ def _load_local(task: Any, source: Any, base: Path, lang: str, where: str) -> da
             f"{where}: no file matches {pattern}; put the original-release files there, "
             "or leave data.root unset to load from the hub."
         )
-    options = {k: _fill(v, lang) for k, v in _plain(source.options).items()}
-    convert = RowConverter(source, task.label_names, lang, where)
+    options = {k: _fill(v, lang, dir=str(base)) for k, v in _plain(source.options).items()}  # readers take paths as given
+    convert = RowConverter(source, task.label_names, lang, where, grow=task.get("labels_from_data", False))
     rows: list[dict[str, Any]] = []
     for file in files:
         convert.where = f"{where} ({file})"
@@ -164,8 +175,38 @@ def _load_hub(task: Any, source: Any, lang: str, where: str) -> datasets.Dataset
             "is reachable, or point data.root at the original-release files."
         ) from error
     fields = _plain(source.fields)
-    convert = RowConverter(source, task.label_names, lang, where, _class_names(raw.features, fields))
+    convert = RowConverter(source, task.label_names, lang, where, _class_names(raw.features, fields),
+                           grow=task.get("labels_from_data", False))
     return datasets.Dataset.from_list(list(_convert(raw, convert)))
+
+
+def _load_part(task: Any, source: Any, lang: str, where: str, data_root: str | None) -> datasets.Dataset:
+    base = local_base(task, source.local, data_root) if source.get("local") else None
+    if base is not None:
+        return _load_local(task, source.local, base, lang, where)
+    if source.get("hub"):
+        return _load_hub(task, source.hub, lang, where)
+    raise UserError(f"{where}: this split has only local files; set data.root or {task.name}.data_dir.")
+
+
+def split_parts(source: Any, lang: str) -> list[Any]:
+    """The sources of one split in one language, in the order their rows are concatenated."""
+    per_language = source.get("per_language") or {}
+    if lang in per_language:
+        return [per_language[lang]]
+    return [source, *(source.get("also") or [])]
+
+
+def _concatenate(parts: list[datasets.Dataset], where: str) -> datasets.Dataset:
+    """One dataset from a split's parts; `datasets` would fill a column one part lacks with
+    None, so differing columns are refused instead."""
+    columns = [sorted(part.column_names) for part in parts]
+    if any(names != columns[0] for names in columns):
+        raise UserError(
+            f"{where}: the split's sources give different columns ({' | '.join(map(', '.join, columns))}); "
+            "map every source to the same canonical `fields`."
+        )
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
 def load_split(task: Any, split: str, lang: str, data_root: str | None = None) -> datasets.Dataset:
@@ -173,14 +214,8 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None) -
     where = f"{task.name} {split} [{lang}]"
     if split not in task.splits:
         raise UserError(f"{where}: task {task.name} has no {split} split (it has: {', '.join(task.splits)}).")
-    source = task.splits[split]
-    base = local_base(task, source.local, data_root) if source.get("local") else None
-    if base is not None:
-        dataset = _load_local(task, source.local, base, lang, where)
-    elif source.get("hub"):
-        dataset = _load_hub(task, source.hub, lang, where)
-    else:
-        raise UserError(f"{where}: this split has only local files; set data.root or {task.name}.data_dir.")
+    parts = [_load_part(task, part, lang, where, data_root) for part in split_parts(task.splits[split], lang)]
+    dataset = _concatenate([part for part in parts if len(part)] or parts[:1], where)
     if len(dataset) == 0:
         raise UserError(f"{where}: no examples found; check the language code and the files.")
     return dataset

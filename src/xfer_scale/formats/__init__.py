@@ -9,10 +9,16 @@ from __future__ import annotations
 from xfer_scale.errors import UserError
 from xfer_scale.formats.base import Format
 from xfer_scale.formats.classification import Classification
+from xfer_scale.formats.multiple_choice import MultipleChoice
+from xfer_scale.formats.retrieval import Retrieval
+from xfer_scale.formats.span_qa import SpanQA
 from xfer_scale.formats.tagging import Tagging
 
 FORMATS: dict[str, type[Format]] = {
     "classification": Classification,
+    "multiple_choice": MultipleChoice,
+    "retrieval": Retrieval,
+    "span_qa": SpanQA,
     "tagging": Tagging,
 }
 

@@ -1,0 +1,112 @@
+"""`xfer-scale tasks [--benchmark B]`: every shipped task, its format, metric, languages and sources.
+
+Each task file is composed through Hydra with the schema, as a run composes it, so the table
+shows what a run gets (schema defaults filled in) and a task file a run could not use fails
+here too, naming the file. Files are found with importlib.resources, so the listing works from
+an installed wheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from importlib import resources
+
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from xfer_scale.errors import UserError
+
+KINDS = ("intermediate", "target")
+BASELINE = "none"  # intermediate=none is the no-intermediate baseline, not a task
+COLUMNS = ("kind", "name", "format", "metric", "languages")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task file, composed: `name` is what the command line selects (`target=bucc`)."""
+
+    kind: str
+    name: str
+    config: DictConfig
+
+
+def task_names(kind: str) -> list[str]:
+    """Names of the task files shipped in conf/<kind>/."""
+    folder = resources.files("xfer_scale.conf").joinpath(kind)
+    names = (entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+    return sorted(name for name in names if name != BASELINE)
+
+
+def load_tasks() -> list[Task]:
+    """Every task file of every kind, composed with the schema (as `intermediate=X` / `target=X`)."""
+    from xfer_scale import cli  # registers the schema; imported here as cli imports this module lazily
+
+    cli.setup()
+    GlobalHydra.instance().clear()  # a run earlier in this process leaves Hydra initialised
+    tasks = []
+    with initialize_config_module(config_module="xfer_scale.conf", version_base=None):
+        for kind in KINDS:
+            for name in task_names(kind):
+                try:
+                    composed = compose(config_name="config", overrides=[f"{kind}={name}"])
+                except (HydraException, OmegaConfBaseException) as error:
+                    raise UserError(f"conf/{kind}/{name}.yaml does not compose with the schema: {error}") from None
+                tasks.append(Task(kind, name, composed[kind]))
+    return tasks
+
+
+def languages(task: Task, benchmark: str) -> str:
+    """`n: codes` of the benchmark's list; intermediate tasks are English."""
+    if task.kind == "intermediate":
+        return "1: en"
+    codes = task.config.benchmark_languages.get(benchmark)
+    return f"{len(codes)}: {' '.join(codes)}" if codes else f"- (not in {benchmark})"
+
+
+def sources(task: DictConfig, which: str) -> str:
+    """The task's `hub` or `local` sources, one entry per distinct source with the splits it
+    serves; local paths are shown under DIR, the data root (`data.root`)."""
+    served: dict[str, list[str]] = {}
+    for split, source in task.splits.items():
+        for part in [source, *(source.get("also") or [])]:
+            spec = part.get(which)
+            if spec is None:
+                continue
+            if which == "hub":
+                where = " ".join(str(v) for v in (spec.path, spec.name) if v)
+            else:
+                folder = task.data_dir or f"DIR/{spec.task_dir or task.name}"
+                where = f"{folder}/{spec.path} ({spec.reader})"
+            served.setdefault(where, []).append(split)
+    return "; ".join(f"{where} [{' '.join(splits)}]" for where, splits in served.items()) or "-"
+
+
+def table(tasks: list[Task], benchmark: str) -> str:
+    """One aligned row per task, its hub and local sources on the two lines beneath."""
+    rows = [COLUMNS] + [(t.kind, t.name, t.config.format, t.config.metric, languages(t, benchmark)) for t in tasks]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
+    indent = " " * (sum(widths[:2]) + 4)
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip())
+        if index:
+            task = tasks[index - 1].config
+            lines += [f"{indent}hub:   {sources(task, 'hub')}", f"{indent}local: {sources(task, 'local')}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="xfer-scale tasks",
+        description="List the shipped tasks: format, metric, languages of a benchmark, hub and local sources "
+                    "(DIR is data.root; select a task with intermediate=NAME or target=NAME).",
+    )
+    parser.add_argument("--benchmark", default="xtreme", choices=("xtreme", "xtreme-r", "smoke"),
+                        help="whose language lists to show (default: xtreme)")
+    args = parser.parse_args(argv)
+    print(table(load_tasks(), args.benchmark))
+    return 0

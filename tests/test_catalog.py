@@ -1,0 +1,75 @@
+"""`xfer-scale tasks`, and the guard that every shipped task file composes and validates."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from xfer_scale import catalog, config, formats, languages
+from xfer_scale.cli import main, setup
+
+INTERMEDIATES = catalog.task_names("intermediate")
+TARGETS = catalog.task_names("target")
+
+
+@pytest.fixture
+def compose_cfg():
+    setup()
+    with initialize_config_module("xfer_scale.conf", version_base=None):
+        yield lambda *overrides: compose("config", overrides=list(overrides))
+
+
+def test_the_shipped_tasks_are_found():
+    assert {"mnli", "squad_v1"} <= set(INTERMEDIATES) and "none" not in INTERMEDIATES
+    assert {"xnli", "udpos", "tatoeba", "bucc"} <= set(TARGETS)
+
+
+@pytest.mark.parametrize("name", INTERMEDIATES)
+def test_every_intermediate_composes_with_a_target(compose_cfg, name):
+    cfg = compose_cfg(f"intermediate={name}", "target=xnli")
+    config.validate(cfg)
+    assert cfg.intermediate.name == name and cfg.intermediate.format in config.FORMATS
+    formats.get(cfg.intermediate)  # its format exists and accepts its format_options
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_every_target_composes_and_validates_for_each_of_its_benchmarks(compose_cfg, name):
+    cfg = compose_cfg(f"target={name}")
+    assert cfg.target.name == name and cfg.target.benchmark_languages
+    formats.get(cfg.target)
+    for benchmark, codes in cfg.target.benchmark_languages.items():
+        cfg = compose_cfg(f"target={name}", f"benchmark={benchmark}")
+        config.validate(cfg)
+        assert config.target_languages(cfg) == list(codes)
+        for code in codes:  # {iso3} and {lang_name} templates resolve for every listed language
+            languages.language(code)
+
+
+def test_retrieval_targets_list_xtremes_languages(compose_cfg):
+    tatoeba = compose_cfg("target=tatoeba").target
+    assert len(tatoeba.benchmark_languages.xtreme) == 36 and len(tatoeba.benchmark_languages["xtreme-r"]) == 41
+    added = set(tatoeba.benchmark_languages["xtreme-r"]) - set(tatoeba.benchmark_languages.xtreme)
+    assert added == {"az", "lt", "pl", "uk", "ro"}
+    bucc = compose_cfg("target=bucc").target
+    assert list(bucc.benchmark_languages) == ["xtreme", "smoke"] and bucc.submission_task == "bucc2018"
+    assert bucc.train.max_length == tatoeba.train.max_length == 512
+
+
+def test_tasks_command_prints_one_entry_per_task(capsys):
+    assert main(["tasks", "--benchmark", "xtreme-r"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["kind", "name", "format", "metric", "languages"]
+    rows = {line.split()[1]: line.split() for line in out[1:] if not line.startswith(" ")}
+    assert sorted(rows) == sorted(INTERMEDIATES + TARGETS)
+    assert rows["tatoeba"][:5] == ["target", "tatoeba", "retrieval", "accuracy", "41:"]
+    assert rows["bucc"][4:] == ["-", "(not", "in", "xtreme-r)"]
+    assert rows["mnli"][:5] == ["intermediate", "mnli", "classification", "accuracy", "1:"]
+    tatoeba = out.index(next(line for line in out if line.split()[:2] == ["target", "tatoeba"]))
+    assert out[tatoeba + 1].split() == ["hub:", "google/xtreme", "tatoeba.{iso3}", "[test]"]
+    assert out[tatoeba + 2].split() == ["local:", "DIR/tatoeba/tatoeba.{iso3}-eng.{iso3}", "(aligned_text)", "[test]"]
+
+
+def test_tasks_command_refuses_an_unknown_benchmark(capsys):
+    with pytest.raises(SystemExit) as stop:
+        catalog.main(["--benchmark", "xtreme-3"])
+    assert stop.value.code == 2 and "invalid choice: 'xtreme-3'" in capsys.readouterr().err
