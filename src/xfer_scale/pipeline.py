@@ -103,6 +103,11 @@ def intermediate_key(cfg: DictConfig, model_path: str) -> str:
     return f"{cfg.intermediate.name}-{amount}-{digest}"
 
 
+def _revision(cfg: DictConfig, path: str) -> str | None:
+    """`model.revision` pins the hub model, not our own saved phase outputs."""
+    return cfg.model.revision if path == cfg.model.path else None
+
+
 def _encode(fmt: formats.Format, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
     return fmt.encode(examples, tokenizer, max_length)
 
@@ -124,7 +129,7 @@ def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, train_cfg: DictC
     fmt = formats.get(task)
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
     features = _encode(fmt, examples, tokenizer, task.train.max_length)
-    model = modeling.build(start_from, fmt, cfg.model.revision if start_from == cfg.model.path else None)
+    model = modeling.build(start_from, fmt, _revision(cfg, start_from))
     stats = training.train(
         phase=phase, model=model, fmt=fmt, features=features,
         dev=_dev_for_selection(cfg, task, fmt, tokenizer, language), cfg=train_cfg,
@@ -196,7 +201,7 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
     if "target" not in cfg.phases or not fmt.trains:
         if fmt.trains:
             log.warning("target: phase 2 skipped; the %s head is untrained (set target.checkpoint=DIR to evaluate a trained model)", target.name)
-        return modeling.build(encoder.path, fmt)
+        return modeling.build(encoder.path, fmt, _revision(cfg, encoder.path))
     start = time.perf_counter()
     saved = run_dir / TARGET_MODEL
     if (saved / modeling.HEAD_FILE).exists():  # an earlier attempt of this run finished phase 2
