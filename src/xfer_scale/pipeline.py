@@ -140,12 +140,13 @@ def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, train_cfg: DictC
     return accelerator.unwrap_model(model), stats
 
 
-def budgeted(inter: DictConfig, full_size: int) -> DictConfig:
+def budgeted(inter: DictConfig, full_size: int, processes: int = 1) -> DictConfig:
     """Phase-1 training settings under the budget policy (see config.BUDGETS)."""
     train = inter.train
     if inter.budget == "epochs" or train.max_steps is not None:
         return train
-    steps_per_epoch = max(1, math.ceil(full_size / train.batch_size) // train.grad_accum)
+    batches_per_rank = math.ceil(math.ceil(full_size / train.batch_size) / processes)
+    steps_per_epoch = math.ceil(batches_per_rank / train.grad_accum)
     return OmegaConf.merge(train, {"max_steps": max(1, math.ceil(train.epochs * steps_per_epoch))})
 
 
@@ -173,7 +174,7 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
         full = data.load_split(inter, "train", "en", cfg.data.root)
         examples, chosen = data.subsample(full, inter.fraction, inter.examples, inter.subsample_seed, inter.name)
         checkpoints = entry.with_name(entry.name + ".checkpoint")
-        model, stats = _train_phase(cfg, "intermediate", inter, budgeted(inter, len(full)), examples, model_path,
+        model, stats = _train_phase(cfg, "intermediate", inter, budgeted(inter, len(full), accelerator.num_processes), examples, model_path,
                                     tokenizer, accelerator, "en", checkpoints)
         if accelerator.is_main_process:
             with atomic_dir(entry) as tmp:

@@ -28,7 +28,7 @@ from transformers import get_linear_schedule_with_warmup
 from xfer_scale import checkpoint, evaluation
 from xfer_scale.errors import UserError
 from xfer_scale.formats import Format
-from xfer_scale.formats.base import pad_batch
+from xfer_scale.formats.base import feature_lengths, pad_batch
 
 log = logging.getLogger(__name__)
 logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)  # a line per file saved
@@ -115,9 +115,11 @@ def train(
     the result equals that of an uninterrupted run.
     """
     set_seed(seed)
-    lengths = [len(ids) for ids in features["input_ids"]]
-    micro_batches_per_epoch = math.ceil(len(lengths) / cfg.batch_size)
-    steps_per_epoch = max(1, micro_batches_per_epoch // cfg.grad_accum)
+    lengths = feature_lengths(features).tolist()
+    # each rank sees its share of the batches and steps once per `grad_accum` of them, and
+    # once more on an epoch's trailing partial accumulation
+    micro_batches_per_epoch = math.ceil(math.ceil(len(lengths) / cfg.batch_size) / accelerator.num_processes)
+    steps_per_epoch = math.ceil(micro_batches_per_epoch / cfg.grad_accum)
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     warmup = int(cfg.warmup_ratio * total_steps)
 
@@ -126,8 +128,7 @@ def train(
         {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
-    fused = accelerator.device.type == "cuda"
-    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=fused)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)  # one kernel for all parameters
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     columns = [c for c in fmt.model_inputs if c in features.column_names]
