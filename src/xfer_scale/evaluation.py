@@ -10,7 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xfer_scale.formats import Format
-from xfer_scale.formats.base import pad_batch
+from xfer_scale.formats.base import feature_lengths, pad_batch
 
 
 def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], batch_size: int,
@@ -20,7 +20,8 @@ def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], bat
     out = []
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        out.append((chunk, pad_batch([rows[i] for i in chunk], pad_token_id)))
+        block = rows[chunk]  # one read per batch: row-by-row reads cost 3-6 times as much
+        out.append((chunk, pad_batch([{c: block[c][j] for c in columns} for j in range(len(chunk))], pad_token_id)))
     return out
 
 
@@ -30,20 +31,33 @@ def predict_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Form
                    progress: str | None = None) -> list[torch.Tensor]:
     """Per-feature logits in the features' order, each cut to its own length.
 
-    Sorting by length first keeps padding (and so wasted compute) near zero.
+    Sorting by length first keeps padding (and so wasted compute) near zero. Each batch's
+    logits are copied to the host (which waits for the device) only after the next batch is
+    queued, so the device never idles while the host cuts and stores results.
     """
-    lengths = np.array([len(ids) for ids in features["input_ids"]])
+    lengths = feature_lengths(features)
     order = np.argsort(-lengths, kind="stable").tolist()
     result: list[torch.Tensor | None] = [None] * len(features)
     was_training = model.training
     model.eval()
     batches = model_batches(features, fmt, order, batch_size, pad_token_id)
-    for chunk, batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "labels"}
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            logits = model(**batch).float().cpu()
-        for row, index in zip(logits, chunk):
+    pinned = device.type == "cuda"  # only a copy from pinned memory leaves the host free
+
+    def store(chunk: list[int], logits: torch.Tensor) -> None:
+        for row, index in zip(logits.float().cpu(), chunk):
             result[index] = row[: lengths[index]] if row.dim() > 1 else row
+
+    pending: tuple[list[int], torch.Tensor] | None = None
+    for chunk, batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
+        batch = {k: (v.pin_memory() if pinned else v).to(device, non_blocking=True)
+                 for k, v in batch.items() if k != "labels"}
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            logits = model(**batch)
+        if pending is not None:
+            store(*pending)
+        pending = (chunk, logits)
+    if pending is not None:
+        store(*pending)
     model.train(was_training)
     return result  # type: ignore[return-value]
 
