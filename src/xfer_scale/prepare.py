@@ -1,0 +1,104 @@
+"""`xfer-scale prepare [OVERRIDES...]`: fetch what a run or sweep reads, where the hub is reachable.
+
+Cluster compute nodes often have no internet. `prepare` expands the overrides exactly as
+`run -m` would (Hydra's own override parser and the BasicSweeper's cartesian product), then,
+for every distinct config, loads the model, the tokenizer and each data split the run loads
+(`pipeline.data_reads`, the list the pipeline itself follows). That fills the Hugging Face
+caches, so the runs work with HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1; on local files it
+checks they are there and readable.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hydra import compose, initialize_config_module
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from transformers.utils import logging as hf_logging
+
+from xfer_scale import config, data, modeling, pipeline
+from xfer_scale.errors import UserError
+
+USAGE = """\
+usage: xfer-scale prepare [OVERRIDES...]
+
+Download the model and every data split the run (or sweep) these overrides describe reads,
+then print what was prepared. Sweep values (a,b / range() / glob()) expand as in `run -m`
+(`-m` is accepted and changes nothing). Afterwards runs need no network:
+  HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 xfer-scale run -m OVERRIDES...
+"""
+
+
+def compose_sweep(overrides: list[str]) -> list[DictConfig]:
+    """Every distinct config `xfer-scale run -m OVERRIDES` would run, validated.
+
+    As in BasicSweeper.sweep, the axes a config sets (`hydra.sweeper.params`, e.g. in
+    experiment=scaling) come first and the command line's overrides win over them.
+    """
+    try:
+        with initialize_config_module(config_module="xfer_scale.conf", version_base=None):
+            global_hydra = GlobalHydra.instance()
+            primary = global_hydra.hydra.compose_config("config", overrides, run_mode=RunMode.MULTIRUN)
+            axes = [f"{key}={value}" for key, value in (primary.hydra.sweeper.params or {}).items()]
+            parser = OverridesParser.create(config_loader=global_hydra.config_loader())
+            cells = BasicSweeper.split_arguments(parser.parse_overrides([*axes, *overrides]), max_batch_size=None)[0]
+            configs: dict[str, DictConfig] = {}
+            for cell in cells:
+                cfg = compose(config_name="config", overrides=cell)
+                configs[OmegaConf.to_yaml(cfg, resolve=True)] = cfg
+    except (HydraException, OmegaConfBaseException) as error:
+        raise UserError(f"cannot compose the config from {' '.join(overrides) or 'the defaults'}: {error}") from None
+    for cfg in configs.values():
+        config.validate(cfg)
+    return list(configs.values())
+
+
+def fetch_model(model_cfg: DictConfig, cache_dir: str) -> str:
+    """Load tokenizer and encoder once (filling the hub cache; `builtin:tiny` is built)."""
+    path = modeling.resolve(model_cfg, cache_dir)
+    modeling.load_tokenizer(path, model_cfg.revision)
+    encoder = modeling.load_encoder(path, model_cfg.revision)
+    parameters = sum(p.numel() for p in encoder.parameters())
+    return f"model {model_cfg.name}: {path} ({type(encoder).__name__}, {parameters / 1e6:.1f}M parameters)"
+
+
+def _read_key(task: DictConfig, split: str, language: str, data_root: str | None) -> str:
+    """What decides a split's rows: two configs sharing it read it once."""
+    source = OmegaConf.to_container(task.splits[split], resolve=True)
+    return json.dumps([task.name, split, language, data_root, task.get("data_dir"), source], sort_keys=True)
+
+
+def prepare(configs: list[DictConfig]) -> list[str]:
+    """Fetch every model and split of `configs`; the summary lines, in reading order."""
+    models: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    rows: dict[tuple[str, str], str] = {}  # (phase, read) -> its line: one line per phase that reads it
+    for cfg in configs:
+        model_key = json.dumps([OmegaConf.to_container(cfg.model, resolve=True), cfg.cache.dir], sort_keys=True)
+        if model_key not in models:
+            models[model_key] = fetch_model(cfg.model, cfg.cache.dir)
+        for phase in config.PHASES:
+            for task, split, language in pipeline.data_reads(cfg, phase):
+                key = _read_key(task, split, language, cfg.data.root)
+                if key not in counts:
+                    counts[key] = len(data.load_split(task, split, language, cfg.data.root))
+                rows[phase, key] = f"{phase:<13}{task.name:<12}{split:<7}{language:<10}{counts[key]:>9}"
+    header = f"{'phase':<13}{'task':<12}{'split':<7}{'language':<10}{'examples':>9}"
+    footer = f"prepared {len(configs)} config(s): {len(models)} model(s), {len(counts)} data split(s)"
+    return [*models.values(), header, *rows.values(), footer]
+
+
+def main(args: list[str]) -> int:
+    if any(arg in ("-h", "--help") for arg in args):
+        print(USAGE)
+        return 0
+    hf_logging.disable_progress_bar()  # one summary says what was fetched
+    configs = compose_sweep([arg for arg in args if arg not in ("-m", "--multirun")])
+    print("\n".join(prepare(configs)))
+    return 0

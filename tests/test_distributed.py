@@ -1,0 +1,70 @@
+"""Data-parallel runs under `accelerate launch`: one result table, batches sharded, equal evaluations.
+
+On CPU the launcher needs `--multi_gpu` (torchrun; the run's `cpu: true` makes it gloo on CPU):
+with `--cpu`, accelerate 1.x starts a single process whatever `--num_processes` says.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from accelerate.data_loader import prepare_data_loader
+from torch.utils.data import DataLoader
+
+from xfer_scale.cli import main
+from xfer_scale.training import length_grouped_batches
+
+RUN = ["experiment=smoke", "target.languages=[en,de]", "intermediate.examples=96", "intermediate.train.epochs=1",
+       "target.train.max_steps=6", "target.train.eval_every_steps=3", "target.train.eval_examples=30"]
+
+
+def _free_port() -> int:
+    """torchrun's default port may be taken by another test run on this machine."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_each_process_trains_on_its_own_share_of_the_batches():
+    batches = length_grouped_batches([5 + i % 7 for i in range(100)], batch_size=8, seed=0)  # 13 batches, one short
+    shards = [list(prepare_data_loader(DataLoader(range(100), batch_sampler=batches, collate_fn=list),
+                                       num_processes=2, process_index=rank, put_on_device=False))
+              for rank in (0, 1)]
+    assert [len(shard) for shard in shards] == [7, 7]  # ceil(13 / 2): an odd batch count cycles one batch
+    assert shards[0] == batches[0::2] and shards[1] == [*batches[1::2], batches[0]]
+    assert sorted(i for batch in shards[0] + shards[1][:-1] for i in batch) == list(range(100))
+
+
+@pytest.mark.multiprocess
+def test_two_processes_write_one_result_table(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["prepare", f"cache.dir={cache_dir}", *RUN]) == 0  # builds the tiny model before both processes look
+    capsys.readouterr()
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(_free_port())]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*launch, "-m", "xfer_scale", "run", f"cache.dir={cache_dir}", *RUN], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    # the run dir is Hydra's default `outputs/runs/<now>_smoke`, which each process works out for itself
+    tables = list(tmp_path.glob("outputs/runs/*/results.parquet"))
+    assert len(tables) == 1
+    frame = pd.read_parquet(tables[0]).set_index(["language", "split"])
+    assert frame.n_examples.to_dict() == {("en", "dev"): 60, ("en", "test"): 90, ("de", "dev"): 60, ("de", "test"): 90}
+    phases = pd.read_parquet(tables[0].with_name("phases.parquet")).set_index("phase")
+    assert phases.index.tolist() == ["intermediate", "target", "zero_shot"]
+    assert phases.loc["intermediate", "steps"] == 3  # one epoch = 96 / 16 = 6 batches, 3 per process
+
+    # both processes evaluated every language, to the same numbers, and those are in the table
+    scores = re.findall(r"zero_shot: xnli (\w+) (\w+) \(\d+ examples\): accuracy ([\d.]+)", done.stdout)
+    assert len(scores) == 8 and len(set(scores)) == 4
+    for language, split, value in set(scores):
+        assert f"{frame.loc[(language, split), 'value']:.2f}" == value
