@@ -39,3 +39,16 @@ def test_submitit_local_sweep_writes_each_cells_results(tmp_path: Path, cache_di
         assert f"seed={seed}" in table.parent.name.split(",") and frame.seed.unique().tolist() == [seed]
         assert frame.set_index("language").n_examples.to_dict() == {"en": 90, "de": 90}
     assert len(list(sweep.glob(".submitit/*/*_log.out"))) == 2  # two submitit jobs ran them
+
+
+@pytest.mark.multiprocess
+def test_submitit_local_sweep_reports_a_failed_cell(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture):
+    """The cells run in other processes; the launching process still lists the failure and exits 2."""
+    sweep = tmp_path / "sweep"
+    code = main(["run", "-m", "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep}", "experiment=smoke",
+                 f"cache.dir={cache_dir}", "intermediate=none", "target=xnli,udpos", "target.languages=[sw]",
+                 "target.eval_splits=[test]", "target.train.max_steps=4", "target.train.eval_examples=30"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "1 run(s) failed" in err and "target=udpos has no language sw" in err
+    assert len(list(sweep.glob("*/results.parquet"))) == 1

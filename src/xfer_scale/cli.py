@@ -7,17 +7,21 @@ else. `run` hands its arguments to Hydra, so every Hydra feature (multirun, laun
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from xfer_scale import config
+from xfer_scale.atomic import write_text
 from xfer_scale.errors import UserError
 
 log = logging.getLogger("xfer_scale")
@@ -57,10 +61,37 @@ def setup() -> None:
 
 
 class _RunState:
-    """What the Hydra task function saw, for the exit code after Hydra returns."""
+    """What the run saw, for the exit code after Hydra returns."""
 
     started = False
     failures: list[tuple[str, str, bool]] = []  # (run dir, message, is a user error)
+
+
+FAILURE_FILE = "failure.json"
+
+
+def _record_failure(run_dir: Path, message: str, user_error: bool) -> None:
+    write_text(run_dir / FAILURE_FILE, json.dumps({"message": message, "user_error": user_error}) + "\n")
+
+
+class SweepSummary(Callback):
+    """Collects the failed cells of a sweep, in the process that launched it.
+
+    Whatever ran the cells (this process, local subprocesses, SLURM jobs), each left its
+    folder: `run.json` with `finished`, or `failure.json` saying why not, or neither (killed).
+    """
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        for cell in sorted(p.parent for p in Path(config.hydra.sweep.dir).glob("**/.hydra")):
+            record = cell / "run.json"
+            if record.exists() and "finished" in json.loads(record.read_text()):
+                continue
+            failure = cell / FAILURE_FILE
+            if failure.exists():
+                saved = json.loads(failure.read_text())
+                _RunState.failures.append((str(cell), saved["message"], saved["user_error"]))
+            else:
+                _RunState.failures.append((str(cell), "ended without results (killed?); see its log", False))
 
 
 @hydra.main(version_base=None, config_path="pkg://xfer_scale.conf", config_name="config")
@@ -70,17 +101,19 @@ def _run_job(cfg: DictConfig) -> None:
     _RunState.started = True
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    (run_dir / FAILURE_FILE).unlink(missing_ok=True)
     try:
         pipeline.run(cfg, run_dir)
     except UserError as error:
         log.error("%s", error)
-        _RunState.failures.append((str(run_dir), str(error), True))
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            return  # the other cells of the sweep go on; the summary lists this one
-        raise SystemExit(2) from None
+        _record_failure(run_dir, str(error), True)
+        if not multirun:  # in a sweep the other cells go on; SweepSummary lists this one
+            _RunState.failures.append((str(run_dir), str(error), True))
+            raise SystemExit(2) from None
     except Exception as error:
-        _RunState.failures.append((str(run_dir), f"{type(error).__name__}: {error}", False))
-        if hydra_cfg.mode != RunMode.MULTIRUN:
+        _record_failure(run_dir, f"{type(error).__name__}: {error}", False)
+        if not multirun:
             raise
         log.exception("run in %s failed", run_dir)
 

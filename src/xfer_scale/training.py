@@ -143,7 +143,8 @@ def train(
              phase, len(features), total_steps, cfg.batch_size, cfg.grad_accum, accelerator.device)
     best_changed = False
     running_loss = torch.zeros((), device=accelerator.device)
-    real_tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)  # read at checkpoints only
+    # examples, real tokens, padded tokens seen by this rank since the last read (no host sync per step)
+    counts = torch.zeros(3, dtype=torch.long, device=accelerator.device)
     progress = tqdm(total=total_steps, initial=stats.steps, desc=phase, disable=not accelerator.is_local_main_process)
     model.train()
     stop = stats.steps >= total_steps
@@ -163,9 +164,9 @@ def train(
                 loss = fmt.loss(model(**batch), batch)
                 accelerator.backward(loss / cfg.grad_accum)
             running_loss += loss.detach() / cfg.grad_accum
-            stats.examples += len(batch["input_ids"])
-            real_tokens += batch["attention_mask"].sum()
-            stats.padded_tokens += int(batch["input_ids"].numel())
+            counts[0] += len(batch["input_ids"])
+            counts[1] += batch["attention_mask"].sum()
+            counts[2] += batch["input_ids"].numel()
             if not sync:
                 continue
             accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -196,20 +197,28 @@ def train(
                 stop = True
                 break
             if checkpoint_dir and stats.steps % cfg.checkpoint_every_steps == 0:
-                stats.tokens += int(real_tokens.item())
-                real_tokens.zero_()
+                _add_counts(stats, counts, accelerator)
                 checkpoint.save(accelerator, checkpoint_dir, stats, best_state, best_changed)
                 best_changed = False
         else:
             stats.epoch += 1
             stats.epoch_batches_done = 0
     progress.close()
-    stats.tokens += int(real_tokens.item())
+    _add_counts(stats, counts, accelerator)
     if best_state is not None:
         accelerator.unwrap_model(model).load_state_dict(best_state)
         log.info("%s: best English dev score %.2f at step %d", phase, stats.best_score, stats.best_step)
     accelerator.free_memory()
     return stats
+
+
+def _add_counts(stats: TrainStats, counts: torch.Tensor, accelerator: Accelerator) -> None:
+    """Move the device-side counters, summed over all ranks, into `stats`."""
+    examples, tokens, padded = accelerator.reduce(counts, reduction="sum").tolist()
+    stats.examples += examples
+    stats.tokens += tokens
+    stats.padded_tokens += padded
+    counts.zero_()
 
 
 def _log_loss(phase: str, running_loss: torch.Tensor, step: int, every: int, accelerator: Accelerator,
