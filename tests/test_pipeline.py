@@ -92,3 +92,20 @@ def test_multirun_writes_one_run_per_cell_in_readable_folders(cache_dir: Path, t
         "intermediate.fraction=0.5,target.eval_splits=[test],target=xnli",
     ]
     assert {pd.read_parquet(t).target_task.iloc[0] for t in tables} == {"xnli", "udpos"}
+
+
+def test_phase1_key_changes_when_the_training_file_changes(tmp_path: Path):
+    import os
+    import shutil
+    from importlib import resources
+
+    from tests.test_config import compose_cfg
+    from xfer_scale import pipeline
+
+    root = tmp_path / "data"
+    shutil.copytree(resources.files("xfer_scale") / "smoke_data" / "mnli", root / "mnli")
+    cfg = compose_cfg("experiment=smoke", f"data.root={root}")
+    before = pipeline.intermediate_key(cfg, "model")
+    assert pipeline.intermediate_key(cfg, "model") == before
+    os.utime(root / "mnli" / "train.tsv", ns=(1, 1))  # an edited (or replaced) file
+    assert pipeline.intermediate_key(cfg, "model") != before

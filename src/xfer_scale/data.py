@@ -145,7 +145,7 @@ def local_base(task: Any, source: Any, data_root: str | None) -> Path | None:
     return None
 
 
-def _load_local(task: Any, source: Any, base: Path, lang: str, where: str) -> datasets.Dataset:
+def _local_files(task: Any, source: Any, base: Path, lang: str, where: str) -> list[str]:
     if not base.is_dir():
         raise UserError(f"{where}: data folder {base} does not exist; check data.root or {task.name}.data_dir.")
     pattern = str(base / _fill(source.path, lang))
@@ -155,6 +155,11 @@ def _load_local(task: Any, source: Any, base: Path, lang: str, where: str) -> da
             f"{where}: no file matches {pattern}; put the original-release files there, "
             "or leave data.root unset to load from the hub."
         )
+    return files
+
+
+def _load_local(task: Any, source: Any, base: Path, lang: str, where: str) -> datasets.Dataset:
+    files = _local_files(task, source, base, lang, where)
     options = {k: _fill(v, lang, dir=str(base)) for k, v in _plain(source.options).items()}  # readers take paths as given
     convert = RowConverter(source, task.label_names, lang, where, grow=task.get("labels_from_data", False))
     rows: list[dict[str, Any]] = []
@@ -219,6 +224,19 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None) -
     if len(dataset) == 0:
         raise UserError(f"{where}: no examples found; check the language code and the files.")
     return dataset
+
+
+def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None) -> list[list[Any]]:
+    """Name, size and modification time of every local file a split reads (hub parts are
+    pinned by their config): part of the phase-1 cache key, so edited data is retrained."""
+    where = f"{task.name} {split} [{lang}]"
+    found = []
+    for part in split_parts(task.splits[split], lang):
+        base = local_base(task, part.local, data_root) if part.get("local") else None
+        for file in _local_files(task, part.local, base, lang, where) if base is not None else []:
+            stat = Path(file).stat()
+            found.append([Path(file).name, stat.st_size, stat.st_mtime_ns])
+    return found
 
 
 def subsample_order(labels: list[int] | None, n: int, seed: int) -> np.ndarray:

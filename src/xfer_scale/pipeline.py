@@ -97,6 +97,7 @@ def intermediate_key(cfg: DictConfig, model_path: str) -> str:
         "intermediate": inter,
         "seed": cfg.seed,
         "precision": precision(cfg),
+        "files": data.local_fingerprint(cfg.intermediate, "train", "en", cfg.data.root),
     }
     digest = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
     amount = f"n{cfg.intermediate.examples}" if cfg.intermediate.examples is not None else f"f{cfg.intermediate.fraction:g}"
