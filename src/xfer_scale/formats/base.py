@@ -6,11 +6,13 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from torch import nn
 
 from xfer_scale import metrics
+from xfer_scale.errors import UserError
 
 IGNORE_INDEX = -100
 PAD_VALUES = {"attention_mask": 0, "labels": IGNORE_INDEX}
@@ -74,6 +76,17 @@ class Format:
         return predictions
 
 
+def check_options(task: Any, valid: list[str]) -> None:
+    """Refuse `format_options` keys the format does not read: a misspelt one would otherwise
+    be ignored without a word. `selection_metric` is read here, for every format."""
+    unknown = sorted(set(task.get("format_options") or {}) - {*valid, "selection_metric"})
+    if unknown:
+        raise UserError(
+            f"task {task.name}: unknown {task.format} format_options {', '.join(unknown)}; "
+            f"valid: {', '.join([*valid, 'selection_metric'])}."
+        )
+
+
 def encode_indexed(examples: datasets.Dataset, tokenize: Any) -> datasets.Dataset:
     """Map batched `tokenize` over the examples, each row carrying its `example_index`; the
     example columns are dropped, so features hold only what `tokenize` returns."""
@@ -83,8 +96,16 @@ def encode_indexed(examples: datasets.Dataset, tokenize: Any) -> datasets.Datase
 
 def feature_lengths(features: datasets.Dataset) -> np.ndarray:
     """`len(input_ids)` of every feature, computed in Arrow: iterating the column in Python
-    costs about 20 us a row, seconds for a large training set."""
-    return pc.list_value_length(features.with_format("arrow")["input_ids"]).to_numpy()
+    costs about 20 us a row, seconds for a large training set. A multiple-choice feature
+    (choices x tokens) counts its longest choice, the width it pads to."""
+    column = features.with_format("arrow")["input_ids"]
+    if not pa.types.is_list(column.type.value_type):
+        return pc.list_value_length(column).to_numpy()
+    column = column.combine_chunks()  # parent indices count from the start of a chunk
+    lengths = np.zeros(len(column), dtype=np.int64)
+    np.maximum.at(lengths, pc.list_parent_indices(column).to_numpy(),
+                  pc.list_value_length(pc.list_flatten(column)).to_numpy())
+    return lengths
 
 
 def _nested(value: list) -> bool:

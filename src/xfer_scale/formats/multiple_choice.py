@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, encode_indexed
+from xfer_scale.formats.base import Format, check_options, encode_indexed
 from xfer_scale.formats.classification import ClassificationHead
 
 #: jiant's assembly: "<context> <question>" against each choice
@@ -63,6 +63,7 @@ class MultipleChoice(Format):
 
     def __init__(self, task: Any):
         super().__init__(task)
+        check_options(task, [*TEMPLATES, "question_text"])
         self.prompt = _template(task, "prompt")
         self.choice = _template(task, "choice")
         self.question_text = dict(task.format_options.get("question_text") or {})
