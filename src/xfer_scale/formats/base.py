@@ -82,7 +82,7 @@ def check_options(task: Any, valid: list[str]) -> None:
     unknown = sorted(set(task.get("format_options") or {}) - {*valid, "selection_metric"})
     if unknown:
         raise UserError(
-            f"task {task.name}: unknown {task.format} format_options {', '.join(unknown)}; "
+            f"task {task.name}: unknown {task.get('format', '')} format_options {', '.join(unknown)}; "
             f"valid: {', '.join([*valid, 'selection_metric'])}."
         )
 

@@ -8,7 +8,7 @@ import datasets
 import torch
 from torch import nn
 
-from xfer_scale.formats.base import Format
+from xfer_scale.formats.base import Format, encode_indexed
 
 
 class ClassificationHead(nn.Module):
@@ -37,8 +37,7 @@ class Classification(Format):
             out["example_index"] = batch["example_index"]
             return out
 
-        indexed = examples.add_column("example_index", list(range(len(examples))))
-        return indexed.map(tokenize, batched=True, remove_columns=indexed.column_names)
+        return encode_indexed(examples, tokenize)
 
     def head(self, hidden_size: int) -> nn.Module:
         return ClassificationHead(hidden_size, self.num_labels)

@@ -37,7 +37,7 @@ from torch.nn import functional
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, encode_indexed
+from xfer_scale.formats.base import Format, check_options, encode_indexed
 
 log = logging.getLogger(__name__)
 
@@ -214,11 +214,8 @@ class Retrieval(Format):
             )
         self.metric_family = task.metric
         self.selection_metric = PROCEDURES[task.metric]
+        check_options(task, list(OPTIONS))
         options = dict(task.format_options)
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise UserError(f"task {task.name}: unknown format_options {', '.join(unknown)}; "
-                            f"retrieval takes: {', '.join(OPTIONS)}.")
         self.layer = options.get("layer", DEFAULT_LAYER)
         if isinstance(self.layer, bool) or not isinstance(self.layer, (int, float)) or (
                 isinstance(self.layer, float) and not 0.0 < self.layer < 1.0):

@@ -27,7 +27,7 @@ from torch import nn
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, encode_indexed
+from xfer_scale.formats.base import Format, check_options, encode_indexed
 
 #: format_options and their defaults: XTREME's run_squad settings
 OPTIONS: dict[str, Any] = {
@@ -43,14 +43,8 @@ NOT_CONTEXT = -1  # the character offset of a token outside the context (questio
 
 
 def _options(task: Any) -> dict[str, Any]:
-    given = dict(task.format_options or {})
-    unknown = sorted(set(given) - set(OPTIONS) - {"selection_metric"})  # the base class reads that one
-    if unknown:
-        raise UserError(
-            f"task {task.name}: unknown span_qa format_options {', '.join(unknown)}; "
-            f"valid: {', '.join(f'{k} (default {v})' for k, v in OPTIONS.items())}."
-        )
-    options = {**OPTIONS, **given}
+    check_options(task, list(OPTIONS))
+    options = {**OPTIONS, **dict(task.format_options or {})}
     for key, default in OPTIONS.items():
         value = options[key]
         if isinstance(default, bool):
