@@ -28,7 +28,7 @@ def test_the_shipped_tasks_are_found():
 def test_every_intermediate_composes_with_a_target(compose_cfg, name):
     cfg = compose_cfg(f"intermediate={name}", "target=xnli")
     config.validate(cfg)
-    assert cfg.intermediate.name == name and cfg.intermediate.format in config.FORMATS
+    assert cfg.intermediate.name == name and cfg.intermediate.format in config.INTERMEDIATE_FORMATS
     formats.get(cfg.intermediate)  # its format exists and accepts its format_options
 
 

@@ -95,7 +95,10 @@ def table(tasks: list[Task], benchmark: str) -> str:
         lines.append("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip())
         if index:
             task = tasks[index - 1].config
-            lines += [f"{indent}hub:   {sources(task, 'hub')}", f"{indent}local: {sources(task, 'local')}"]
+            if task.get("tasks"):  # a multitask: its parts have the sources
+                lines.append(f"{indent}tasks: {' '.join(task.tasks)}")
+            else:
+                lines += [f"{indent}hub:   {sources(task, 'hub')}", f"{indent}local: {sources(task, 'local')}"]
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from xfer_scale.errors import UserError
 
 FORMATS = ("classification", "multiple_choice", "span_qa", "tagging", "retrieval")
+INTERMEDIATE_FORMATS = (*FORMATS, "multitask")  # several intermediate tasks at once
 PHASES = ("intermediate", "target", "zero_shot")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
@@ -128,6 +129,7 @@ class IntermediateConfig(TaskConfig):
     examples: Optional[int] = None
     subsample_seed: int = 0
     budget: str = "epochs"
+    tasks: dict[str, TaskConfig] = field(default_factory=dict)
 
 
 @dataclass
@@ -219,7 +221,7 @@ def validate(cfg: DictConfig | ExperimentConfig) -> None:
         _choice("phases entry", phase, PHASES)
     inter = cfg.intermediate
     if inter.name != "none":
-        _choice("intermediate.format", inter.format, FORMATS)
+        _choice("intermediate.format", inter.format, INTERMEDIATE_FORMATS)
         if inter.format == "retrieval":
             raise UserError(f"intermediate={inter.name} is a retrieval task; it has no training data.")
         if inter.examples is None and not 0.0 < inter.fraction <= 1.0:

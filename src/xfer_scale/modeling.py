@@ -27,16 +27,19 @@ class TaskModel(nn.Module):
         self.encoder = encoder
         self.head = head
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task: int | None = None,
+                **_: Any) -> torch.Tensor:
         """Inputs may have dimensions before the sequence besides the batch (multiple choice:
-        batch x choices x tokens): the encoder sees flat sequences, the head the input's shape."""
-        if getattr(self.head, "reads_all_layers", False):  # retrieval: pools an inner layer over real tokens
+        batch x choices x tokens): the encoder sees flat sequences, the head the input's shape.
+        `task` picks one of several heads (multi-task training)."""
+        head = self.head if task is None else list(self.head.values())[task]
+        if getattr(head, "reads_all_layers", False):  # retrieval: pools an inner layer over real tokens
             outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-            return self.head(outputs.hidden_states, attention_mask)
+            return head(outputs.hidden_states, attention_mask)
         shape = input_ids.shape
         hidden = self.encoder(input_ids=input_ids.reshape(-1, shape[-1]),
                               attention_mask=attention_mask.reshape(-1, shape[-1])).last_hidden_state
-        return self.head(hidden.reshape(*shape, hidden.shape[-1]))
+        return head(hidden.reshape(*shape, hidden.shape[-1]))
 
 
 def resolve(model_cfg: Any, cache_dir: str) -> str:

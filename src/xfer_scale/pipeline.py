@@ -31,6 +31,7 @@ from transformers.utils import logging as hf_logging
 from xfer_scale import checkpoint, config, data, evaluation, formats, modeling, results, submission, training
 from xfer_scale.atomic import atomic_dir, write_text
 from xfer_scale.errors import UserError
+from xfer_scale.formats.multitask import TaskMix
 
 log = logging.getLogger(__name__)
 TARGET_MODEL = "target_model"
@@ -88,6 +89,33 @@ def _phase_row(run_id: str, phase: str, cache_hit: bool, wall_s: float, stats: t
     }
 
 
+def phase1_tasks(inter: DictConfig) -> list[DictConfig]:
+    """The tasks phase 1 trains on: the intermediate task, or each task of a multitask."""
+    return list(inter.tasks.values()) if inter.format == "multitask" else [inter]
+
+
+def phase1_examples(cfg: DictConfig) -> tuple[Any, int, Any]:
+    """Phase 1's subsampled training examples, the full training size, and the indices kept.
+
+    A multitask subsamples every task by the same fraction (`intermediate.examples` becomes
+    that share of the tasks' total), which keeps sampling proportional to size.
+    """
+    inter = cfg.intermediate
+    if inter.format != "multitask":
+        full = data.load_split(inter, "train", "en", cfg.data.root)
+        examples, chosen = data.subsample(full, inter.fraction, inter.examples, inter.subsample_seed, inter.name)
+        return examples, len(full), chosen
+    fulls = {name: data.load_split(sub, "train", "en", cfg.data.root) for name, sub in inter.tasks.items()}
+    total = sum(len(full) for full in fulls.values())
+    if inter.examples is not None and inter.examples > total:
+        raise UserError(f"intermediate.examples={inter.examples} exceeds the {total} training examples of "
+                        f"{inter.name}; use at most {total}, or intermediate.fraction.")
+    fraction = inter.examples / total if inter.examples is not None else inter.fraction
+    picked = {name: data.subsample(full, fraction, None, inter.subsample_seed, name) for name, full in fulls.items()}
+    return (TaskMix({name: subset for name, (subset, _) in picked.items()}), total,
+            {name: chosen for name, (_, chosen) in picked.items()})
+
+
 def intermediate_key(cfg: DictConfig, model_path: str) -> str:
     """Everything that determines the phase-1 model, hashed."""
     inter = OmegaConf.to_container(cfg.intermediate, resolve=True)
@@ -97,7 +125,7 @@ def intermediate_key(cfg: DictConfig, model_path: str) -> str:
         "intermediate": inter,
         "seed": cfg.seed,
         "precision": precision(cfg),
-        "files": data.local_fingerprint(cfg.intermediate, "train", "en", cfg.data.root),
+        "files": [data.local_fingerprint(task, "train", "en", cfg.data.root) for task in phase1_tasks(cfg.intermediate)],
     }
     digest = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
     amount = f"n{cfg.intermediate.examples}" if cfg.intermediate.examples is not None else f"f{cfg.intermediate.fraction:g}"
@@ -172,24 +200,23 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
                 f"phases={list(cfg.phases)} skips phase 1, but no cached phase-1 model exists at {entry}; "
                 "add `intermediate` to phases, or use intermediate=none."
             )
-        full = data.load_split(inter, "train", "en", cfg.data.root)
-        examples, chosen = data.subsample(full, inter.fraction, inter.examples, inter.subsample_seed, inter.name)
+        examples, full_size, chosen = phase1_examples(cfg)
         checkpoints = entry.with_name(entry.name + ".checkpoint")
-        model, stats = _train_phase(cfg, "intermediate", inter, budgeted(inter, len(full), accelerator.num_processes), examples, model_path,
-                                    tokenizer, accelerator, "en", checkpoints)
+        model, stats = _train_phase(cfg, "intermediate", inter, budgeted(inter, full_size, accelerator.num_processes),
+                                    examples, model_path, tokenizer, accelerator, "en", checkpoints)
         if accelerator.is_main_process:
             with atomic_dir(entry) as tmp:
                 modeling.save(model, tokenizer, tmp, with_head=False)
                 write_text(tmp / "subsample.json", json.dumps(
-                    {"task": inter.name, "of": len(full), "seed": inter.subsample_seed, "indices": chosen}) + "\n")
+                    {"task": inter.name, "of": full_size, "seed": inter.subsample_seed, "indices": chosen}) + "\n")
                 write_text(tmp / "meta.json", json.dumps(
-                    {"examples": len(examples), "fraction": len(examples) / len(full), "steps": stats.steps,
+                    {"examples": len(examples), "fraction": len(examples) / full_size, "steps": stats.steps,
                      "best_dev": stats.best_score,
                      "config": OmegaConf.to_container(inter, resolve=True)}, indent=1) + "\n")
             checkpoint.remove(checkpoints)
         accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "intermediate", False, time.perf_counter() - start, stats, len(examples)))
-    return Encoder(str(entry), len(examples), len(examples) / len(full), stats.steps)
+    return Encoder(str(entry), len(examples), len(examples) / full_size, stats.steps)
 
 
 def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator: Accelerator, run_dir: Path,
@@ -230,7 +257,8 @@ def data_reads(cfg: DictConfig, phase: str) -> list[tuple[DictConfig, str, str]]
     if phase not in cfg.phases:
         return []
     if phase == "intermediate" and inter.name != "none":
-        return [(inter, split, "en") for split in ("train", "dev") if split in inter.splits]
+        return [(task, split, "en") for task in phase1_tasks(inter) for split in ("train", "dev")
+                if split in task.splits and (split == "train" or task is inter)]
     if phase == "target" and not target.checkpoint and formats.get(target).trains:
         return [(target, split, target.train_language) for split in ("train", "dev") if split in target.splits]
     if phase == "zero_shot":

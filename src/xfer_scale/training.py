@@ -28,7 +28,6 @@ from transformers import get_linear_schedule_with_warmup
 from xfer_scale import checkpoint, evaluation
 from xfer_scale.errors import UserError
 from xfer_scale.formats import Format
-from xfer_scale.formats.base import feature_lengths, pad_batch
 
 log = logging.getLogger(__name__)
 logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)  # a line per file saved
@@ -56,38 +55,10 @@ class TrainStats:
         return 1.0 - self.tokens / self.padded_tokens if self.padded_tokens else 0.0
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, group: int = 50) -> list[list[int]]:
-    """Shuffle, sort each window of `group` batches by length, cut into batches, shuffle those.
-
-    Randomness stays (every epoch differs, and batch order is random) while each batch holds
-    sequences of similar length, so dynamic padding wastes little compute.
-    """
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(lengths))
-    lengths_arr = np.asarray(lengths)
-    window = batch_size * group
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = order[start:start + window]
-        chunk = chunk[np.argsort(-lengths_arr[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-class _Collate:
-    def __init__(self, columns: list[str], pad_token_id: int):
-        self.columns = columns
-        self.pad_token_id = pad_token_id
-
-    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return pad_batch([{c: r[c] for c in self.columns} for r in rows], self.pad_token_id)
-
-
-def _epoch_loader(features: datasets.Dataset, batches: list[list[int]], columns: list[str],
-                  pad_token_id: int, num_workers: int, seed: int) -> DataLoader:
+def _epoch_loader(features: Any, batches: list[list[int]], collate: Any, num_workers: int, seed: int) -> DataLoader:
     """Its own generator: creating the iterator then draws no number from the global RNG,
     whose state a resumed run must find exactly as the uninterrupted run did."""
-    return DataLoader(features, batch_sampler=batches, collate_fn=_Collate(columns, pad_token_id),
+    return DataLoader(features, batch_sampler=batches, collate_fn=collate,
                       num_workers=num_workers, pin_memory=torch.cuda.is_available(),
                       generator=torch.Generator().manual_seed(seed))
 
@@ -97,7 +68,7 @@ def train(
     phase: str,
     model: torch.nn.Module,
     fmt: Format,
-    features: datasets.Dataset,
+    features: Any,
     dev: tuple[datasets.Dataset, datasets.Dataset] | None,
     cfg: Any,
     accelerator: Accelerator,
@@ -115,7 +86,7 @@ def train(
     the result equals that of an uninterrupted run.
     """
     set_seed(seed)
-    lengths = feature_lengths(features).tolist()
+    lengths = fmt.lengths(features)
     # each rank sees its share of the batches and steps once per `grad_accum` of them, and
     # once more on an epoch's trailing partial accumulation
     micro_batches_per_epoch = math.ceil(math.ceil(len(lengths) / cfg.batch_size) / accelerator.num_processes)
@@ -131,7 +102,7 @@ def train(
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)  # one kernel for all parameters
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    columns = [c for c in fmt.model_inputs if c in features.column_names]
+    collate = fmt.collator(features, pad_token_id)
 
     stats, best_state = TrainStats(), None
     resumed = checkpoint.load(accelerator, checkpoint_dir, TrainStats) if checkpoint_dir else None
@@ -149,11 +120,11 @@ def train(
     model.train()
     stop = stats.steps >= total_steps
     while not stop:
-        batches = length_grouped_batches(lengths, cfg.batch_size, seed + stats.epoch)
+        batches = fmt.batches(features, lengths, cfg.batch_size, seed + stats.epoch)
         # accelerate's function, not the Accelerator method: a loader per epoch must not be
         # registered with the Accelerator, whose saved state would then grow every epoch
         loader = prepare_data_loader(
-            _epoch_loader(features, batches, columns, pad_token_id, num_workers, seed), device=accelerator.device,
+            _epoch_loader(features, batches, collate, num_workers, seed), device=accelerator.device,
             num_processes=accelerator.num_processes, process_index=accelerator.process_index, put_on_device=True,
         )
         epoch_length = len(loader)  # this rank's share of the batches

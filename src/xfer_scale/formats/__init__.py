@@ -10,6 +10,7 @@ from xfer_scale.errors import UserError
 from xfer_scale.formats.base import Format
 from xfer_scale.formats.classification import Classification
 from xfer_scale.formats.multiple_choice import MultipleChoice
+from xfer_scale.formats.multitask import MultiTask
 from xfer_scale.formats.retrieval import Retrieval
 from xfer_scale.formats.span_qa import SpanQA
 from xfer_scale.formats.tagging import Tagging
@@ -17,6 +18,7 @@ from xfer_scale.formats.tagging import Tagging
 FORMATS: dict[str, type[Format]] = {
     "classification": Classification,
     "multiple_choice": MultipleChoice,
+    "multitask": MultiTask,
     "retrieval": Retrieval,
     "span_qa": SpanQA,
     "tagging": Tagging,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import datasets
@@ -57,6 +58,17 @@ class Format:
 
     def references(self, examples: datasets.Dataset) -> list[Any]:
         raise NotImplementedError
+
+    def lengths(self, features: Any) -> list[int]:
+        """Each training feature's length, for length-grouped batches."""
+        return feature_lengths(features).tolist()
+
+    def batches(self, features: Any, lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
+        """One epoch's batches of feature indices."""
+        return length_grouped_batches(lengths, batch_size, seed)
+
+    def collator(self, features: Any, pad_token_id: int) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
+        return Collate([c for c in self.model_inputs if c in features.column_names], pad_token_id)
 
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
         return metrics.compute(self.metric_family, predictions, self.references(examples), language=language)
@@ -119,6 +131,35 @@ def _sequences(value: list) -> list[list]:
 
 def _outer_shape(value: list) -> tuple[int, ...]:
     return (len(value), *_outer_shape(value[0])) if _nested(value) else ()
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, group: int = 50) -> list[list[int]]:
+    """Shuffle, sort each window of `group` batches by length, cut into batches, shuffle those.
+
+    Randomness stays (every epoch differs, and batch order is random) while each batch holds
+    sequences of similar length, so dynamic padding wastes little compute.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    lengths_arr = np.asarray(lengths)
+    window = batch_size * group
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort(-lengths_arr[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class Collate:
+    """Rows of the model's input columns -> one padded batch (picklable for loader workers)."""
+
+    def __init__(self, columns: list[str], pad_token_id: int):
+        self.columns = columns
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return pad_batch([{c: r[c] for c in self.columns} for r in rows], self.pad_token_id)
 
 
 def pad_batch(features: list[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Tensor]:
