@@ -229,3 +229,25 @@ def test_smoke_run(tmp_path: Path, cache_dir: Path, target, splits, n_examples, 
     folder = "bucc2018" if target == "bucc" else target  # XTREME's submission layout
     assert sorted(p.name for p in (tmp_path / "predictions" / folder).iterdir()) == [
         "test-de.tsv", "test-es.tsv", "test-fr.tsv"]
+
+
+def test_pruning_the_layers_above_the_pooled_one_changes_no_embedding():
+    import copy
+
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from xfer_scale.modeling import TaskModel
+
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=6, num_attention_heads=4,
+                              intermediate_size=64, pad_token_id=1)
+    encoder = XLMRobertaModel(config, add_pooling_layer=False).eval()
+    fmt = task(layer=3)
+    ids = torch.randint(3, 100, (4, 9))
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0
+    pruned_encoder, pruned_head = copy.deepcopy(encoder), fmt.head(32)
+    pruned_head.prune(pruned_encoder)
+    assert len(pruned_encoder.encoder.layer) == 3
+    with torch.no_grad():
+        assert torch.equal(TaskModel(encoder, fmt.head(32))(ids, mask), TaskModel(pruned_encoder, pruned_head)(ids, mask))

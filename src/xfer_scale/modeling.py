@@ -82,6 +82,8 @@ def build(path: str, fmt: Format, revision: str | None = None) -> TaskModel:
     head_file = Path(path) / HEAD_FILE
     if fmt.trains and head_file.exists():  # a phase-2 checkpoint of the same format: keep its trained head
         model.head.load_state_dict(torch.load(head_file, map_location="cpu", weights_only=True))
+    if hasattr(model.head, "prune"):  # a head that reads an inner layer needs no layer above it
+        model.head.prune(encoder)
     return model
 
 
