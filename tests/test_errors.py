@@ -26,6 +26,7 @@ def smoke_copy(tmp_path: Path) -> Path:
         (["model.path=/nonexistent/model"], "cannot load the model '/nonexistent/model'"),
         (["intermediate.examples=601"], "exceeds the 600 training examples of mnli"),
         (["intermediate.fraction=0.0001"], "empty subsample"),
+        (["tracking=mlflow"], "tracking=mlflow needs the mlflow package"),
     ],
 )
 def test_bad_input_exits_2_with_the_fix(overrides, message, tmp_path: Path, capfd):

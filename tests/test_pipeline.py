@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -109,3 +110,16 @@ def test_phase1_key_changes_when_the_training_file_changes(tmp_path: Path):
     assert pipeline.intermediate_key(cfg, "model") == before
     os.utime(root / "mnli" / "train.tsv", ns=(1, 1))  # an edited (or replaced) file
     assert pipeline.intermediate_key(cfg, "model") != before
+
+
+def test_tensorboard_tracking_logs_losses_and_dev_scores(cache_dir: Path, tmp_path: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "tracked"
+    assert run_cli("tracking=tensorboard", "target.languages=[en]", "target.eval_splits=[test]",
+                   run_dir=run_dir, cache_dir=cache_dir) == 0
+    events = EventAccumulator(str(run_dir / "smoke"))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    assert {"target/loss", "target/dev_score"} <= set(scalars)
+    assert all(math.isfinite(point.value) for point in events.Scalars("target/loss"))

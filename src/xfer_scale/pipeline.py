@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
 import math
@@ -58,6 +59,9 @@ def make_accelerator(cfg: DictConfig, run_dir: Path) -> Accelerator:
     torch.backends.cuda.matmul.allow_tf32 = True  # the fp32 parts of bf16 training, on Ampere and later
     torch.backends.cudnn.allow_tf32 = True
     tracking = None if cfg.tracking == "none" else cfg.tracking
+    if tracking and importlib.util.find_spec(tracking) is None:  # accelerate would skip it without a word
+        raise UserError(f"tracking={tracking} needs the {tracking} package: pip install {tracking}, "
+                        "or use tracking=none.")
     accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=precision(cfg), log_with=tracking,
                               project_dir=str(run_dir))
     if tracking:
