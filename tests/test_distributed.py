@@ -63,7 +63,7 @@ def test_two_processes_write_one_result_table(tmp_path: Path, cache_dir: Path, c
     assert phases.index.tolist() == ["intermediate", "target", "zero_shot"]
     assert phases.loc["intermediate", "steps"] == 3  # one epoch = 96 / 16 = 6 batches, 3 per process
 
-    # both processes evaluated every language, to the same numbers, and those are in the table
+    # each process predicted its share of every language, both scored all of it to the same numbers, and those are in the table
     scores = re.findall(r"zero_shot: xnli (\w+) (\w+) \(\d+ examples\): accuracy ([\d.]+)", done.stdout)
     assert len(scores) == 8 and len(set(scores)) == 4
     for language, split, value in set(scores):

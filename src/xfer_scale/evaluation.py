@@ -7,6 +7,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 from xfer_scale.formats import Format
@@ -28,15 +29,18 @@ def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], bat
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Format, batch_size: int,
                    device: torch.device, pad_token_id: int, autocast_dtype: torch.dtype | None = None,
-                   progress: str | None = None) -> list[torch.Tensor]:
+                   progress: str | None = None, shard: tuple[int, int] = (0, 1)) -> list[torch.Tensor | None]:
     """Per-feature logits in the features' order, each cut to its own length.
 
     Sorting by length first keeps padding (and so wasted compute) near zero. Each batch's
     logits are copied to the host (which waits for the device) only after the next batch is
-    queued, so the device never idles while the host cuts and stores results.
+    queued, so the device never idles while the host cuts and stores results. With `shard`
+    = (process index, processes), this process predicts every n-th feature of the sorted
+    order (so every process gets a like mix of lengths) and leaves the others None.
     """
     lengths = feature_lengths(features)
-    order = np.argsort(-lengths, kind="stable").tolist()
+    index, processes = shard
+    order = np.argsort(-lengths, kind="stable")[index::processes].tolist()
     result: list[torch.Tensor | None] = [None] * len(features)
     was_training = model.training
     model.eval()
@@ -64,8 +68,16 @@ def predict_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Form
 
 def evaluate(model: torch.nn.Module, fmt: Format, examples: datasets.Dataset, features: datasets.Dataset,
              language: str, batch_size: int, device: torch.device, pad_token_id: int,
-             autocast_dtype: torch.dtype | None = None, progress: str | None = None) -> tuple[list[Any], dict[str, float]]:
-    """Predictions (one per example) and metrics on XTREME's 0-100 scale."""
-    logits = predict_logits(model, features, fmt, batch_size, device, pad_token_id, autocast_dtype, progress)
+             autocast_dtype: torch.dtype | None = None, progress: str | None = None,
+             shard: tuple[int, int] = (0, 1)) -> tuple[list[Any], dict[str, float]]:
+    """Predictions (one per example) and metrics on XTREME's 0-100 scale.
+
+    Every process of a data-parallel run calls this with its `shard`; each predicts its
+    share, and all of them then hold every logit, so all compute the same predictions.
+    """
+    logits = predict_logits(model, features, fmt, batch_size, device, pad_token_id, autocast_dtype, progress, shard)
+    if shard[1] > 1:
+        for feature, row in gather_object([(i, row) for i, row in enumerate(logits) if row is not None]):
+            logits[feature] = row
     predictions = fmt.predict(logits, features, examples)
     return predictions, fmt.score(predictions, examples, language)

@@ -291,6 +291,7 @@ def zero_shot_phase(cfg: DictConfig, model: modeling.TaskModel, tokenizer: Any, 
             model, fmt, examples, features, language, cfg.eval.batch_size, accelerator.device,
             tokenizer.pad_token_id, training.autocast_dtype(accelerator),
             progress=f"zero-shot {language} {split}" if accelerator.is_local_main_process else None,
+            shard=(accelerator.process_index, accelerator.num_processes),
         )
         n_examples = fmt.count_examples(examples)
         evaluated += n_examples

@@ -212,6 +212,7 @@ def _select_score(model: torch.nn.Module, fmt: Format, dev: tuple[datasets.Datas
     _, scores = evaluation.evaluate(
         accelerator.unwrap_model(model), fmt, examples, features, "en", batch_size,
         accelerator.device, pad_token_id, autocast_dtype(accelerator),
+        shard=(accelerator.process_index, accelerator.num_processes),
     )
     return scores[fmt.selection_metric]
 
