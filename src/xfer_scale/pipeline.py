@@ -141,10 +141,6 @@ def _revision(cfg: DictConfig, path: str) -> str | None:
     return cfg.model.revision if path == cfg.model.path else None
 
 
-def _encode(fmt: formats.Format, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
-    return fmt.encode(examples, tokenizer, max_length)
-
-
 def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, tokenizer: Any,
                        language: str) -> tuple[datasets.Dataset, datasets.Dataset] | None:
     """The English dev subset that picks the best checkpoint (500 examples in the paper)."""
@@ -153,7 +149,7 @@ def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, t
     examples = data.load_split(task, "dev", language, cfg.data.root)
     if task.train.eval_examples:
         examples = examples.select(range(min(task.train.eval_examples, len(examples))))
-    return examples, _encode(fmt, examples, tokenizer, task.train.max_length)
+    return examples, fmt.encode(examples, tokenizer, task.train.max_length)
 
 
 def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, train_cfg: DictConfig, examples: datasets.Dataset,
@@ -161,7 +157,7 @@ def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, train_cfg: DictC
                  checkpoint_dir: Path) -> tuple[modeling.TaskModel, training.TrainStats]:
     fmt = formats.get(task)
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
-    features = _encode(fmt, examples, tokenizer, task.train.max_length)
+    features = fmt.encode(examples, tokenizer, task.train.max_length)
     model = modeling.build(start_from, fmt, _revision(cfg, start_from))
     stats = training.train(
         phase=phase, model=model, fmt=fmt, features=features,
@@ -285,7 +281,7 @@ def zero_shot_phase(cfg: DictConfig, model: modeling.TaskModel, tokenizer: Any, 
         examples = data.load_split(target, split, language, cfg.data.root)
         if cfg.eval.max_examples:
             examples = examples.select(range(min(cfg.eval.max_examples, len(examples))))
-        features = _encode(fmt, examples, tokenizer, target.train.max_length)
+        features = fmt.encode(examples, tokenizer, target.train.max_length)
         fmt.start_split(language, split)
         predictions, scores = evaluation.evaluate(
             model, fmt, examples, features, language, cfg.eval.batch_size, accelerator.device,

@@ -87,9 +87,11 @@ def train(
     """
     set_seed(seed)
     lengths = fmt.lengths(features)
-    # each rank sees its share of the batches and steps once per `grad_accum` of them, and
-    # once more on an epoch's trailing partial accumulation
-    micro_batches_per_epoch = math.ceil(math.ceil(len(lengths) / cfg.batch_size) / accelerator.num_processes)
+    # each rank sees its share of an epoch's batches (counted from the format's own plan: a
+    # multitask cuts every task's last batch short) and steps once per `grad_accum` of them,
+    # and once more on an epoch's trailing partial accumulation
+    batches_per_epoch = len(fmt.batches(features, lengths, cfg.batch_size, seed))
+    micro_batches_per_epoch = math.ceil(batches_per_epoch / accelerator.num_processes)
     steps_per_epoch = math.ceil(micro_batches_per_epoch / cfg.grad_accum)
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     warmup = int(cfg.warmup_ratio * total_steps)
