@@ -42,13 +42,22 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def previous(path: Path) -> Path:
+    """Where `replace_dir` keeps the old `path` while it swaps the new one in."""
+    return path.with_name(f".{path.name}.old")
+
+
+def replace_dir(tmp: Path, path: Path) -> None:
+    """Directory `tmp` becomes `path`, by two renames; a crash between them leaves the old
+    one whole at `previous(path)`."""
+    old = previous(path)
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)

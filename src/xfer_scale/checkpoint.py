@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from xfer_scale.atomic import previous, replace_dir
+
 LOOP_FILE = "loop.json"
 BEST_FILE = "best.pt"
 
@@ -37,19 +39,14 @@ def save(accelerator: Accelerator, directory: Path, loop: Any, best_state: dict[
         elif previous_best.exists():
             os.link(previous_best, tmp / BEST_FILE)  # unchanged: no second copy of the weights
         (tmp / LOOP_FILE).write_text(json.dumps(asdict(loop)))
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, directory)
     accelerator.wait_for_everyone()
 
 
 def load(accelerator: Accelerator, directory: Path, loop_type: type) -> tuple[Any, dict[str, torch.Tensor] | None] | None:
     """The saved loop state and best weights, with model/optimiser/RNG restored; None if absent."""
     if not (directory / LOOP_FILE).exists():
-        old = directory.with_name(directory.name + ".old")  # a crash between the two renames
+        old = previous(directory)  # a crash between the two renames
         if not (old / LOOP_FILE).exists():
             return None
         directory = old
@@ -61,5 +58,5 @@ def load(accelerator: Accelerator, directory: Path, loop_type: type) -> tuple[An
 
 
 def remove(directory: Path) -> None:
-    for path in (directory, directory.with_name(directory.name + ".old"), directory.with_name(directory.name + ".tmp")):
+    for path in (directory, previous(directory), directory.with_name(directory.name + ".tmp")):
         shutil.rmtree(path, ignore_errors=True)
