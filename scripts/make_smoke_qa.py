@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from make_smoke_data import LEXICON, text
+
 OUT = Path(__file__).resolve().parents[1] / "src" / "xfer_scale" / "smoke_data"
 
 
@@ -38,34 +40,30 @@ class Language:
     space: str = " "  # between sentences ("" for Chinese)
 
 
+def words(lang: str) -> dict[str, list[str]]:
+    """Subjects (capitalized), verbs and objects of make_smoke_data.py's lexicon, as plain strings."""
+    lex = LEXICON[lang]
+    return {"subjects": [text(subject) for subject in lex["subjects"]],
+            "verbs": [verb[0] for verb in lex["verbs"]],
+            "objects": [" ".join(form for form, _ in phrase) for phrase in lex["objects"]]}
+
+
 LANGUAGES = {
+    # en, de, es: the words of make_smoke_data.py (its sw has fewer objects than this one)
     "en": Language(
-        ["The man", "The woman", "The child", "The teacher", "The farmer", "The doctor"],
-        ["sees", "buys", "paints", "finds", "sells", "carries"],
-        [f"the {a} {n}" for a in ("red", "old", "new") for n in ("car", "house", "book", "table", "boat", "bag")],
-        "Who {verb} {object}?", "{subject} {verb} what?",
-        ["It is a sunny day.", "The park is quiet.", "The market is busy.", "Nobody is at home.",
-         "A friend waits in the park."],
+        **words("en"), who="Who {verb} {object}?", what="{subject} {verb} what?",
+        fillers=["It is a sunny day.", "The park is quiet.", "The market is busy.", "Nobody is at home.",
+                 "A friend waits in the park."],
     ),
     "de": Language(
-        ["Der Mann", "Die Frau", "Das Kind", "Der Lehrer", "Der Bauer", "Der Arzt"],
-        ["sieht", "kauft", "malt", "findet", "verkauft", "trägt"],
-        [f"{d} {a}{e} {n}" for a in ("rot", "alt", "neu") for d, e, n in
-         (("das", "e", "Auto"), ("das", "e", "Haus"), ("das", "e", "Buch"), ("den", "en", "Tisch"),
-          ("das", "e", "Boot"), ("die", "e", "Tasche"))],
-        "Wer {verb} {object}?", "{subject} {verb} was?",
-        ["Es ist ein sonniger Tag.", "Der Park ist ruhig.", "Der Markt ist voll.", "Niemand ist zu Hause.",
-         "Ein Freund wartet im Park."],
+        **words("de"), who="Wer {verb} {object}?", what="{subject} {verb} was?",
+        fillers=["Es ist ein sonniger Tag.", "Der Park ist ruhig.", "Der Markt ist voll.", "Niemand ist zu Hause.",
+                 "Ein Freund wartet im Park."],
     ),
     "es": Language(
-        ["El hombre", "La mujer", "El niño", "El maestro", "El granjero", "El médico"],
-        ["ve", "compra", "pinta", "encuentra", "vende", "lleva"],
-        [f"{d} {n} {a[g]}" for a in (("rojo", "roja"), ("viejo", "vieja"), ("nuevo", "nueva")) for d, n, g in
-         (("el", "coche", 0), ("la", "casa", 1), ("el", "libro", 0), ("la", "mesa", 1), ("el", "barco", 0),
-          ("la", "bolsa", 1))],
-        "¿Quién {verb} {object}?", "¿{subject} {verb} qué?",
-        ["Hace un día soleado.", "El parque está tranquilo.", "El mercado está lleno.", "Nadie está en casa.",
-         "Un amigo espera en el parque."],
+        **words("es"), who="¿Quién {verb} {object}?", what="¿{subject} {verb} qué?",
+        fillers=["Hace un día soleado.", "El parque está tranquilo.", "El mercado está lleno.", "Nadie está en casa.",
+                 "Un amigo espera en el parque."],
     ),
     "zh": Language(
         ["那个男人", "那个女人", "孩子", "老师", "农民", "医生"],

@@ -77,3 +77,27 @@ def test_prepare_lists_exactly_what_a_run_loads(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(data, "load_split", recording)
     assert run_cli(*overrides, run_dir=tmp_path / "run", cache_dir=cache_dir) == 0
     assert loaded == prepared and ("mnli", "dev", "en") in loaded and ("udpos", "test", "de") in loaded
+
+
+@pytest.mark.parametrize(("override", "plain"), [
+    ("hydra.sweeper.params={target: xnli}", "target=xnli"),
+    ("hydra.sweeper.params.seed=2", "seed=2"),
+])
+def test_prepare_says_what_to_type_where_hydra_cannot_set_sweeper_params(override: str, plain: str,
+                                                                           capsys: pytest.CaptureFixture[str]):
+    """experiment=smoke leaves hydra.sweeper.params null, which Hydra cannot override (`run -m` fails too)."""
+    assert main(["prepare", "experiment=smoke", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot override hydra.sweeper.params") and "Traceback" not in err
+    assert err.rstrip().endswith(f"give the sweep as plain overrides instead: {plain}") and len(err.splitlines()) == 1
+
+
+def test_command_line_sweeper_params_merge_into_the_axes_a_config_sets():
+    """As `run -m`: the override merges into experiment=scaling's axes, and plain overrides still win."""
+    setup()
+    fractions = str(OmegaConf.load(resources.files("xfer_scale.conf") / "experiment" / "scaling.yaml")
+                    .hydra.sweeper.params["intermediate.fraction"]).split(",")
+    configs = compose_sweep(["experiment=scaling", "hydra.sweeper.params={target: xnli, seed: '1,2'}", "seed=4"])
+    assert [(cfg.intermediate.fraction, cfg.target.name, cfg.seed) for cfg in configs] == [
+        (float(fraction), "xnli", 4) for fraction in fractions]
+    assert compose_sweep(["experiment=smoke", "hydra.sweeper.params=null", "target=xnli,udpos"])[1].target.name == "udpos"

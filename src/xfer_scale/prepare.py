@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_module
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -35,6 +36,44 @@ then print what was prepared. Sweep values (a,b / range() / glob()) expand as in
 """
 
 
+SWEEPER_PARAMS = "hydra.sweeper.params"
+
+
+def _sets_sweeper_params(override: Override) -> bool:
+    """`hydra.sweeper.params={...}` or `hydra.sweeper.params.KEY=...` (but not `=null`)."""
+    key = override.key_or_group
+    if key == SWEEPER_PARAMS:
+        return override.value() is not None
+    return key.startswith(f"{SWEEPER_PARAMS}.")
+
+
+def _as_plain_overrides(override: Override) -> str:
+    """The sweep axes a `hydra.sweeper.params` override names, as ordinary overrides."""
+    key = override.key_or_group[len(SWEEPER_PARAMS) + 1:]
+    if key:
+        return f"{key}={(override.input_line or '').split('=', 1)[1]}"
+    value = override.value()
+    if isinstance(value, dict) and value:
+        return " ".join(f"{axis}={values}" for axis, values in value.items())
+    return "e.g. target=xnli,udpos seed=1,2"
+
+
+def _reject_unsettable_sweeper_params(global_hydra: GlobalHydra, parsed: list[Override]) -> None:
+    """Hydra (1.3, OmegaConf 2.3) cannot merge a command-line `hydra.sweeper.params` into the
+    null the config leaves there unless an experiment sets it: `run -m` dies with an OmegaConf
+    traceback. Say so, and what to type instead, before composing."""
+    axes = [override for override in parsed if _sets_sweeper_params(override)]
+    if not axes:
+        return
+    others = [override.input_line or "" for override in parsed if not _sets_sweeper_params(override)]
+    base = global_hydra.hydra.compose_config("config", others, run_mode=RunMode.MULTIRUN)
+    if base.hydra.sweeper.params is None:
+        plain = " ".join(_as_plain_overrides(override) for override in axes)
+        raise UserError(f"cannot override {SWEEPER_PARAMS}: this config leaves it unset, and Hydra (so "
+                        f"`run -m` too) can only change it where a config sets it (e.g. experiment=scaling); "
+                        f"give the sweep as plain overrides instead: {plain}")
+
+
 def compose_sweep(overrides: list[str]) -> list[DictConfig]:
     """Every distinct config `xfer-scale run -m OVERRIDES` would run, validated.
 
@@ -44,9 +83,10 @@ def compose_sweep(overrides: list[str]) -> list[DictConfig]:
     try:
         with initialize_config_module(config_module="xfer_scale.conf", version_base=None):
             global_hydra = GlobalHydra.instance()
+            parser = OverridesParser.create(config_loader=global_hydra.config_loader())
+            _reject_unsettable_sweeper_params(global_hydra, parser.parse_overrides(overrides))
             primary = global_hydra.hydra.compose_config("config", overrides, run_mode=RunMode.MULTIRUN)
             axes = [f"{key}={value}" for key, value in (primary.hydra.sweeper.params or {}).items()]
-            parser = OverridesParser.create(config_loader=global_hydra.config_loader())
             cells = BasicSweeper.split_arguments(parser.parse_overrides([*axes, *overrides]), max_batch_size=None)[0]
             configs: dict[str, DictConfig] = {}
             for cell in cells:
