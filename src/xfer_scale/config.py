@@ -24,6 +24,9 @@ TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
 # epochs: `train.epochs` over the subsample (the paper); full_data_steps: as many optimiser
 # steps as `train.epochs` over the FULL training set, so small subsamples are not under-trained
 BUDGETS = ("epochs", "full_data_steps")
+# transformers' attention implementations; flash_attention_2 needs the flash-attn package and
+# a GPU, and is what makes `train.packing` compute no attention across sequences
+ATTENTIONS = ("sdpa", "eager", "flash_attention_2")
 
 
 @dataclass
@@ -102,6 +105,8 @@ class TrainConfig:
     eval_examples: Optional[int] = 500
     max_length: int = 256
     checkpoint_every_steps: int = 500
+    #: lay each batch's sequences end to end (no padding computed; see xfer_scale.packing)
+    packing: bool = False
 
 
 @dataclass
@@ -163,6 +168,7 @@ class ModelConfig:
     name: str = MISSING
     path: str = MISSING
     revision: Optional[str] = None
+    attention: str = "sdpa"
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
 
 
@@ -217,6 +223,7 @@ def validate(cfg: DictConfig | ExperimentConfig) -> None:
     """Checks no type can express; raise the first problem as a UserError."""
     _choice("precision", cfg.precision, PRECISIONS)
     _choice("tracking", cfg.tracking, TRACKERS)
+    _choice("model.attention", cfg.model.attention, ATTENTIONS)
     for phase in cfg.phases:
         _choice("phases entry", phase, PHASES)
     inter = cfg.intermediate

@@ -14,7 +14,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import tiny
+from xfer_scale import packing, tiny
 from xfer_scale.errors import UserError
 from xfer_scale.formats import Format
 
@@ -28,17 +28,22 @@ class TaskModel(nn.Module):
         self.head = head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task: int | None = None,
+                position_ids: torch.Tensor | None = None, unpack_index: torch.Tensor | None = None,
                 **_: Any) -> torch.Tensor:
         """Inputs may have dimensions before the sequence besides the batch (multiple choice:
         batch x choices x tokens): the encoder sees flat sequences, the head the input's shape.
-        `task` picks one of several heads (multi-task training)."""
+        `task` picks one of several heads (multi-task training). A packed batch (see
+        `packing`) carries `position_ids` and `unpack_index`; its head input is the same."""
         head = self.head if task is None else list(self.head.values())[task]
         if getattr(head, "reads_all_layers", False):  # retrieval: pools an inner layer over real tokens
             outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
             return head(outputs.hidden_states, attention_mask)
-        shape = input_ids.shape
-        hidden = self.encoder(input_ids=input_ids.reshape(-1, shape[-1]),
-                              attention_mask=attention_mask.reshape(-1, shape[-1])).last_hidden_state
+        shape = attention_mask.shape
+        if unpack_index is not None:
+            hidden = packing.encode(self.encoder, input_ids, position_ids, unpack_index)
+        else:
+            hidden = self.encoder(input_ids=input_ids.reshape(-1, shape[-1]),
+                                  attention_mask=attention_mask.reshape(-1, shape[-1])).last_hidden_state
         return head(hidden.reshape(*shape, hidden.shape[-1]))
 
 
@@ -64,20 +69,24 @@ def load_tokenizer(path: str, revision: str | None = None) -> Any:
         raise _cannot_load(path, error) from error
 
 
-def load_encoder(path: str, revision: str | None = None) -> nn.Module:
+def load_encoder(path: str, revision: str | None = None, attention: str = "sdpa") -> nn.Module:
     """The bare encoder; the pooler and any old head in the checkpoint are dropped on purpose."""
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised/unused weights" report is expected here
     try:
-        return AutoModel.from_pretrained(path, revision=revision, add_pooling_layer=False, attn_implementation="sdpa")
+        return AutoModel.from_pretrained(path, revision=revision, add_pooling_layer=False,
+                                         attn_implementation=attention)
+    except ImportError as error:  # e.g. flash_attention_2 without the flash-attn package
+        raise UserError(f"model.attention={attention}: {str(error).splitlines()[0]} "
+                        "Install what it names, or use model.attention=sdpa.") from error
     except (OSError, ValueError) as error:
         raise _cannot_load(path, error) from error
     finally:
         hf_logging.set_verbosity(verbosity)
 
 
-def build(path: str, fmt: Format, revision: str | None = None) -> TaskModel:
-    encoder = load_encoder(path, revision)
+def build(path: str, fmt: Format, revision: str | None = None, attention: str = "sdpa") -> TaskModel:
+    encoder = load_encoder(path, revision, attention)
     model = TaskModel(encoder, fmt.head(encoder.config.hidden_size))
     head_file = Path(path) / HEAD_FILE
     if fmt.trains and head_file.exists():  # a phase-2 checkpoint of the same format: keep its trained head

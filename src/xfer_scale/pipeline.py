@@ -158,7 +158,7 @@ def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, train_cfg: DictC
     fmt = formats.get(task)
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
     features = fmt.encode(examples, tokenizer, task.train.max_length)
-    model = modeling.build(start_from, fmt, _revision(cfg, start_from))
+    model = modeling.build(start_from, fmt, _revision(cfg, start_from), cfg.model.attention)
     stats = training.train(
         phase=phase, model=model, fmt=fmt, features=features,
         dev=_dev_for_selection(cfg, task, fmt, tokenizer, language), cfg=train_cfg,
@@ -226,17 +226,17 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
     fmt = formats.get(target)
     if target.checkpoint:
         log.info("target: evaluating the given checkpoint %s", target.checkpoint)
-        return modeling.build(target.checkpoint, fmt)
+        return modeling.build(target.checkpoint, fmt, attention=cfg.model.attention)
     if "target" not in cfg.phases or not fmt.trains:
         if fmt.trains:
             log.warning("target: phase 2 skipped; the %s head is untrained (set target.checkpoint=DIR to evaluate a trained model)", target.name)
-        return modeling.build(encoder.path, fmt, _revision(cfg, encoder.path))
+        return modeling.build(encoder.path, fmt, _revision(cfg, encoder.path), cfg.model.attention)
     start = time.perf_counter()
     saved = run_dir / TARGET_MODEL
     if (saved / modeling.HEAD_FILE).exists():  # an earlier attempt of this run finished phase 2
         log.info("target: reusing the model an earlier attempt of this run trained, %s", saved)
         phase_rows.append(_phase_row(run_id, "target", True, time.perf_counter() - start, None, 0))
-        return modeling.build(str(saved), fmt)
+        return modeling.build(str(saved), fmt, attention=cfg.model.attention)
     examples = data.load_split(target, "train", target.train_language, cfg.data.root)
     checkpoints = run_dir / "checkpoints" / "target"
     model, stats = _train_phase(cfg, "target", target, target.train, examples, encoder.path, tokenizer, accelerator,

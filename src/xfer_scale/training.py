@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from xfer_scale import checkpoint, evaluation
+from xfer_scale import checkpoint, evaluation, packing
 from xfer_scale.errors import UserError
 from xfer_scale.formats import Format
 
@@ -105,6 +105,11 @@ def train(
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     collate = fmt.collator(features, pad_token_id)
+    if cfg.packing:
+        collate = packing.PackedCollate(collate)
+        if accelerator.unwrap_model(model).encoder.config._attn_implementation != "flash_attention_2":
+            log.warning("%s: train.packing without model.attention=flash_attention_2 masks attention across "
+                        "each whole packed batch, which is slower than padding; see xfer_scale.packing", phase)
 
     stats, best_state = TrainStats(), None
     resumed = checkpoint.load(accelerator, checkpoint_dir, TrainStats) if checkpoint_dir else None

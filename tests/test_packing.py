@@ -1,0 +1,111 @@
+"""Packed batches (`train.packing`): the heads see what they see in padded batches, every
+format gives the padded logits and loss, and packed training takes the same steps."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from omegaconf import OmegaConf
+from torch import nn
+
+from tests.test_config import compose_cfg
+from xfer_scale import config, data, formats, modeling, tiny, training
+from xfer_scale.config import TinyModelConfig
+from xfer_scale.errors import UserError
+from xfer_scale.formats.base import pad_batch
+from xfer_scale.packing import pack
+
+#: one target of each trainable format: classification, tagging, span_qa, multiple_choice
+TARGETS = ["xnli", "udpos", "xquad", "xcopa"]
+
+
+@pytest.fixture(scope="module")
+def tiny_path(cache_dir: Path) -> str:
+    return str(tiny.ensure(cache_dir, **dataclasses.asdict(TinyModelConfig())))
+
+
+def smoke_features(target: str, tokenizer, examples: int):
+    cfg = compose_cfg("experiment=smoke", f"target={target}")
+    fmt = formats.get(cfg.target)
+    rows = data.load_split(cfg.target, "train", "en", cfg.data.root)
+    return fmt, fmt.encode(rows.select(range(examples)), tokenizer, 64)
+
+
+def without_dropout(model: nn.Module) -> nn.Module:
+    """Dropout draws differ between a padded and a packed batch; without it both must agree."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+    return model
+
+
+def test_pack_lays_sequences_end_to_end_and_positions_restart_for_each():
+    batch = pad_batch([{"input_ids": [0, 5, 6, 2], "attention_mask": [1, 1, 1, 1], "labels": 1},
+                       {"input_ids": [0, 7, 2], "attention_mask": [1, 1, 1], "labels": 0}], pad_token_id=1)
+    packed = pack(batch)
+    assert packed["input_ids"].tolist() == [[0, 5, 6, 2, 0, 7, 2]]
+    assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 2]]
+    assert packed["unpack_index"].tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]  # 7: padding, one past the end
+    assert packed["attention_mask"] is batch["attention_mask"] and packed["labels"] is batch["labels"]
+
+
+def test_pack_flattens_the_choices_of_multiple_choice():
+    batch = pad_batch([{"input_ids": [[0, 5, 2], [0, 5, 6, 2]], "attention_mask": [[1, 1, 1], [1, 1, 1, 1]]}], 1)
+    packed = pack(batch)
+    assert packed["input_ids"].tolist() == [[0, 5, 2, 0, 5, 6, 2]]
+    assert packed["unpack_index"].tolist() == [[0, 1, 2, 7], [3, 4, 5, 6]]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_packed_batch_gives_the_padded_logits_and_loss(target: str, tiny_path: str):
+    tokenizer = modeling.load_tokenizer(tiny_path)
+    fmt, features = smoke_features(target, tokenizer, 12)
+    batch = fmt.collator(features, tokenizer.pad_token_id)([features[i] for i in range(len(features))])
+    packed = pack(batch)
+    real = int(batch["attention_mask"].sum())
+    assert packed["input_ids"].numel() == real < batch["input_ids"].numel()  # the batch had padding
+    model = modeling.build(tiny_path, fmt).eval()
+    with torch.no_grad():
+        padded_logits, packed_logits = model(**batch), model(**packed)
+    if padded_logits.shape[:-1] == batch["attention_mask"].shape:  # per token: only real tokens count
+        keep = batch["attention_mask"].bool()
+        padded_logits, packed_logits = padded_logits[keep], packed_logits[keep]
+    torch.testing.assert_close(packed_logits, padded_logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(fmt.loss(model(**packed), batch), fmt.loss(model(**batch), batch), atol=1e-5, rtol=1e-5)
+
+
+def test_packed_training_takes_the_same_steps_without_padding(tiny_path: str):
+    tokenizer = modeling.load_tokenizer(tiny_path)
+    fmt, features = smoke_features("udpos", tokenizer, 48)  # sentences of 10-19 tokens
+    results = {}
+    for packing in (False, True):
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+        torch.manual_seed(0)  # the same fresh head
+        model = without_dropout(modeling.build(tiny_path, fmt))
+        initial = model.state_dict()["head.out.weight"].clone()
+        cfg = OmegaConf.structured(config.TrainConfig(
+            learning_rate=1e-3, epochs=2, batch_size=16, warmup_ratio=0.0, eval_every_steps=1000, packing=packing))
+        stats = training.train(phase="test", model=model, fmt=fmt, features=features, dev=None, cfg=cfg,
+                               accelerator=Accelerator(cpu=True), seed=3, pad_token_id=tokenizer.pad_token_id)
+        results[packing] = stats, {k: v.clone() for k, v in model.state_dict().items()}
+    (padded, padded_weights), (packed, packed_weights) = results[False], results[True]
+    assert packed.steps == padded.steps == 6 and packed.tokens == padded.tokens
+    assert packed.padding_fraction == 0.0 < padded.padding_fraction
+    assert (packed_weights["head.out.weight"] - initial).abs().max() > 1e-3  # training changed the weights, so equal weights below mean equal steps
+    for name, weight in padded_weights.items():
+        torch.testing.assert_close(packed_weights[name], weight, atol=2e-5, rtol=1e-4, msg=name)
+
+
+def test_attention_implementation_is_checked_and_a_missing_kernel_names_the_fix(tiny_path: str):
+    with pytest.raises(UserError, match="model.attention='flex'.*sdpa, eager, flash_attention_2"):
+        config.validate(compose_cfg("experiment=smoke", "model.attention=flex"))
+    if importlib.util.find_spec("flash_attn") is None:  # CPU machines, CI
+        with pytest.raises(UserError, match="model.attention=flash_attention_2: .*use model.attention=sdpa"):
+            modeling.load_encoder(tiny_path, attention="flash_attention_2")
