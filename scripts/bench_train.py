@@ -4,9 +4,9 @@ Three methods see the same synthetic examples, the same model (random init from 
 so the cost is the real one) and the same effective batch and learning rate, in one process:
 
     ours        `xfer_scale.training.train` called as the pipeline calls it (length-grouped
-                batches, dynamic padding, bf16 autocast on a GPU, plus TF32, which the
-                pipeline does not switch on yet); with --eval, `evaluation.predict_logits`
-                over every language, as phase 3 runs it
+                batches, dynamic padding, bf16 autocast and TF32 on a GPU; with --packing,
+                packed batches, best with --attention flash_attention_2); with --eval,
+                `evaluation.predict_logits` over every language, as phase 3 runs it
     hf-default  the `Trainer` as the transformers example scripts run it by default: every
                 feature padded to max length, fp32, batch 8 (accumulating to our effective batch)
     hf-tuned    the `Trainer` with bf16 and TF32 (on a GPU), `DataCollatorWithPadding` and
@@ -97,6 +97,8 @@ class Spec:
     eval_batch_size: int = 64
     peak_tflops: float | None = None
     threads: int | None = None  # torch CPU threads; 1 keeps timings steady on a busy machine
+    packing: bool = False  # ours only: `train.packing`
+    attention: str = "sdpa"  # ours only: `model.attention`
     cache_dir: str = "outputs/cache"
 
     @property
@@ -183,8 +185,10 @@ def encoder_config(name: str, cache_dir: str) -> tuple[XLMRobertaConfig, Path]:
     return cfg, tiny_dir
 
 
-def our_model(cfg: XLMRobertaConfig, fmt: formats.Format, seed: int) -> modeling.TaskModel:
+def our_model(cfg: XLMRobertaConfig, fmt: formats.Format, seed: int, attention: str = "sdpa") -> modeling.TaskModel:
     torch.manual_seed(seed)
+    cfg = copy.deepcopy(cfg)
+    cfg._attn_implementation = attention
     return modeling.TaskModel(XLMRobertaModel(cfg, add_pooling_layer=False), fmt.head(cfg.hidden_size))
 
 
@@ -204,7 +208,8 @@ def non_embedding_params(model: torch.nn.Module) -> int:
 # ---- probes -----------------------------------------------------------------------------
 
 class TokenProbe:
-    """Counts the rows, real tokens and padded tokens every forward call computes on.
+    """Counts the rows, real tokens and computed (padded) tokens of every forward call: a
+    packed batch computes its `input_ids`, one padded row per sequence in `attention_mask`.
 
     The real count stays on the device (no host sync per step) and is read once at the end.
     """
@@ -218,7 +223,7 @@ class TokenProbe:
     def _count(self, _module: torch.nn.Module, _args: tuple, kwargs: dict[str, Any]) -> None:
         mask = kwargs["attention_mask"]
         self.rows += mask.shape[0]
-        self.padded += mask.numel()
+        self.padded += kwargs["input_ids"].numel()
         self.real += mask.sum()
 
     def close(self) -> int:
@@ -328,12 +333,12 @@ class Bench:
 
     def train_ours(self, features: datasets.Dataset) -> Prepared:
         spec = self.spec
-        model = our_model(self.cfg, self.fmt, spec.seed).to(self.device)
+        model = our_model(self.cfg, self.fmt, spec.seed, spec.attention).to(self.device)
         accelerator = pipeline.make_accelerator(SimpleNamespace(precision="auto", cpu=not spec.cuda, tracking="none"),
                                                 self.workdir)
         train_cfg = config.TrainConfig(
             learning_rate=spec.learning_rate, epochs=1, batch_size=spec.batch_size, grad_accum=spec.grad_accum,
-            max_length=spec.max_length, early_stop_patience=None, eval_examples=None,
+            max_length=spec.max_length, early_stop_patience=None, eval_examples=None, packing=spec.packing,
         )
 
         def call() -> None:
@@ -352,7 +357,7 @@ class Bench:
 
     def eval_ours(self, sets: dict[str, datasets.Dataset]) -> Prepared:
         spec = self.spec
-        model = our_model(self.cfg, self.fmt, spec.seed).to(self.device)
+        model = our_model(self.cfg, self.fmt, spec.seed, spec.attention).to(self.device)
         on_gpu = pipeline.precision(SimpleNamespace(precision="auto", cpu=not spec.cuda)) == "bf16"
 
         def call() -> None:
@@ -486,6 +491,9 @@ def parse_args(argv: list[str] | None) -> tuple[Spec, Path | None]:
     parser.add_argument("--peak-tflops", type=float, default=None, help="for MFU; default 790 (bf16, H100/H200) on CUDA")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (1 keeps timings stable on a busy machine); default torch's own")
+    parser.add_argument("--packing", action="store_true", help="ours: train on packed batches (train.packing)")
+    parser.add_argument("--attention", choices=list(config.ATTENTIONS), default="sdpa",
+                        help="ours: the attention implementation (model.attention); the Trainer keeps sdpa")
     parser.add_argument("--cache-dir", default="outputs/cache", help="where the tiny model is built")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
@@ -494,7 +502,7 @@ def parse_args(argv: list[str] | None) -> tuple[Spec, Path | None]:
                 batch_size=args.batch_size, grad_accum=args.grad_accum, learning_rate=args.learning_rate,
                 repeats=args.repeats, seed=args.seed, eval=args.eval, languages=args.languages,
                 eval_examples=args.eval_examples, eval_batch_size=args.eval_batch_size, peak_tflops=peak,
-                threads=args.threads, cache_dir=args.cache_dir)
+                threads=args.threads, packing=args.packing, attention=args.attention, cache_dir=args.cache_dir)
     return spec, args.json
 
 

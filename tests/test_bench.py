@@ -63,6 +63,14 @@ def test_train_padding_is_counted_per_method(train_result: dict) -> None:
     assert 0 < train_result["optimizer_step_share"] < 1
 
 
+def test_packing_computes_no_padding_on_the_same_tokens(cache_dir: Path, tmp_path: Path) -> None:
+    spec = bench.Spec(examples=48, batch_size=16, packing=True, cache_dir=str(cache_dir))
+    result = bench.run_benchmark(spec, tmp_path)
+    ours, hf_default, _ = result["runs"]
+    assert ours["tokens"] == ours["padded_tokens"] == hf_default["tokens"] and ours["rows"] == 48
+    assert result["padding_fraction"] == 0.0 and result["spec"]["packing"] is True
+
+
 def test_eval_counts_every_sentence_of_every_language(cache_dir: Path, tmp_path: Path) -> None:
     spec = bench.Spec(eval=True, languages=["en", "sw"], eval_examples=20, eval_batch_size=8,
                       cache_dir=str(cache_dir))
