@@ -188,7 +188,7 @@ def encoder_config(name: str, cache_dir: str) -> tuple[XLMRobertaConfig, Path]:
 def our_model(cfg: XLMRobertaConfig, fmt: formats.Format, seed: int, attention: str = "sdpa") -> modeling.TaskModel:
     torch.manual_seed(seed)
     cfg = copy.deepcopy(cfg)
-    cfg._attn_implementation = attention
+    cfg._attn_implementation = modeling.attn_implementation(attention)
     return modeling.TaskModel(XLMRobertaModel(cfg, add_pooling_layer=False), fmt.head(cfg.hidden_size))
 
 

@@ -18,7 +18,7 @@ from tests.test_config import compose_cfg
 from xfer_scale import config, data, formats, modeling, tiny, training
 from xfer_scale.config import TinyModelConfig
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import pad_batch
+from xfer_scale.formats.base import feature_lengths, pad_batch
 from xfer_scale.packing import pack
 
 #: one target of each trainable format: classification, tagging, span_qa, multiple_choice
@@ -51,6 +51,7 @@ def test_pack_lays_sequences_end_to_end_and_positions_restart_for_each():
     packed = pack(batch)
     assert packed["input_ids"].tolist() == [[0, 5, 6, 2, 0, 7, 2]]
     assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 2]]
+    assert packed["cu_seq_lens"].tolist() == [0, 4, 7] and packed["max_length"] == 4
     assert packed["unpack_index"].tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]  # 7: padding, one past the end
     assert packed["attention_mask"] is batch["attention_mask"] and packed["labels"] is batch["labels"]
 
@@ -96,7 +97,8 @@ def test_packed_training_takes_the_same_steps_without_padding(tiny_path: str):
                                accelerator=Accelerator(cpu=True), seed=3, pad_token_id=tokenizer.pad_token_id)
         results[packing] = stats, {k: v.clone() for k, v in model.state_dict().items()}
     (padded, padded_weights), (packed, packed_weights) = results[False], results[True]
-    assert packed.steps == padded.steps == 6 and packed.tokens == padded.tokens
+    assert packed.steps == padded.steps == 6
+    assert (packed.examples, packed.tokens) == (padded.examples, padded.tokens) == (96, 2 * sum(feature_lengths(features)))
     assert packed.padding_fraction == 0.0 < padded.padding_fraction
     assert (packed_weights["head.out.weight"] - initial).abs().max() > 1e-3  # training changed the weights, so equal weights below mean equal steps
     for name, weight in padded_weights.items():
@@ -104,8 +106,18 @@ def test_packed_training_takes_the_same_steps_without_padding(tiny_path: str):
 
 
 def test_attention_implementation_is_checked_and_a_missing_kernel_names_the_fix(tiny_path: str):
-    with pytest.raises(UserError, match="model.attention='flex'.*sdpa, eager, flash_attention_2"):
-        config.validate(compose_cfg("experiment=smoke", "model.attention=flex"))
+    with pytest.raises(UserError, match="model.attention='eager'.*sdpa, flash_attention_2"):
+        config.validate(compose_cfg("experiment=smoke", "model.attention=eager"))
     if importlib.util.find_spec("flash_attn") is None:  # CPU machines, CI
         with pytest.raises(UserError, match="model.attention=flash_attention_2: .*use model.attention=sdpa"):
             modeling.load_encoder(tiny_path, attention="flash_attention_2")
+
+
+def test_attention_that_would_cross_sequences_is_refused(tiny_path: str):
+    tokenizer = modeling.load_tokenizer(tiny_path)
+    fmt, features = smoke_features("xnli", tokenizer, 4)
+    packed = pack(fmt.collator(features, tokenizer.pad_token_id)([features[i] for i in range(4)]))
+    model = modeling.build(tiny_path, fmt)
+    model.encoder.config._attn_implementation = "sdpa"  # transformers' own: ignores sequence boundaries
+    with pytest.raises(ValueError, match="not 'sdpa'"):
+        model(**packed)

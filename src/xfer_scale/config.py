@@ -24,9 +24,9 @@ TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
 # epochs: `train.epochs` over the subsample (the paper); full_data_steps: as many optimiser
 # steps as `train.epochs` over the FULL training set, so small subsamples are not under-trained
 BUDGETS = ("epochs", "full_data_steps")
-# transformers' attention implementations; flash_attention_2 needs the flash-attn package and
-# a GPU, and is what makes `train.packing` compute no attention across sequences
-ATTENTIONS = ("sdpa", "eager", "flash_attention_2")
+# the attention implementations that keep a packed batch's sequences apart (see packing.py);
+# flash_attention_2 needs the flash-attn package and a GPU
+ATTENTIONS = ("sdpa", "flash_attention_2")
 
 
 @dataclass

@@ -28,19 +28,20 @@ class TaskModel(nn.Module):
         self.head = head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task: int | None = None,
-                position_ids: torch.Tensor | None = None, unpack_index: torch.Tensor | None = None,
-                **_: Any) -> torch.Tensor:
+                position_ids: torch.Tensor | None = None, cu_seq_lens: torch.Tensor | None = None,
+                max_length: int | None = None, unpack_index: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
         """Inputs may have dimensions before the sequence besides the batch (multiple choice:
         batch x choices x tokens): the encoder sees flat sequences, the head the input's shape.
         `task` picks one of several heads (multi-task training). A packed batch (see
-        `packing`) carries `position_ids` and `unpack_index`; its head input is the same."""
+        `packing`) carries `position_ids`, `cu_seq_lens`, `max_length` and `unpack_index`;
+        its head input is the same."""
         head = self.head if task is None else list(self.head.values())[task]
         if getattr(head, "reads_all_layers", False):  # retrieval: pools an inner layer over real tokens
             outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
             return head(outputs.hidden_states, attention_mask)
         shape = attention_mask.shape
         if unpack_index is not None:
-            hidden = packing.encode(self.encoder, input_ids, position_ids, unpack_index)
+            hidden = packing.encode(self.encoder, input_ids, position_ids, cu_seq_lens, max_length, unpack_index)
         else:
             hidden = self.encoder(input_ids=input_ids.reshape(-1, shape[-1]),
                                   attention_mask=attention_mask.reshape(-1, shape[-1])).last_hidden_state
@@ -69,13 +70,19 @@ def load_tokenizer(path: str, revision: str | None = None) -> Any:
         raise _cannot_load(path, error) from error
 
 
+def attn_implementation(attention: str) -> str:
+    """transformers' name for `model.attention`: `sdpa` is SDPA that also keeps packed
+    sequences apart (`packing.SDPA`)."""
+    return packing.SDPA if attention == "sdpa" else attention
+
+
 def load_encoder(path: str, revision: str | None = None, attention: str = "sdpa") -> nn.Module:
     """The bare encoder; the pooler and any old head in the checkpoint are dropped on purpose."""
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised/unused weights" report is expected here
     try:
         return AutoModel.from_pretrained(path, revision=revision, add_pooling_layer=False,
-                                         attn_implementation=attention)
+                                         attn_implementation=attn_implementation(attention))
     except ImportError as error:  # e.g. flash_attention_2 without the flash-attn package
         raise UserError(f"model.attention={attention}: {str(error).splitlines()[0]} "
                         "Install what it names, or use model.attention=sdpa.") from error

@@ -107,9 +107,6 @@ def train(
     collate = fmt.collator(features, pad_token_id)
     if cfg.packing:
         collate = packing.PackedCollate(collate)
-        if accelerator.unwrap_model(model).encoder.config._attn_implementation != "flash_attention_2":
-            log.warning("%s: train.packing without model.attention=flash_attention_2 masks attention across "
-                        "each whole packed batch, which is slower than padding; see xfer_scale.packing", phase)
 
     stats, best_state = TrainStats(), None
     resumed = checkpoint.load(accelerator, checkpoint_dir, TrainStats) if checkpoint_dir else None
@@ -142,7 +139,7 @@ def train(
                 loss = fmt.loss(model(**batch), batch)
                 accelerator.backward(loss / cfg.grad_accum)
             running_loss += loss.detach() / cfg.grad_accum
-            counts[0] += len(batch["input_ids"])
+            counts[0] += len(batch["attention_mask"])  # a packed batch's input_ids are one row
             counts[1] += batch["attention_mask"].sum()
             counts[2] += batch["input_ids"].numel()
             if not sync:
