@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from xfer_scale import results
 from tests.conftest import run_cli
@@ -62,6 +63,20 @@ def test_phase1_cache_is_reused_and_zero_shot_only_evaluates_a_checkpoint(smoke_
     original = pd.read_parquet(smoke_run / "results.parquet").set_index(["language", "split"]).value
     pd.testing.assert_series_equal(fresh, original)  # the saved model gives the same numbers
     assert pd.read_parquet(evaluated / "phases.parquet").phase.tolist() == ["zero_shot"]
+
+
+def test_a_seed_fixes_the_new_head_so_reruns_repeat_their_numbers(cache_dir: Path, tmp_path: Path):
+    """The baseline has no phase 1 to seed the RNG before phase 2 builds its head; reruns in one
+    process (each finding the RNG where the last left it) must still agree, and seeds differ."""
+    settings = ("intermediate=none", "target=xcopa", "target.eval_splits=[dev]", "target.train.max_steps=20")
+    heads = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        assert run_cli(*settings, f"seed={seed}", run_dir=tmp_path / name, cache_dir=cache_dir) == 0
+        heads.append(torch.load(tmp_path / name / "target_model" / "head.pt", weights_only=True)["score.dense.weight"])
+    assert torch.equal(heads[0], heads[1]) and not torch.equal(heads[0], heads[2])
+    columns = ["language", "value"]
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "results.parquet")[columns],
+                                  pd.read_parquet(tmp_path / "b" / "results.parquet")[columns])
 
 
 def test_subsampled_baseline_and_tagging_runs(cache_dir: Path, tmp_path: Path):

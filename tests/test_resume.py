@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from tests.conftest import run_cli
 
@@ -48,6 +49,10 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path: Path):
     pd.testing.assert_frame_equal(pd.read_parquet(resumed / "results.parquet")[columns],
                                   pd.read_parquet(uninterrupted / "results.parquet")[columns])
     assert not (resumed / "checkpoints" / "target").exists()  # removed once the phase finished
+    # the numbers above can agree by chance (a tiny model's zero-shot scores sit near chance):
+    # the trained head must be the same tensor too
+    heads = [torch.load(run / "target_model" / "head.pt", weights_only=True) for run in (uninterrupted, resumed)]
+    assert heads[0].keys() == heads[1].keys() and all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
 
 
 def test_finished_run_is_skipped_and_other_results_are_protected(smoke_run: Path, cache_dir: Path):

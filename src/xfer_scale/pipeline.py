@@ -24,7 +24,7 @@ from typing import Any
 import datasets
 import torch
 from accelerate import Accelerator
-from accelerate.utils import broadcast_object_list
+from accelerate.utils import broadcast_object_list, set_seed
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
@@ -158,6 +158,7 @@ def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, train_cfg: DictC
     fmt = formats.get(task)
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
     features = fmt.encode(examples, tokenizer, task.train.max_length)
+    set_seed(cfg.seed)  # the new head's initial weights belong to the seeded run
     model = modeling.build(start_from, fmt, _revision(cfg, start_from), cfg.model.attention)
     stats = training.train(
         phase=phase, model=model, fmt=fmt, features=features,
