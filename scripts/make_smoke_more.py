@@ -1,7 +1,7 @@
 """Write the bundled smoke data of the further tasks (src/xfer_scale/smoke_data), in each
 data set's original release format: ANLI and SNLI (with the MNLI files of
-make_smoke_data.py, the ANLI+ mix), QQP, HellaSwag, CCG supertags, PAWS-X, PAN-X, COPA and
-XCOPA.
+make_smoke_data.py, the ANLI+ mix), QQP, HellaSwag, Social IQa, CCG supertags, PAWS-X, PAN-X,
+COPA and XCOPA.
 
 Sentences come from the lexicons and generator of make_smoke_data.py (three XCOPA languages
 are added here), so the labels are learnable from surface cues: a negated sentence is the
@@ -55,6 +55,8 @@ TARGET_LANGUAGES = ["en", "de", "es", "fr"]
 # Stand-ins for CCGbank categories, one per UPOS tag of the English lexicon.
 SUPERTAGS = {"DET": "NP[nb]/N", "NOUN": "N", "ADJ": "N/N", "VERB": r"(S[dcl]\NP)/NP", "ADP": r"((S\NP)\(S\NP))/NP",
              "AUX": r"(S[dcl]\NP)/(S[b]\NP)", "PART": r"(S\NP)\(S\NP)", "PUNCT": "."}
+# Penn Treebank POS tags of the CCGbank leaves, likewise.
+PTB_TAGS = {"DET": "DT", "NOUN": "NN", "ADJ": "JJ", "VERB": "VBZ", "ADP": "IN", "AUX": "VBZ", "PART": "RB", "PUNCT": "."}
 PEOPLE = [["Anna", "Berg"], ["Carlos", "Ruiz"], ["Marie", "Dubois"], ["Jonas", "Weber"], ["Laura", "Rossi"], ["Omar", "Haddad"]]
 CITIES = ["Berlin", "Madrid", "Paris", "London", "Lagos", "Lima"]
 COMPANIES = [["Acme", "Bank"], ["Nordwind", "Group"], ["Sol", "Media"], ["Atlas", "Motors"]]
@@ -108,18 +110,25 @@ def _phrase(words: list) -> str:
     return " ".join(form for form, _ in words)
 
 
+def answers(rng: random.Random, n: int) -> tuple[list[str], int]:
+    """`n` English verb phrases, the right one plain and the wrong ones negating the verb,
+    and the right one's index."""
+    lex = LEXICON["en"]
+    found = []
+    for wrong in (False, *[True] * (n - 1)):
+        verb = rng.choice(lex["verbs"])
+        words = lex["negate"](verb) if wrong else [(verb[0], "VERB")]
+        found.append(_phrase(words + rng.choice(lex["objects"])) + ".")
+    label = rng.randrange(n)
+    found.insert(label, found.pop(0))
+    return found, label
+
+
 def hellaswag_example(rng: random.Random, index: int, split: str) -> dict:
     """A context, then ctx_b (the next subject) to continue: the right ending is plain, the
     three wrong ones negate the verb."""
-    lex = LEXICON["en"]
-    subject = rng.choice(lex["subjects"])
-    endings = []
-    for wrong in (False, True, True, True):
-        verb = rng.choice(lex["verbs"])
-        words = lex["negate"](verb) if wrong else [(verb[0], "VERB")]
-        endings.append(_phrase(words + rng.choice(lex["objects"])) + ".")
-    label = rng.randrange(4)
-    endings.insert(label, endings.pop(0))
+    subject = rng.choice(LEXICON["en"]["subjects"])
+    endings, label = answers(rng, 4)
     context = text(sentence("en", rng, place=True))
     return {"ind": index, "activity_label": "Smoke", "ctx_a": context, "ctx_b": _phrase(subject),
             "ctx": f"{context} {_phrase(subject)}", "endings": endings, "source_id": f"smoke~{index}",
@@ -132,15 +141,49 @@ def write_hellaswag() -> None:
         write_jsonl(OUT / "hellaswag" / f"hellaswag_{split}.jsonl", [hellaswag_example(rng, i, split) for i in range(n)])
 
 
-def write_ccg() -> None:
-    """`token<TAB>supertag` sentences (the layout conf/intermediate/ccg.yaml documents)."""
-    for split, n in (("train", 300), ("dev", 60)):
-        rng = random.Random(f"ccg-{split}")
-        sentences = []
+SIQA_QUESTIONS = ["What will they do next?", "What did they want to do?", "What will others do then?"]
+
+
+def write_siqa() -> None:
+    """Social IQa's release layout: <split>.jsonl (context, question, answerA-C) and
+    <split>-labels.lst, one 1-based label a line. A situation, a question, three answers of
+    which the plain one is right."""
+    for split, n in (("train", 200), ("dev", 60)):
+        rng = random.Random(f"siqa-{split}")
+        rows, labels = [], []
         for _ in range(n):
-            words = sentence("en", rng, negated=rng.random() < 0.3, place=rng.random() < 0.5, companion=rng.random() < 0.3)
-            sentences.append([f"{form}\t{SUPERTAGS[tag]}" for form, tag in words])
-        write_blocks(OUT / "ccg" / f"{split}.tsv", sentences)
+            context, question = text(sentence("en", rng, place=True)), rng.choice(SIQA_QUESTIONS)
+            (a, b, c), label = answers(rng, 3)
+            rows.append({"context": context, "question": question, "answerA": a, "answerB": b, "answerC": c})
+            labels.append(f"{label + 1}\n")
+        write_jsonl(OUT / "siqa" / f"{split}.jsonl", rows)
+        (OUT / "siqa" / f"{split}-labels.lst").write_text("".join(labels), encoding="utf-8")
+
+
+def ccg_derivation(words: list[tuple[str, str]]) -> str:
+    """A right-branching CCGbank AUTO tree over the words' leaves `(<L cat POS POS word cat>)`."""
+    leaves = [f"(<L {SUPERTAGS[tag]} {PTB_TAGS[tag]} {PTB_TAGS[tag]} {form} {SUPERTAGS[tag]}>)" for form, tag in words]
+    tree = leaves[-1]
+    for leaf in reversed(leaves[:-1]):
+        tree = f"(<T S[dcl] 0 2> {leaf} {tree} )"
+    return tree
+
+
+def write_ccg() -> None:
+    """CCGbank's AUTO layout, which conf/intermediate/ccg.yaml reads: AUTO/<section>/wsj_*.auto,
+    an `ID=` header line and a derivation line per sentence; train in sections 02 and 21, dev in 00."""
+    for split, n, files in (("train", 300, ["02/wsj_0200", "21/wsj_2100"]), ("dev", 60, ["00/wsj_0001"])):
+        rng = random.Random(f"ccg-{split}")
+        sentences = [sentence("en", rng, negated=rng.random() < 0.3, place=rng.random() < 0.5, companion=rng.random() < 0.3)
+                     for _ in range(n)]
+        size = n // len(files)
+        for index, file in enumerate(files):
+            lines = []
+            for number, words in enumerate(sentences[index * size:(index + 1) * size], 1):
+                lines += [f"ID={Path(file).name}.{number} PARSER=GOLD NUMPARSE=1", ccg_derivation(words)]
+            path = OUT / "ccg" / "AUTO" / f"{file}.auto"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def paws_pair(lang: str, rng: random.Random, paraphrase: bool) -> tuple[str, str]:
@@ -217,6 +260,7 @@ def main() -> None:
     write_anli()
     write_qqp()
     write_hellaswag()
+    write_siqa()
     write_ccg()
     write_pawsx()
     write_panx()

@@ -64,6 +64,9 @@ def test_tasks_command_prints_one_entry_per_task(capsys):
     assert rows["tatoeba"][:5] == ["target", "tatoeba", "retrieval", "accuracy", "41:"]
     assert rows["bucc"][4:] == ["-", "(not", "in", "xtreme-r)"]
     assert rows["mnli"][:5] == ["intermediate", "mnli", "classification", "accuracy", "1:"]
+    assert rows["siqa"] == ["intermediate", "siqa", "multiple_choice", "accuracy", "1:", "en"]
+    siqa = out.index(next(line for line in out if line.split()[:2] == ["intermediate", "siqa"]))
+    assert out[siqa + 1].split() == ["hub:", "allenai/social_i_qa", "[train", "dev]"]
     tatoeba = out.index(next(line for line in out if line.split()[:2] == ["target", "tatoeba"]))
     assert out[tatoeba + 1].split() == ["hub:", "google/xtreme", "tatoeba.{iso3}", "[test]"]
     assert out[tatoeba + 2].split() == ["local:", "DIR/tatoeba/tatoeba.{iso3}-eng.{iso3}", "(aligned_text)", "[test]"]

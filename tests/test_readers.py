@@ -260,6 +260,59 @@ def test_conll_tags_errors(tmp_path, content, options, message):
     assert_user_error(message, "conll_tags", write(tmp_path, "tags.tsv", content), **options)
 
 
+# --- ccg_auto ------------------------------------------------------------------------------
+
+CCG_AUTO = (
+    "ID=wsj_0001.1 PARSER=GOLD NUMPARSE=1\n"
+    "(<T S[dcl] 0 2> (<T S[dcl] 1 2> (<T NP 0 2> (<T NP 0 2> (<T NP 0 1> (<T N 1 2> "
+    "(<L N/N NNP NNP Pierre N_73/N_73>) (<L N NNP NNP Vinken N>) ) ) (<L , , , , ,>) ) "
+    "(<T NP\\NP 0 1> (<L N CD CD 61 N>) ) ) (<T S[dcl]\\NP 0 2> "
+    "(<L (S[dcl]\\NP)/NP VBD VBD joined (S[dcl]\\NP_10)/NP_11>) (<T NP 0 2> "
+    "(<L NP[nb]/N DT DT the NP[nb]_29/N_29>) (<L N NN NN board N>) ) ) ) (<L . . . . .>) ) \n"
+    "ID=wsj_0001.2 PARSER=GOLD NUMPARSE=1\n"
+    "(<T S[dcl] 0 2> (<T S[dcl] 1 2> (<T NP 0 1> (<L N NNP NNP Vinken N>) ) "
+    "(<L S[dcl]\\NP VBZ VBZ sleeps S[dcl]\\NP_1>) ) (<L . . . . .>) ) \n"
+)
+
+
+def test_ccg_auto_reads_leaf_words_and_categories(tmp_path):
+    assert rows("ccg_auto", write(tmp_path, "wsj_0001.auto", CCG_AUTO)) == [
+        {"id": "wsj_0001.1", "tokens": ["Pierre", "Vinken", ",", "61", "joined", "the", "board", "."],
+         "tags": ["N/N", "N", ",", "N", "(S[dcl]\\NP)/NP", "NP[nb]/N", "N", "."]},
+        {"id": "wsj_0001.2", "tokens": ["Vinken", "sleeps", "."], "tags": ["N", "S[dcl]\\NP", "."]},
+    ]
+
+
+def test_ccg_auto_sections_keep_only_files_in_the_range(tmp_path):
+    for section in ("00", "01", "02", "10", "21", "22", "23"):
+        (tmp_path / section).mkdir()
+        write(tmp_path / section, f"wsj_{section}00.auto", CCG_AUTO.replace("wsj_0001", f"wsj_{section}00"))
+    ids = [row["id"] for path in sorted(tmp_path.glob("*/*.auto")) for row in rows("ccg_auto", path, sections="02-21")]
+    assert ids == ["wsj_0200.1", "wsj_0200.2", "wsj_1000.1", "wsj_1000.2", "wsj_2100.1", "wsj_2100.2"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("(<T NP 0 1> (<L N NNP NNP Vinken N>) )\n", r"wsj_0001\.auto:1: derivation without an `ID=` header"),
+        ("ID=wsj_0001.1 PARSER=GOLD NUMPARSE=1\nID=wsj_0001.2 PARSER=GOLD NUMPARSE=1\n",
+         r"wsj_0001\.auto:1: header without a derivation line"),
+        (CCG_AUTO + "ID=wsj_0001.3 PARSER=GOLD NUMPARSE=1\n", r"wsj_0001\.auto:5: header without a derivation line"),
+        ("ID=wsj_0001.1 PARSER=GOLD NUMPARSE=1\n(<T NP 0 1> )\n", r"wsj_0001\.auto:2: a derivation with no leaves"),
+        ("ID=wsj_0001.1 PARSER=GOLD NUMPARSE=1\n(<T NP 0 2> (<L N NNP Vinken N>) (<L . . . . .>) )\n",
+         r"wsj_0001\.auto:2: a derivation with no leaves or a malformed one"),
+    ],
+)
+def test_ccg_auto_errors_name_file_and_line(tmp_path, content, message):
+    assert_user_error(message, "ccg_auto", write(tmp_path, "wsj_0001.auto", content))
+
+
+def test_ccg_auto_sections_need_a_range_and_section_folders(tmp_path):
+    path = write(tmp_path, "wsj_0001.auto", CCG_AUTO)
+    assert_user_error(r"sections='2' is not a range FIRST-LAST", "ccg_auto", path, sections="2")
+    assert_user_error(r"wsj_0001\.auto: not in a numbered section folder", "ccg_auto", path, sections="02-21")
+
+
 # --- retrieval -----------------------------------------------------------------------------
 
 
@@ -380,6 +433,7 @@ def test_every_reader_is_registered():
         "squad_json",
         "conllu",
         "conll_tags",
+        "ccg_auto",
         "aligned_text",
         "bucc",
     }

@@ -144,11 +144,25 @@ def test_release_files_become_canonical_rows(tmp_path: Path, group, split, lang,
     assert data.load_split(task, split, lang, str(tmp_path))[0] == first
 
 
+def ccg_auto(path: Path, *sentences: str) -> None:
+    """A CCGbank AUTO file (LDC layout AUTO/<section>/wsj_*.auto): per sentence an `ID=` header
+    and a derivation over `word|category` leaves."""
+    lines = []
+    for number, sentence in enumerate(sentences, 1):
+        leaves = " ".join(f"(<L {cat} XX XX {word} {cat}>)" for word, cat in (w.split("|") for w in sentence.split()))
+        lines += [f"ID={path.stem}.{number} PARSER=GOLD NUMPARSE=1", f"(<T S[dcl] 0 2> {leaves} )"]
+    write(path, "\n".join(lines) + "\n")
+
+
 def test_ccg_label_set_is_read_from_training_then_grows_with_unseen_dev_tags(tmp_path: Path):
-    write(tmp_path / "ccg" / "train.tsv", "The\tNP/N\ndog\tN\nbarks\tS\\NP\n\nCats\tN\nsleep\tS\\NP\n")
-    write(tmp_path / "ccg" / "dev.tsv", "A\tNP/N\nbird\tN\nand\tconj\n")
+    auto = tmp_path / "ccg" / "AUTO"
+    ccg_auto(auto / "21" / "wsj_2100.auto", "Cats|N sleep|S\\NP")
+    ccg_auto(auto / "02" / "wsj_0200.auto", "The|NP/N dog|N barks|S\\NP")
+    ccg_auto(auto / "23" / "wsj_2300.auto", "Or|conj not|S/S")  # test section: in neither split
+    ccg_auto(auto / "00" / "wsj_0001.auto", "A|NP/N bird|N and|conj")
     task = compose_cfg("intermediate=ccg").intermediate
     train = data.load_split(task, "train", "en", str(tmp_path))
+    assert train["tokens"] == [["The", "dog", "barks"], ["Cats", "sleep"]]  # sections in order
     assert list(task.label_names) == ["NP/N", "N", "S\\NP"] and train["tags"] == [[0, 1, 2], [1, 2]]
     fmt = formats.get(task)
     dev = data.load_split(task, "dev", "en", str(tmp_path))

@@ -227,13 +227,18 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None) -
 
 
 def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None) -> list[list[Any]]:
-    """Name, size and modification time of every local file a split reads (hub parts are
-    pinned by their config): part of the phase-1 cache key, so edited data is retrained."""
+    """Name, size and modification time of every local file a split reads, those its reader
+    options name in the data folder included (Social IQa's labels file; hub parts are pinned
+    by their config): part of the phase-1 cache key, so edited data is retrained."""
     where = f"{task.name} {split} [{lang}]"
     found = []
     for part in split_parts(task.splits[split], lang):
         base = local_base(task, part.local, data_root) if part.get("local") else None
-        for file in _local_files(task, part.local, base, lang, where) if base is not None else []:
+        if base is None:
+            continue
+        named = (_fill(value, lang, dir=str(base)) for value in _plain(part.local.options).values()
+                 if isinstance(value, str) and "{dir}" in value)  # a missing one is the reader's error to report
+        for file in [*_local_files(task, part.local, base, lang, where), *filter(Path.is_file, map(Path, named))]:
             stat = Path(file).stat()
             found.append([Path(file).name, stat.st_size, stat.st_mtime_ns])
     return found

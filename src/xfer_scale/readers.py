@@ -142,14 +142,22 @@ def _flatten_commonsenseqa(row: Row) -> Row:
 FLATTENINGS: dict[str, Callable[[Row], Row]] = {"commonsenseqa": _flatten_commonsenseqa}
 
 
-def read_jsonl(path: Path, flatten: str | None = None) -> Iterator[Row]:
-    """One JSON object a line (COPA/XCOPA, HellaSwag, ANLI, SNLI, CommonsenseQA, Cosmos QA test).
+def read_jsonl(path: Path, flatten: str | None = None, labels: str | None = None) -> Iterator[Row]:
+    """One JSON object a line (COPA/XCOPA, HellaSwag, ANLI, SNLI, CommonsenseQA, Cosmos QA test,
+    Social IQa).
 
     Only CommonsenseQA nests its fields, so `flatten` names a dataset's flattening rather
     than offering a general one that would need its own little language for lists of dicts.
+    `labels` names a file of one label a line, line i labelling object i, given to each row
+    as `label` (Social IQa's `train-labels.lst` beside `train.jsonl`).
     """
     if flatten is not None and flatten not in FLATTENINGS:
         raise UserError(f"unknown jsonl flattening {flatten!r}; valid: {', '.join(sorted(FLATTENINGS))}")
+    rows = _jsonl_rows(path, flatten)
+    return rows if labels is None else _labelled(path, rows, _existing(Path(labels), "jsonl labels file"))
+
+
+def _jsonl_rows(path: Path, flatten: str | None) -> Iterator[Row]:
     for number, line in _lines(path):
         if not line.strip():
             continue
@@ -163,6 +171,28 @@ def read_jsonl(path: Path, flatten: str | None = None) -> Iterator[Row]:
         if not isinstance(row, dict):
             raise UserError(f"{path}:{number}: expected a JSON object, found {type(row).__name__}")
         yield row if flatten is None else _flattened(path, number, row, flatten)
+
+
+def _nonblank(path: Path) -> Iterator[str]:
+    return (line.strip() for _, line in _lines(path) if line.strip())
+
+
+def _labelled(path: Path, rows: Iterator[Row], labels_path: Path) -> Iterator[Row]:
+    """Row i with the label on line i of `labels_path`; blank lines count in neither file.
+
+    Unequal counts are an error, never a shorter zip: a labels file of another split, or one
+    with a line missing, would pair rows with wrong answers.
+    """
+    for row, label in zip_longest(rows, _nonblank(labels_path)):
+        if row is None or label is None:
+            raise UserError(
+                f"{path} has {sum(1 for _ in _nonblank(path))} rows but {labels_path} has "
+                f"{sum(1 for _ in _nonblank(labels_path))} labels; line i of the labels file labels row i: "
+                "use the labels file of the same release and split"
+            )
+        if "label" in row:
+            raise UserError(f"{path}: its rows have their own `label`; drop the `labels` option for this file")
+        yield {**row, "label": label}
 
 
 def _flattened(path: Path, number: int, row: Row, flatten: str) -> Row:
@@ -296,6 +326,58 @@ def _check_tag_fields(path: Path, number: int, found: int, first: tuple[int, str
         )
 
 
+# A CCGbank leaf: (<L category modified-POS original-POS word predicate-argument-category>)
+_CCG_LEAF = re.compile(r"\(<L (\S+) \S+ \S+ (\S+) \S+>\)")
+_CCG_SECTIONS = re.compile(r"(\d+)-(\d+)")
+
+
+def _in_ccg_sections(path: Path, sections: str) -> bool:
+    """Whether the file's folder, a CCGbank section (`AUTO/02/wsj_0201.auto`), is in FIRST-LAST."""
+    bounds = _CCG_SECTIONS.fullmatch(str(sections))
+    if bounds is None:
+        raise UserError(f"reader 'ccg_auto': sections={sections!r} is not a range FIRST-LAST such as 02-21")
+    if not path.parent.name.isdigit():
+        raise UserError(
+            f"{path}: not in a numbered section folder; `sections` needs CCGbank's AUTO/<section>/*.auto "
+            "layout (or leave `sections` out to read every file the path matches)"
+        )
+    return int(bounds[1]) <= int(path.parent.name) <= int(bounds[2])
+
+
+def read_ccg_auto(path: Path, sections: str | None = None) -> Iterator[Row]:
+    """One row a sentence of CCGbank's AUTO files (LDC2005T13 `data/AUTO/<section>/wsj_*.auto`):
+    `id` from its `ID=` header line, and `tokens` and `tags`, the words and categories of the
+    leaves `(<L category POS POS word PredArgCat>)` of the derivation on the next line.
+
+    With `sections: 02-21` a file outside that range of section folders gives no rows, so one
+    glob over `AUTO/*/*.auto` selects a standard split (train 02-21, dev 00, test 23).
+    """
+    if sections is not None and not _in_ccg_sections(path, sections):
+        return
+    header: tuple[int, str] | None = None
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        if line.startswith("ID="):
+            if header is not None:
+                raise UserError(f"{path}:{header[0]}: header without a derivation line after it; "
+                                "each `ID=` line must be followed by its tree")
+            header = (number, line.split()[0].removeprefix("ID="))
+            continue
+        if header is None:
+            raise UserError(f"{path}:{number}: derivation without an `ID=` header line before it; "
+                            "use CCGbank's AUTO files as released")
+        leaves = _CCG_LEAF.findall(line)
+        if not leaves or len(leaves) != line.count("(<L "):
+            raise UserError(f"{path}:{number}: a derivation with no leaves or a malformed one; "
+                            "expected leaves `(<L category POS POS word PredArgCat>)`")
+        yield {"id": header[1], "tokens": [word for _, word in leaves], "tags": [tag for tag, _ in leaves]}
+        header = None
+    if header is not None:
+        raise UserError(f"{path}:{header[0]}: header without a derivation line after it; "
+                        "the file ends there (truncated?)")
+
+
 def _retrieval_row(id_: str, text: str, side: str, gold: str = "") -> Row:
     return {"id": id_, "text": text, "side": side, "gold": gold}
 
@@ -376,6 +458,7 @@ READERS: dict[str, Callable[..., Iterator[Row]]] = {
     "squad_json": read_squad_json,
     "conllu": read_conllu,
     "conll_tags": read_conll_tags,
+    "ccg_auto": read_ccg_auto,
     "aligned_text": read_aligned_text,
     "bucc": read_bucc,
 }
