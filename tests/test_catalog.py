@@ -67,9 +67,13 @@ def test_tasks_command_prints_one_entry_per_task(capsys):
     assert rows["siqa"] == ["intermediate", "siqa", "multiple_choice", "accuracy", "1:", "en"]
     siqa = out.index(next(line for line in out if line.split()[:2] == ["intermediate", "siqa"]))
     assert out[siqa + 1].split() == ["hub:", "allenai/social_i_qa", "[train", "dev]"]
+    assert "DIR/siqa/train.jsonl (jsonl, labels: {dir}/train-labels.lst) [train]" in out[siqa + 2]
+    ccg = out.index(next(line for line in out if line.split()[:2] == ["intermediate", "ccg"]))
+    assert "DIR/ccg/AUTO/*/*.auto (ccg_auto, sections: 02-21) [train]" in out[ccg + 2]
     tatoeba = out.index(next(line for line in out if line.split()[:2] == ["target", "tatoeba"]))
     assert out[tatoeba + 1].split() == ["hub:", "google/xtreme", "tatoeba.{iso3}", "[test]"]
-    assert out[tatoeba + 2].split() == ["local:", "DIR/tatoeba/tatoeba.{iso3}-eng.{iso3}", "(aligned_text)", "[test]"]
+    assert out[tatoeba + 2].split() == ["local:", "DIR/tatoeba/tatoeba.{iso3}-eng.{iso3}", "(aligned_text,",
+                                        "target_path:", "{dir}/tatoeba.{iso3}-eng.eng)", "[test]"]
 
 
 def test_tasks_command_refuses_an_unknown_benchmark(capsys):

@@ -80,7 +80,8 @@ def sources(task: DictConfig, which: str) -> str:
                 where = " ".join(str(v) for v in (spec.path, spec.name) if v)
             else:
                 folder = task.data_dir or f"DIR/{spec.task_dir or task.name}"
-                where = f"{folder}/{spec.path} ({spec.reader})"
+                options = "".join(f", {key}: {value}" for key, value in (spec.get("options") or {}).items())
+                where = f"{folder}/{spec.path} ({spec.reader}{options})"
             served.setdefault(where, []).append(split)
     return "; ".join(f"{where} [{' '.join(splits)}]" for where, splits in served.items()) or "-"
 
