@@ -1,7 +1,7 @@
 """Write the bundled smoke data of the further tasks (src/xfer_scale/smoke_data), in each
 data set's original release format: ANLI and SNLI (with the MNLI files of
-make_smoke_data.py, the ANLI+ mix), QQP, HellaSwag, Social IQa, CCG supertags, PAWS-X, PAN-X,
-COPA and XCOPA.
+make_smoke_data.py, the ANLI+ mix), QQP, HellaSwag, Social IQa, Cosmos QA, CommonsenseQA, CCG
+supertags, PAWS-X, PAN-X, COPA and XCOPA.
 
 Sentences come from the lexicons and generator of make_smoke_data.py (three XCOPA languages
 are added here), so the labels are learnable from surface cues: a negated sentence is the
@@ -14,6 +14,8 @@ Deterministic: re-running reproduces the files byte for byte.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 from pathlib import Path
@@ -160,6 +162,54 @@ def write_siqa() -> None:
         (OUT / "siqa" / f"{split}-labels.lst").write_text("".join(labels), encoding="utf-8")
 
 
+COSMOS_QUESTIONS = ["What may happen next?", "Why might they do that, and what then?", "What will they do after that?",
+                    "What may be the reason for this?"]
+
+
+def cosmosqa_context(rng: random.Random) -> str:
+    """A two-clause narrative joined by a comma, sometimes with a quoted remark, so the CSV
+    needs the release's quoting (commas, doubled quotes)."""
+    first, second = text(sentence("en", rng, place=True)), text(sentence("en", rng, companion=True))
+    context = f"{first[:-1]}, and then {second[0].lower()}{second[1:]}"
+    return context + (' "Really," I said.' if rng.random() < 0.3 else "")
+
+
+def write_cosmosqa() -> None:
+    """Cosmos QA's release CSV (data/train.csv, data/valid.csv): id, context, question,
+    answer0-answer3, label (0-3), fields quoted where they hold commas or quotes. The plain
+    answer is right, the three negated ones wrong."""
+    for split, file, n in (("train", "train.csv", 200), ("dev", "valid.csv", 60)):
+        rng = random.Random(f"cosmosqa-{split}")
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["id", "context", "question", "answer0", "answer1", "answer2", "answer3", "label"])
+        for i in range(n):
+            context, question = cosmosqa_context(rng), rng.choice(COSMOS_QUESTIONS)
+            choices, label = answers(rng, 4)
+            writer.writerow([f"smoke##{split}##{i}##q1_a1", context, question, *choices, label])
+        path = OUT / "cosmosqa" / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def write_commonsenseqa() -> None:
+    """CommonsenseQA's release jsonl (train_rand_split.jsonl, dev_rand_split.jsonl): answerKey
+    A-E, a hex id, and the question nested as question_concept, five labelled choices and the
+    stem. The question asks what someone does; the plain verb phrase is right."""
+    for split, file, n in (("train", "train_rand_split.jsonl", 200), ("dev", "dev_rand_split.jsonl", 60)):
+        rng = random.Random(f"commonsenseqa-{split}")
+        rows = []
+        for _ in range(n):
+            id_ = f"{rng.getrandbits(128):032x}"
+            subject, place = rng.choice(LEXICON["en"]["subjects"]), rng.choice(LEXICON["en"]["places"])
+            choices, label = answers(rng, 5)
+            rows.append({"answerKey": "ABCDE"[label], "id": id_, "question": {
+                "question_concept": subject[-1][0],
+                "choices": [{"label": key, "text": choice.rstrip(".")} for key, choice in zip("ABCDE", choices)],
+                "stem": f"What does {_phrase(subject)} do {_phrase(place)}?"}})
+        write_jsonl(OUT / "commonsenseqa" / file, rows)
+
+
 def ccg_derivation(words: list[tuple[str, str]]) -> str:
     """A right-branching CCGbank AUTO tree over the words' leaves `(<L cat POS POS word cat>)`."""
     leaves = [f"(<L {SUPERTAGS[tag]} {PTB_TAGS[tag]} {PTB_TAGS[tag]} {form} {SUPERTAGS[tag]}>)" for form, tag in words]
@@ -261,6 +311,8 @@ def main() -> None:
     write_qqp()
     write_hellaswag()
     write_siqa()
+    write_cosmosqa()
+    write_commonsenseqa()
     write_ccg()
     write_pawsx()
     write_panx()

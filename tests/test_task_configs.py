@@ -110,6 +110,31 @@ def test_bundled_xcopa_smoke_data_selects_on_copa():
     assert len(data.load_split(cfg.target, "dev", "sw", cfg.data.root)) == 40  # xcopa/sw/val.sw.jsonl
 
 
+@pytest.mark.parametrize("task, choices, dev_row", [
+    ("cosmosqa", 4, (1, {  # valid.csv quotes this context: it holds commas and doubled quotes
+        "context": 'The man sees the old book in the park, and then the doctor sells the new house with a friend. '
+                   '"Really," I said.',
+        "question": "What may be the reason for this?",
+        "choices": ["does not carry the new bag.", "does not sell the new house.", "does not carry the new boat.",
+                    "carries the new car."], "label": 3})),
+    ("commonsenseqa", 5, (0, {
+        "question": "What does the doctor do at the market?",
+        "choices": ["does not sell the old car", "does not paint the red bag", "does not see the new house",
+                    "does not see the new boat", "finds the new bag"], "label": 4})),
+])
+def test_bundled_multiple_choice_smoke_data_loads_as_released(task, choices, dev_row):
+    """Cosmos QA's CSV and CommonsenseQA's nested jsonl as make_smoke_more.py writes them, read
+    through the task configs: 200 training and 60 dev questions, every answer position used."""
+    cfg = compose_cfg("experiment=smoke", f"intermediate={task}")
+    splits = {split: data.load_split(cfg.intermediate, split, "en", cfg.data.root) for split in ("train", "dev")}
+    assert {split: len(rows) for split, rows in splits.items()} == {"train": 200, "dev": 60}
+    for rows in splits.values():
+        assert {len(found) for found in rows["choices"]} == {choices}
+        assert set(rows["label"]) == set(range(choices))
+    index, expected = dev_row
+    assert splits["dev"][index] == expected
+
+
 RELEASE_FILES = [
     ("intermediate=hellaswag", "dev", "en", "hellaswag/hellaswag_val.jsonl",
      jsonl({"ctx_a": "A man sits.", "ctx_b": "he", "endings": ["a", "b", "c", "d"], "label": 3, "ind": 1}),
