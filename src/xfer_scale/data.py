@@ -158,9 +158,15 @@ def _local_files(task: Any, source: Any, base: Path, lang: str, where: str) -> l
     return files
 
 
+def _reader_options(source: Any, base: Path, lang: str) -> dict[str, Any]:
+    """A local source's reader options, placeholders filled: readers take paths as given, so
+    a file beside the data (Social IQa's labels) is written `{dir}/...`."""
+    return {k: _fill(v, lang, dir=str(base)) for k, v in _plain(source.options).items()}
+
+
 def _load_local(task: Any, source: Any, base: Path, lang: str, where: str) -> datasets.Dataset:
     files = _local_files(task, source, base, lang, where)
-    options = {k: _fill(v, lang, dir=str(base)) for k, v in _plain(source.options).items()}  # readers take paths as given
+    options = _reader_options(source, base, lang)
     convert = RowConverter(source, task.label_names, lang, where, grow=task.get("labels_from_data", False))
     rows: list[dict[str, Any]] = []
     for file in files:
@@ -236,9 +242,10 @@ def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None) -
         base = local_base(task, part.local, data_root) if part.get("local") else None
         if base is None:
             continue
-        named = (_fill(value, lang, dir=str(base)) for value in _plain(part.local.options).values()
-                 if isinstance(value, str) and "{dir}" in value)  # a missing one is the reader's error to report
-        for file in [*_local_files(task, part.local, base, lang, where), *filter(Path.is_file, map(Path, named))]:
+        # files reader options name in the data folder; a missing one is the reader's error to report
+        named = [value for value in _reader_options(part.local, base, lang).values()
+                 if isinstance(value, str) and Path(value).is_relative_to(base) and Path(value).is_file()]
+        for file in [*_local_files(task, part.local, base, lang, where), *named]:
             stat = Path(file).stat()
             found.append([Path(file).name, stat.st_size, stat.st_mtime_ns])
     return found
