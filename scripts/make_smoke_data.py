@@ -102,10 +102,13 @@ def parse(sentence_text: str) -> str:
     return "( " + sentence_text.replace(".", " .") + " )"
 
 
-def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+def write_lines(path: Path, lines: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["\t".join(header)] + ["\t".join(map(str, row)) for row in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    write_lines(path, ["\t".join(header)] + ["\t".join(map(str, row)) for row in rows])
 
 
 def nli_examples(lang: str, n: int, seed: int) -> list[tuple[str, str, str]]:
@@ -171,9 +174,7 @@ def write_udpos() -> None:
                                          companion=rng.random() < 0.3), f"smoke-{split}-{i}")
                 for i in range(n)
             ]
-            path = OUT / "udpos" / f"UD_{name}-Smoke" / f"{lang}_smoke-ud-{split}.conllu"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+            write_lines(OUT / "udpos" / f"UD_{name}-Smoke" / f"{lang}_smoke-ud-{split}.conllu", sentences)
 
 
 def write_corpus() -> None:
@@ -184,7 +185,7 @@ def write_corpus() -> None:
         for _ in range(400):
             lines.append(text(sentence(lang, rng, negated=rng.random() < 0.3, place=rng.random() < 0.5,
                                        companion=rng.random() < 0.3)))
-    (OUT / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_lines(OUT / "corpus.txt", lines)
 
 
 def main() -> None:

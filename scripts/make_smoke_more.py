@@ -20,7 +20,7 @@ import json
 import random
 from pathlib import Path
 
-from make_smoke_data import LEXICON, OUT, nli_examples, sentence, text, write_tsv
+from make_smoke_data import LEXICON, OUT, nli_examples, sentence, text, write_lines, write_tsv
 
 # XCOPA languages for the smoke set beside Swahili (in make_smoke_data.py), same shape.
 LEXICON.update({
@@ -157,9 +157,9 @@ def write_siqa() -> None:
             context, question = text(sentence("en", rng, place=True)), rng.choice(SIQA_QUESTIONS)
             (a, b, c), label = answers(rng, 3)
             rows.append({"context": context, "question": question, "answerA": a, "answerB": b, "answerC": c})
-            labels.append(f"{label + 1}\n")
+            labels.append(str(label + 1))
         write_jsonl(OUT / "siqa" / f"{split}.jsonl", rows)
-        (OUT / "siqa" / f"{split}-labels.lst").write_text("".join(labels), encoding="utf-8")
+        write_lines(OUT / "siqa" / f"{split}-labels.lst", labels)
 
 
 COSMOS_QUESTIONS = ["What may happen next?", "Why might they do that, and what then?", "What will they do after that?",
@@ -231,9 +231,7 @@ def write_ccg() -> None:
             lines = []
             for number, words in enumerate(sentences[index * size:(index + 1) * size], 1):
                 lines += [f"ID={Path(file).name}.{number} PARSER=GOLD NUMPARSE=1", ccg_derivation(words)]
-            path = OUT / "ccg" / "AUTO" / f"{file}.auto"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            write_lines(OUT / "ccg" / "AUTO" / f"{file}.auto", lines)
 
 
 def paws_pair(lang: str, rng: random.Random, paraphrase: bool) -> tuple[str, str]:

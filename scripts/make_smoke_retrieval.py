@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
-from make_smoke_data import OUT, sentence, text
+from make_smoke_data import OUT, sentence, text, write_lines
 
 LANGUAGES = {"de": "deu", "es": "spa", "fr": "fra"}  # code -> LASER's Tatoeba code
 TATOEBA_PAIRS = 60
@@ -43,11 +42,6 @@ def distinct_pairs(lang: str, rng: random.Random, n: int, taken: set[str]) -> li
             taken.update((english, other))
             out.append((english, other))
     return out
-
-
-def write_lines(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
 def write_tatoeba() -> None:
