@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizer
 
@@ -64,10 +65,15 @@ def build(out: Path, vocab_size: int, hidden_size: int, num_hidden_layers: int,
     return out
 
 
+def digest(**shape: int) -> str:
+    """What the model is: its shape and the corpus its tokenizer learnt from."""
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode() + corpus_path().read_bytes()).hexdigest()[:12]
+
+
 def ensure(cache_dir: Path, **shape: int) -> Path:
-    """The tiny model of this shape, built on first use."""
-    digest = hashlib.sha256(
-        json.dumps(shape, sort_keys=True).encode() + corpus_path().read_bytes()
-    ).hexdigest()[:12]
-    out = Path(cache_dir) / "models" / f"tiny-{digest}"
-    return out if (out / "config.json").exists() else build(out, **shape)
+    """The tiny model of this shape, built on first use. Concurrent jobs sharing a cache
+    take a lock: a second build would swap the folder away under the first job's loading."""
+    out = Path(cache_dir) / "models" / f"tiny-{digest(**shape)}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        return out if (out / "config.json").exists() else build(out, **shape)
