@@ -65,8 +65,9 @@ def test_names_are_udpos_config_names():
     assert {c: languages.name(c) for c in UDPOS_CONFIG_NAMES} == UDPOS_CONFIG_NAMES
 
 
-def test_tatoeba_codes_map_to_two_letter_codes():
-    assert {iso3: languages.iso3_to_code(iso3) for iso3 in TATOEBA} == TATOEBA
+def test_two_letter_codes_fill_tatoeba_file_names():
+    """Tatoeba's files are named by ISO 639-3 code (`{iso3}` in a task's local path)."""
+    assert {languages.language(code).iso3: code for code in TATOEBA.values()} == TATOEBA
 
 
 def test_codes_are_case_insensitive():
@@ -81,11 +82,6 @@ def test_unknown_code_says_how_to_add_it():
 def test_three_letter_code_by_mistake_gets_a_hint():
     with pytest.raises(UserError, match="use 'sw'"):
         languages.name("swh")
-
-
-def test_unknown_iso3_is_a_user_error():
-    with pytest.raises(UserError, match="unknown ISO 639-3 code 'zzz'"):
-        languages.iso3_to_code("zzz")
 
 
 def test_threshold_outside_the_classes_is_a_user_error():

@@ -70,19 +70,6 @@ def name(code: str) -> str:
     return language(code).name
 
 
-def iso3_to_code(iso3: str) -> str:
-    """Tatoeba-style 3-letter code (e.g. `swh`, `cmn`) to the code results use (`sw`, `zh`)."""
-    wanted = _normalise(iso3)
-    for row in languages().values():
-        if row.iso3 == wanted:
-            return row.code
-    raise UserError(
-        f"unknown ISO 639-3 code {iso3!r}: no row of {table_path()} has it in column `iso3`. "
-        "Use the code XTREME's Tatoeba files use (e.g. 'swh' for Swahili, 'cmn' for Chinese, 'pes' for Persian), "
-        f"or add the language as a row `{','.join(COLUMNS)}` to that file."
-    )
-
-
 def _normalise(code: str) -> str:
     return code.strip().lower()
 
