@@ -1,6 +1,6 @@
 """Padding-free training batches: a batch's sequences laid end to end in one row.
 
-The collator packs a padded batch; `TaskModel` runs the encoder on the packed row and lays
+The collator packs a padded batch; `formats.model.TaskModel` runs the encoder on the packed row and lays
 the hidden states back out as the padded batch had them. Heads, losses and labels therefore
 see exactly what they see unpacked (each sequence pools its own <s>, QA's start/end softmax
 stays per sequence), while the encoder computes no padding token.
@@ -93,13 +93,13 @@ def sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value:
         return torch.nested.nested_tensor_from_jagged(
             states[0].transpose(0, 1), cu_seq_lens_q, max_seqlen=max_length_q).transpose(1, 2)
 
-    output = torch.nn.functional.scaled_dot_product_attention(
-        jagged(query), jagged(key), jagged(value), dropout_p=dropout, scale=scaling)
+    with warnings.catch_warnings():
+        # torch's CPU fallback for jagged SDPA builds a prototype-layout nested tensor internally
+        # and says so on every call; the jagged layout used here is the supported one
+        warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors is in prototype stage")
+        output = torch.nn.functional.scaled_dot_product_attention(
+            jagged(query), jagged(key), jagged(value), dropout_p=dropout, scale=scaling)
     return output.transpose(1, 2).values()[None], None  # (1, tokens, heads, head size), as sdpa returns
 
-
-# torch's CPU fallback for jagged SDPA builds a prototype-layout nested tensor internally and
-# says so on every run; the jagged layout this module uses is the supported one
-warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors is in prototype stage")
 AttentionInterface.register(SDPA, sdpa)
 AttentionMaskInterface.register(SDPA, sdpa_mask)
