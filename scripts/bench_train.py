@@ -185,11 +185,11 @@ def encoder_config(name: str, cache_dir: str) -> tuple[XLMRobertaConfig, Path]:
     return cfg, tiny_dir
 
 
-def our_model(cfg: XLMRobertaConfig, fmt: formats.Format, seed: int, attention: str = "sdpa") -> modeling.TaskModel:
+def our_model(cfg: XLMRobertaConfig, fmt: formats.Format, seed: int, attention: str = "sdpa") -> torch.nn.Module:
     torch.manual_seed(seed)
     cfg = copy.deepcopy(cfg)
     cfg._attn_implementation = modeling.attn_implementation(attention)
-    return modeling.TaskModel(XLMRobertaModel(cfg, add_pooling_layer=False), fmt.head(cfg.hidden_size))
+    return fmt.build(XLMRobertaModel(cfg, add_pooling_layer=False))
 
 
 def hf_model(cfg: XLMRobertaConfig, task: str, seed: int) -> torch.nn.Module:
@@ -358,7 +358,7 @@ class Bench:
     def eval_ours(self, sets: dict[str, datasets.Dataset]) -> Prepared:
         spec = self.spec
         model = our_model(self.cfg, self.fmt, spec.seed, spec.attention).to(self.device)
-        on_gpu = pipeline.precision(SimpleNamespace(precision="auto", cpu=not spec.cuda)) == "bf16"
+        on_gpu = config.precision(SimpleNamespace(precision="auto", cpu=not spec.cuda)) == "bf16"
 
         def call() -> None:
             for features in sets.values():

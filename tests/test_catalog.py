@@ -6,7 +6,8 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from xfer_scale import catalog, config, formats, languages
-from xfer_scale.cli import main, setup
+from xfer_scale.cli import main
+from xfer_scale.config import setup
 
 INTERMEDIATES = catalog.task_names("intermediate")
 TARGETS = catalog.task_names("target")
@@ -28,7 +29,7 @@ def test_the_shipped_tasks_are_found():
 def test_every_intermediate_composes_with_a_target(compose_cfg, name):
     cfg = compose_cfg(f"intermediate={name}", "target=xnli")
     config.validate(cfg)
-    assert cfg.intermediate.name == name and cfg.intermediate.format in config.INTERMEDIATE_FORMATS
+    assert cfg.intermediate.name == name and cfg.intermediate.format in formats.names("intermediate")
     formats.get(cfg.intermediate)  # its format exists and accepts its format_options
 
 

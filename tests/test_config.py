@@ -7,7 +7,8 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from xfer_scale import config
-from xfer_scale.cli import main, setup
+from xfer_scale.cli import main
+from xfer_scale.config import setup
 from xfer_scale.errors import UserError
 
 

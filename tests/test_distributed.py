@@ -6,6 +6,7 @@ with `--cpu`, accelerate 1.x starts a single process whatever `--num_processes` 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -68,3 +69,29 @@ def test_two_processes_write_one_result_table(tmp_path: Path, cache_dir: Path, c
     assert len(scores) == 8 and len(set(scores)) == 4
     for language, split, value in set(scores):
         assert f"{frame.loc[(language, split), 'value']:.2f}" == value
+
+
+@pytest.mark.multiprocess
+def test_two_processes_are_another_experiment_than_one(tmp_path: Path):
+    """The effective batch (and so the numbers) depend on the number of processes: a 2-process
+    run neither counts a 1-process run's folder as its own complete run nor reuses its phase 1."""
+    cache = tmp_path / "cache"  # the 1-process run builds the tiny model in it before both processes look
+    one = tmp_path / "one"
+    assert main(["run", f"hydra.run.dir={one}", f"cache.dir={cache}", *RUN]) == 0
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(_free_port()), "-m", "xfer_scale", "run", f"cache.dir={cache}", *RUN]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+    same_folder = subprocess.run([*launch, f"hydra.run.dir={one}"], env=env, capture_output=True, text=True, timeout=300)
+    said = same_folder.stdout + same_folder.stderr
+    assert same_folder.returncode != 0 and "holds the results of another configuration" in said, said[-3000:]
+    assert "already complete" not in said  # (torchrun turns a rank's exit 2 into its own exit 1)
+
+    two = tmp_path / "two"
+    done = subprocess.run([*launch, f"hydra.run.dir={two}"], env=env, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stderr[-3000:]
+    phases = pd.read_parquet(two / "phases.parquet").set_index("phase")
+    assert not phases.loc["intermediate", "cache_hit"]
+    entries = sorted(cache.glob("intermediate/*/meta.json"))
+    assert sorted(json.loads(entry.read_text())["identity"]["processes"] for entry in entries) == [1, 2]

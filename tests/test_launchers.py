@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
 
-from xfer_scale.cli import main, setup
+from xfer_scale.cli import main
+from xfer_scale.config import setup
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[slurm]'")
 

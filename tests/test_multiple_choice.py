@@ -108,7 +108,7 @@ def test_model_scores_each_choice_as_if_it_were_alone(tiny_path, tokenizer):
     """Flattening choices into the encoder's batch and back keeps every score in its place."""
     fmt = formats.get(mc_task(question_text=COPA_QUESTIONS))
     features = fmt.encode(copa_examples(), tokenizer, max_length=32)
-    model = modeling.build(tiny_path, fmt).eval()
+    model = modeling.load(tiny_path, fmt, with_head=False).eval()
     rows = [{k: f[k] for k in ("input_ids", "attention_mask", "labels")} for f in features]
     batch = pad_batch(rows, tokenizer.pad_token_id)
     with torch.no_grad():
@@ -117,7 +117,7 @@ def test_model_scores_each_choice_as_if_it_were_alone(tiny_path, tokenizer):
                       attention_mask=torch.tensor([[rows[2]["attention_mask"][1]]]))
     assert logits.shape == (3, 2) and alone.shape == (1, 1)
     assert torch.allclose(logits[2, 1], alone[0, 0], atol=1e-5)
-    assert torch.isfinite(fmt.loss(logits, batch))
+    assert torch.isfinite(fmt.loss(logits, batch, None))
 
 
 def test_predictions_are_chosen_indices_scored_as_accuracy():

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import datasets
 import pandas as pd
-import torch
+import pytest
 
 from tests.conftest import run_cli
 from tests.test_config import compose_cfg
 from xfer_scale import formats
+from xfer_scale.errors import UserError
 from xfer_scale.formats.multitask import MixedFeatures
 
 # The smoke run keeps one task per kind (mnli, qqp, squad_v2, hellaswag) for speed: all eight
@@ -35,6 +36,26 @@ def test_batches_stay_within_one_task_and_cover_every_feature():
         assert len({int(features.offsets.searchsorted(i, side="right")) for i in batch}) == 1
     assert features[31][0] == 1 and features[31][1]["input_ids"] == parts[1][1]["input_ids"]
     assert fmt.batches(features, lengths, 4, 0) == batches and fmt.batches(features, lengths, 4, 1) != batches
+
+
+def test_a_share_mixes_a_task_in_at_that_rate_whatever_its_size():
+    cfg = compose_cfg("intermediate=multitask", "+intermediate.format_options.shares={mnli: 0.25, qqp: 0.5}")
+    fmt = formats.get(cfg.intermediate)
+    sizes = (8, 400, 4, 12, 8, 4, 4, 8)  # mnli is far larger than its share, qqp far smaller
+    features = MixedFeatures([datasets.Dataset.from_dict({"input_ids": [[0, 1]] * n}) for n in sizes])
+    batches = fmt.batches(features, fmt.lengths(features), batch_size=4, seed=3)
+    task_of = [int(features.offsets.searchsorted(batch[0], side="right")) - 1 for batch in batches]
+    counts = {name: task_of.count(number) for number, name in enumerate(fmt.parts)}
+    sized = {name: n // 4 for name, n in zip(fmt.parts, sizes) if name not in ("mnli", "qqp")}
+    assert {name: counts[name] for name in sized} == sized  # the others keep all their batches
+    total = len(batches)
+    assert total == round(sum(sized.values()) / 0.25)  # the 11 batches sampled by size are the rest, a quarter
+    assert abs(counts["mnli"] - 0.25 * total) <= 1 and abs(counts["qqp"] - 0.5 * total) <= 1
+    qqp = [batch for batch, task in zip(batches, task_of) if task == 2]
+    assert len({tuple(batch) for batch in qqp}) == 1  # its one batch, cycled
+    for shares in ("{mnli: 0.6, qqp: 0.5}", "{nli: 0.1}", "{mnli: 1}"):
+        with pytest.raises(UserError, match="format_options.shares"):
+            formats.get(compose_cfg("intermediate=multitask", f"+intermediate.format_options.shares={shares}").intermediate)
 
 
 def test_multitask_smoke_run_trains_every_task_head_and_transfers(tmp_path: Path):

@@ -71,14 +71,14 @@ def test_packed_batch_gives_the_padded_logits_and_loss(target: str, tiny_path: s
     packed = pack(batch)
     real = int(batch["attention_mask"].sum())
     assert packed["input_ids"].numel() == real < batch["input_ids"].numel()  # the batch had padding
-    model = modeling.build(tiny_path, fmt).eval()
+    model = modeling.load(tiny_path, fmt, with_head=False).eval()
     with torch.no_grad():
         padded_logits, packed_logits = model(**batch), model(**packed)
     if padded_logits.shape[:-1] == batch["attention_mask"].shape:  # per token: only real tokens count
         keep = batch["attention_mask"].bool()
         padded_logits, packed_logits = padded_logits[keep], packed_logits[keep]
     torch.testing.assert_close(packed_logits, padded_logits, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(fmt.loss(model(**packed), batch), fmt.loss(model(**batch), batch), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fmt.loss(model(**packed), batch, None), fmt.loss(model(**batch), batch, None), atol=1e-5, rtol=1e-5)
 
 
 def test_packed_training_takes_the_same_steps_without_padding(tiny_path: str):
@@ -89,7 +89,7 @@ def test_packed_training_takes_the_same_steps_without_padding(tiny_path: str):
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
         torch.manual_seed(0)  # the same fresh head
-        model = without_dropout(modeling.build(tiny_path, fmt))
+        model = without_dropout(modeling.load(tiny_path, fmt, with_head=False))
         initial = model.state_dict()["head.out.weight"].clone()
         cfg = OmegaConf.structured(config.TrainConfig(
             learning_rate=1e-3, epochs=2, batch_size=16, warmup_ratio=0.0, eval_every_steps=1000, packing=packing))
@@ -117,7 +117,7 @@ def test_attention_that_would_cross_sequences_is_refused(tiny_path: str):
     tokenizer = modeling.load_tokenizer(tiny_path)
     fmt, features = smoke_features("xnli", tokenizer, 4)
     packed = pack(fmt.collator(features, tokenizer.pad_token_id)([features[i] for i in range(4)]))
-    model = modeling.build(tiny_path, fmt)
+    model = modeling.load(tiny_path, fmt, with_head=False)
     model.encoder.config._attn_implementation = "sdpa"  # transformers' own: ignores sequence boundaries
     with pytest.raises(ValueError, match="not 'sdpa'"):
         model(**packed)

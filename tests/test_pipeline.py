@@ -7,10 +7,11 @@ import math
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
 
-from xfer_scale import results
+from safetensors.torch import load_file
+
+from xfer_scale import modeling, results
 from tests.conftest import run_cli
 
 
@@ -72,7 +73,7 @@ def test_a_seed_fixes_the_new_head_so_reruns_repeat_their_numbers(cache_dir: Pat
     heads = []
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
         assert run_cli(*settings, f"seed={seed}", run_dir=tmp_path / name, cache_dir=cache_dir) == 0
-        heads.append(torch.load(tmp_path / name / "target_model" / "head.pt", weights_only=True)["score.dense.weight"])
+        heads.append(load_file(tmp_path / name / "target_model" / modeling.HEAD_FILE)["head.score.dense.weight"])
     assert torch.equal(heads[0], heads[1]) and not torch.equal(heads[0], heads[2])
     columns = ["language", "value"]
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "results.parquet")[columns],
@@ -116,15 +117,15 @@ def test_phase1_key_changes_when_the_training_file_changes(tmp_path: Path):
     from importlib import resources
 
     from tests.test_config import compose_cfg
-    from xfer_scale import pipeline
+    from xfer_scale import identity
 
     root = tmp_path / "data"
     shutil.copytree(resources.files("xfer_scale") / "smoke_data" / "mnli", root / "mnli")
     cfg = compose_cfg("experiment=smoke", f"data.root={root}")
-    before = pipeline.intermediate_key(cfg, "model")
-    assert pipeline.intermediate_key(cfg, "model") == before
+    before = identity.phase1_key(cfg, 1)
+    assert identity.phase1_key(cfg, 1) == before
     os.utime(root / "mnli" / "train.tsv", ns=(1, 1))  # an edited (or replaced) file
-    assert pipeline.intermediate_key(cfg, "model") != before
+    assert identity.phase1_key(cfg, 1) != before
 
 
 def test_tensorboard_tracking_logs_losses_and_dev_scores(cache_dir: Path, tmp_path: Path):

@@ -9,7 +9,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from xfer_scale import data
-from xfer_scale.cli import main, setup
+from xfer_scale.cli import main
+from xfer_scale.config import setup
 from xfer_scale.prepare import compose_sweep
 from tests.conftest import run_cli
 

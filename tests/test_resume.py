@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,9 +10,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
+from safetensors.torch import load_file
 
+from xfer_scale import modeling
 from tests.conftest import run_cli
 
 SETTINGS = ("target.languages=[en,de]", "intermediate.train.checkpoint_every_steps=10",
@@ -51,7 +51,7 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path: Path):
     assert not (resumed / "checkpoints" / "target").exists()  # removed once the phase finished
     # the numbers above can agree by chance (a tiny model's zero-shot scores sit near chance):
     # the trained head must be the same tensor too
-    heads = [torch.load(run / "target_model" / "head.pt", weights_only=True) for run in (uninterrupted, resumed)]
+    heads = [load_file(run / "target_model" / modeling.HEAD_FILE) for run in (uninterrupted, resumed)]
     assert heads[0].keys() == heads[1].keys() and all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
 
 

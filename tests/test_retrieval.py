@@ -16,7 +16,9 @@ from transformers import XLMRobertaConfig, XLMRobertaModel
 
 from xfer_scale import modeling
 from xfer_scale.errors import UserError
-from xfer_scale.formats import Classification, Retrieval, retrieval
+from xfer_scale.formats import retrieval
+from xfer_scale.formats.classification import Classification
+from xfer_scale.formats.retrieval import Retrieval
 from tests.conftest import run_cli
 
 
@@ -34,10 +36,14 @@ def side_rows(n_pairs: int, extra_targets: int = 0) -> datasets.Dataset:
     return datasets.Dataset.from_list(rows)
 
 
-def predict(fmt: Retrieval, rows: datasets.Dataset, vectors: list[list[float]]) -> list:
-    """The format's prediction from given row embeddings (features in reverse order, as any order must do)."""
+def embedded(rows: datasets.Dataset, vectors: list[list[float]]) -> tuple[list[torch.Tensor], datasets.Dataset]:
+    """Given row embeddings as the model's outputs (features in reverse order, as any order must do)."""
     features = datasets.Dataset.from_dict({"example_index": list(range(len(retrieval.sides(rows))))[::-1]})
-    return fmt.predict([torch.tensor(v) for v in vectors[::-1]], features, rows)
+    return [torch.tensor(v) for v in vectors[::-1]], features
+
+
+def predict(fmt: Retrieval, rows: datasets.Dataset, vectors: list[list[float]], calibration: float | None = None) -> list:
+    return fmt.predict(*embedded(rows, vectors), rows, calibration)
 
 
 def tiny_encoder() -> XLMRobertaModel:
@@ -60,14 +66,14 @@ def test_mean_pool_averages_real_tokens_only():
 
 def test_model_pools_the_chosen_layer_and_padding_changes_nothing():
     encoder = tiny_encoder()
-    model = modeling.TaskModel(encoder, task(layer=1).head(16))
+    model = task(layer=1).build(encoder)
     short = torch.tensor([[0, 5, 6, 2]])
     batch = torch.tensor([[0, 5, 6, 2, 1, 1], [0, 7, 8, 9, 10, 2]])
     mask = (batch != 1).long()
     with torch.no_grad():
         alone = model(short, torch.ones_like(short))
         padded = model(batch, mask)
-        states = encoder(input_ids=short, attention_mask=torch.ones_like(short), output_hidden_states=True).hidden_states
+        states = tiny_encoder()(input_ids=short, attention_mask=torch.ones_like(short), output_hidden_states=True).hidden_states
     torch.testing.assert_close(padded[0], alone[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(alone[0], states[1][0].mean(0))
 
@@ -85,14 +91,28 @@ def test_resolve_layer_errors_and_warns(caplog):
     assert "layer 14 asked for, but the model has 2 layers" in caplog.text
 
 
-def test_build_ignores_a_trained_head_for_retrieval(tmp_path):
-    """target.checkpoint=DIR may be a phase-2 model of another format: only its encoder is used."""
-    tiny_encoder().save_pretrained(tmp_path)
-    torch.save({"out.weight": torch.zeros(3, 16)}, tmp_path / modeling.HEAD_FILE)
-    model = modeling.build(str(tmp_path), task())
-    assert isinstance(model.head, retrieval.MeanPoolHead) and not list(model.head.parameters())
-    with pytest.raises(RuntimeError):  # a format that trains does load the head it finds
-        modeling.build(str(tmp_path), Classification(OmegaConf.create({"name": "c", "label_names": ["a", "b"]})))
+def test_a_head_is_loaded_only_where_the_manifest_says_it_fits(tmp_path):
+    """target.checkpoint=DIR may be a phase-2 model of another format: retrieval uses only its
+    encoder; a format that trains loads a head only of its own format and labels."""
+    classification = Classification(OmegaConf.create({"name": "c", "label_names": ["a", "b"]}))
+    trained = classification.build(tiny_encoder())
+    torch.nn.init.constant_(trained.head.out.weight, 0.5)
+    tokenizer = type("NoTokenizer", (), {"save_pretrained": lambda self, out: None})()
+    modeling.save(trained, tokenizer, tmp_path, classification, with_head=True, identity="run-a")
+
+    model = modeling.load(str(tmp_path), task(), with_head=False)
+    assert isinstance(model, retrieval.PooledLayerModel) and not set(model.state_dict()) - {
+        name for name in model.state_dict() if name.startswith("encoder.")}
+    loaded = modeling.load(str(tmp_path), classification, with_head=True)
+    assert torch.equal(loaded.head.out.weight, trained.head.out.weight)
+    assert not torch.equal(modeling.load(str(tmp_path), classification, with_head=False).head.out.weight,
+                           trained.head.out.weight)  # a fresh head unless one is asked for
+    three_labels = Classification(OmegaConf.create({"name": "c3", "label_names": ["a", "b", "c"]}))
+    with pytest.raises(UserError, match=r"holds a classification head over labels \['a', 'b'\]"):
+        modeling.load(str(tmp_path), three_labels, with_head=True)
+    (tmp_path / modeling.MANIFEST_FILE).unlink()  # a folder without a manifest holds an encoder alone
+    with pytest.raises(UserError, match="holds no trained head"):
+        modeling.load(str(tmp_path), classification, with_head=True)
 
 
 # --- search, mining, threshold ----------------------------------------------------------------
@@ -168,28 +188,23 @@ def test_bucc_threshold_comes_from_dev_and_applies_to_test():
     fmt = task("bucc")
     rows = side_rows(2, extra_targets=1)  # s0 t0 s1 t1, and x0 without a translation
     vectors = [[1, 0, 0], [1, 0.1, 0], [0, 1, 0], [0, 1, 0.5], [0, 0, 1]]
-    fmt.start_split("de", "test")
     with pytest.raises(UserError, match="keep dev before test"):
-        predict(fmt, rows, vectors)
-    fmt.start_split("de", "dev")
-    dev = predict(fmt, rows, vectors)
+        predict(fmt, rows, vectors)  # no threshold tuned yet
+    threshold = fmt.calibrate(*embedded(rows, vectors), rows)
+    _, _, scores = retrieval.mine(torch.tensor(vectors[0::2][:2]), torch.tensor([vectors[1], vectors[3], vectors[4]]))
+    assert threshold == pytest.approx(scores.min())  # F1 peaks at the last candidate
+    dev = predict(fmt, rows, vectors, threshold)
     assert sorted(dev) == [("s0", "t0"), ("s1", "t1")]
     assert fmt.score(dev, rows, "de") == {"f1": 100.0, "precision": 100.0, "recall": 100.0}
     assert fmt.count_examples(rows) == 2
-    _, _, scores = retrieval.mine(torch.tensor(vectors[0::2][:2]), torch.tensor([vectors[1], vectors[3], vectors[4]]))
-    assert fmt.thresholds["de"] == pytest.approx(scores.min())  # F1 peaks at the last candidate
-    fmt.thresholds["de"] = float(scores.mean())
-    fmt.start_split("de", "test")  # applies the stored threshold (tuning on test's gold would keep both)
-    test = predict(fmt, rows, vectors)
+    test = predict(fmt, rows, vectors, float(scores.mean()))  # a threshold tuned elsewhere applies as given
     assert len(test) == 1 and fmt.score(test, rows, "de")["recall"] == 50.0
 
 
 def test_bucc_without_gold_writes_predictions_but_scores_nothing():
     fmt = task("bucc")
-    fmt.thresholds["fr"] = 0.0
-    fmt.start_split("fr", "test")
     rows = datasets.Dataset.from_list([{**row, "gold": ""} for row in side_rows(2)])
-    predictions = predict(fmt, rows, [[1, 0], [1, 0.1], [0, 1], [0.1, 1]])
+    predictions = predict(fmt, rows, [[1, 0], [1, 0.1], [0, 1], [0.1, 1]], 0.0)
     assert sorted(predictions) == [("s0", "t0"), ("s1", "t1")]
     assert fmt.score(predictions, rows, "fr") == {}
 
@@ -231,23 +246,20 @@ def test_smoke_run(tmp_path: Path, cache_dir: Path, target, splits, n_examples, 
         "test-de.tsv", "test-es.tsv", "test-fr.tsv"]
 
 
-def test_pruning_the_layers_above_the_pooled_one_changes_no_embedding():
-    import copy
-
-    from transformers import XLMRobertaConfig, XLMRobertaModel
-
-    from xfer_scale.modeling import TaskModel
-
+def test_the_layers_above_the_pooled_one_are_not_run_and_the_encoder_stays_whole():
+    """Pooling layer 3 of 6 runs a view of the first 3 layers (the same weights): the embeddings
+    equal those of the whole encoder, which a later phase may still train or save."""
     torch.manual_seed(0)
     config = XLMRobertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=6, num_attention_heads=4,
                               intermediate_size=64, pad_token_id=1)
     encoder = XLMRobertaModel(config, add_pooling_layer=False).eval()
-    fmt = task(layer=3)
     ids = torch.randint(3, 100, (4, 9))
     mask = torch.ones_like(ids)
     mask[0, 6:] = 0
-    pruned_encoder, pruned_head = copy.deepcopy(encoder), fmt.head(32)
-    pruned_head.prune(pruned_encoder)
-    assert len(pruned_encoder.encoder.layer) == 3
+    with torch.no_grad():  # before the view exists: transformers records hidden states by hooks on the layers
+        whole = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[3]
+    model = task(layer=3).build(encoder)
+    assert len(model.encoder.encoder.layer) == 3 and len(encoder.encoder.layer) == 6
+    assert model.encoder.encoder.layer[0] is encoder.encoder.layer[0]
     with torch.no_grad():
-        assert torch.equal(TaskModel(encoder, fmt.head(32))(ids, mask), TaskModel(pruned_encoder, pruned_head)(ids, mask))
+        torch.testing.assert_close(model(ids, mask), retrieval.mean_pool(whole, mask), atol=1e-6, rtol=1e-6)

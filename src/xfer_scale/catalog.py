@@ -18,6 +18,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from xfer_scale import config
 from xfer_scale.errors import UserError
 
 KINDS = ("intermediate", "target")
@@ -43,9 +44,7 @@ def task_names(kind: str) -> list[str]:
 
 def load_tasks() -> list[Task]:
     """Every task file of every kind, composed with the schema (as `intermediate=X` / `target=X`)."""
-    from xfer_scale import cli  # registers the schema; imported here as cli imports this module lazily
-
-    cli.setup()
+    config.setup()
     GlobalHydra.instance().clear()  # a run earlier in this process leaves Hydra initialised
     tasks = []
     with initialize_config_module(config_module="xfer_scale.conf", version_base=None):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from xfer_scale import config
 from xfer_scale.atomic import write_text
@@ -47,17 +46,6 @@ commands:
 
 exit codes: 0 success, 2 bad configuration or input, 1 anything else
 """
-
-
-def _smoke_data_dir(name: str) -> str:
-    return str(resources.files("xfer_scale") / f"{name}_data")
-
-
-def setup() -> None:
-    """Register the config schema and resolvers (idempotent)."""
-    config.register()
-    if not OmegaConf.has_resolver("xfer_scale_data"):
-        OmegaConf.register_new_resolver("xfer_scale_data", _smoke_data_dir)
 
 
 class _RunState:
@@ -144,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, args = argv[0], argv[1:]
-    setup()
+    config.setup()
     try:
         if command == "run":
             return run_command(args)

@@ -9,6 +9,7 @@ that names the fix.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -16,8 +17,6 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from xfer_scale.errors import UserError
 
-FORMATS = ("classification", "multiple_choice", "span_qa", "tagging", "retrieval")
-INTERMEDIATE_FORMATS = (*FORMATS, "multitask")  # several intermediate tasks at once
 PHASES = ("intermediate", "target", "zero_shot")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
@@ -209,9 +208,26 @@ class ExperimentConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
 
 
-def register() -> None:
-    """Make the schema available to the defaults list as `xfer_scale_schema`."""
+def _bundled_data_dir(name: str) -> str:
+    return str(resources.files("xfer_scale") / f"{name}_data")
+
+
+def setup() -> None:
+    """Make the schema available to the defaults list as `xfer_scale_schema`, and register
+    the `xfer_scale_data` resolver (the bundled smoke data); idempotent."""
     ConfigStore.instance().store(name="xfer_scale_schema", node=ExperimentConfig)
+    if not OmegaConf.has_resolver("xfer_scale_data"):
+        OmegaConf.register_new_resolver("xfer_scale_data", _bundled_data_dir)
+
+
+def precision(cfg: DictConfig | ExperimentConfig) -> str:
+    """The mixed precision a run trains in: `auto` is bf16 on a GPU that has it, else none."""
+    if cfg.precision != "auto":
+        return cfg.precision
+    import torch  # only a run needs it; the CLI starts without
+
+    on_gpu = torch.cuda.is_available() and not cfg.cpu
+    return "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "no"
 
 
 def _choice(what: str, value: str, valid: tuple[str, ...]) -> None:
@@ -226,11 +242,14 @@ def validate(cfg: DictConfig | ExperimentConfig) -> None:
     _choice("model.attention", cfg.model.attention, ATTENTIONS)
     for phase in cfg.phases:
         _choice("phases entry", phase, PHASES)
+    from xfer_scale import formats  # heavy (torch); the CLI imports this module at start-up
+
     inter = cfg.intermediate
     if inter.name != "none":
-        _choice("intermediate.format", inter.format, INTERMEDIATE_FORMATS)
-        if inter.format == "retrieval":
-            raise UserError(f"intermediate={inter.name} is a retrieval task; it has no training data.")
+        if inter.format in formats.names() and inter.format not in formats.names("intermediate"):
+            raise UserError(f"intermediate={inter.name} is a {inter.format} task; it cannot be trained as an "
+                            f"intermediate task (formats that can: {', '.join(formats.names('intermediate'))}).")
+        _choice("intermediate.format", inter.format, tuple(formats.names("intermediate")))
         if inter.examples is None and not 0.0 < inter.fraction <= 1.0:
             raise UserError(
                 f"intermediate.fraction={inter.fraction} is outside (0, 1]; use e.g. "
@@ -240,7 +259,7 @@ def validate(cfg: DictConfig | ExperimentConfig) -> None:
         if inter.examples is not None and inter.examples < 1:
             raise UserError(f"intermediate.examples={inter.examples} must be a positive count.")
     target = cfg.target
-    _choice("target.format", target.format, FORMATS)
+    _choice("target.format", target.format, tuple(formats.names("target")))
     available = target_languages(cfg, restrict=False)
     unknown = [lang for lang in (target.languages or []) if lang not in available]
     if unknown:

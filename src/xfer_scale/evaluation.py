@@ -69,8 +69,10 @@ def predict_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Form
 def evaluate(model: torch.nn.Module, fmt: Format, examples: datasets.Dataset, features: datasets.Dataset,
              language: str, batch_size: int, device: torch.device, pad_token_id: int,
              autocast_dtype: torch.dtype | None = None, progress: str | None = None,
-             shard: tuple[int, int] = (0, 1)) -> tuple[list[Any], dict[str, float]]:
-    """Predictions (one per example) and metrics on XTREME's 0-100 scale.
+             shard: tuple[int, int] = (0, 1), tune: bool = False,
+             calibration: Any = None) -> tuple[list[Any], dict[str, float], Any]:
+    """Predictions (one per example), metrics on XTREME's 0-100 scale, and the calibration
+    they used: tuned on this data set with `tune` (a dev split), else the one given.
 
     Every process of a data-parallel run calls this with its `shard`; each predicts its
     share, and all of them then hold every logit, so all compute the same predictions.
@@ -79,5 +81,7 @@ def evaluate(model: torch.nn.Module, fmt: Format, examples: datasets.Dataset, fe
     if shard[1] > 1:
         for feature, row in gather_object([(i, row) for i, row in enumerate(logits) if row is not None]):
             logits[feature] = row
-    predictions = fmt.predict(logits, features, examples)
-    return predictions, fmt.score(predictions, examples, language)
+    if tune:
+        calibration = fmt.calibrate(logits, features, examples)
+    predictions = fmt.predict(logits, features, examples, calibration)
+    return predictions, fmt.score(predictions, examples, language), calibration

@@ -1,15 +1,18 @@
-"""The encoder with a task head, and moving the encoder between phases.
+"""Loading and saving models between phases: the encoder, and the format's model around it.
 
 Phase 1 saves only the encoder (`save_pretrained`) with its tokenizer; phase 2 loads it and
-puts a fresh head of the target's format on top, as the paper does.
+lets the target's format build a fresh head on top, as the paper does. A folder says in its
+manifest what it holds (encoder only, or a head for which format and labels) and which run
+made it, so a trained head is loaded only where one was asked for and is known to fit.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
@@ -17,35 +20,11 @@ from transformers.utils import logging as hf_logging
 from xfer_scale import packing, tiny
 from xfer_scale.errors import UserError
 from xfer_scale.formats import Format
+from xfer_scale.formats import model as model_head
 
-HEAD_FILE = "head.pt"
-
-
-class TaskModel(nn.Module):
-    def __init__(self, encoder: nn.Module, head: nn.Module):
-        super().__init__()
-        self.encoder = encoder
-        self.head = head
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task: int | None = None,
-                position_ids: torch.Tensor | None = None, cu_seq_lens: torch.Tensor | None = None,
-                max_length: int | None = None, unpack_index: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
-        """Inputs may have dimensions before the sequence besides the batch (multiple choice:
-        batch x choices x tokens): the encoder sees flat sequences, the head the input's shape.
-        `task` picks one of several heads (multi-task training). A packed batch (see
-        `packing`) carries `position_ids`, `cu_seq_lens`, `max_length` and `unpack_index`;
-        its head input is the same."""
-        head = self.head if task is None else list(self.head.values())[task]
-        if getattr(head, "reads_all_layers", False):  # retrieval: pools an inner layer over real tokens
-            outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-            return head(outputs.hidden_states, attention_mask)
-        shape = attention_mask.shape
-        if unpack_index is not None:
-            hidden = packing.encode(self.encoder, input_ids, position_ids, cu_seq_lens, max_length, unpack_index)
-        else:
-            hidden = self.encoder(input_ids=input_ids.reshape(-1, shape[-1]),
-                                  attention_mask=attention_mask.reshape(-1, shape[-1])).last_hidden_state
-        return head(hidden.reshape(*shape, hidden.shape[-1]))
+HEAD_FILE = "head.safetensors"
+#: what a saved model folder holds, written last: without it a folder is an encoder alone
+MANIFEST_FILE = "model.json"
 
 
 def resolve(model_cfg: Any, cache_dir: str) -> str:
@@ -92,19 +71,38 @@ def load_encoder(path: str, revision: str | None = None, attention: str = "sdpa"
         hf_logging.set_verbosity(verbosity)
 
 
-def build(path: str, fmt: Format, revision: str | None = None, attention: str = "sdpa") -> TaskModel:
-    encoder = load_encoder(path, revision, attention)
-    model = TaskModel(encoder, fmt.head(encoder.config.hidden_size))
-    head_file = Path(path) / HEAD_FILE
-    if fmt.trains and head_file.exists():  # a phase-2 checkpoint of the same format: keep its trained head
-        model.head.load_state_dict(torch.load(head_file, map_location="cpu", weights_only=True))
-    if hasattr(model.head, "prune"):  # a head that reads an inner layer needs no layer above it
-        model.head.prune(encoder)
+def read_manifest(path: str) -> dict[str, Any] | None:
+    """What a folder this project saved holds; None for any other model folder or hub id."""
+    manifest = Path(path) / MANIFEST_FILE
+    return json.loads(manifest.read_text()) if manifest.is_file() else None
+
+
+def load(path: str, fmt: Format, *, with_head: bool, revision: str | None = None, attention: str = "sdpa") -> nn.Module:
+    """The format's model on the encoder at `path`: a fresh head, or (`with_head`) the trained
+    head the folder's manifest says it holds for this format and label set."""
+    model = fmt.build(load_encoder(path, revision, attention))
+    if not with_head:
+        return model
+    manifest = read_manifest(path) or {}
+    holds = manifest.get("head")
+    wanted = {"format": fmt.name, "label_names": list(fmt.task.label_names)}
+    if holds != wanted:
+        what = f"a {holds['format']} head over labels {holds['label_names']}" if holds else "no trained head"
+        raise UserError(
+            f"{path} holds {what}, not a {fmt.name} head over {wanted['label_names']} for {fmt.task.name}; "
+            f"give the target_model/ folder of a run of a task with these labels."
+        )
+    model_head.load_head_state(model, load_file(str(Path(path) / HEAD_FILE)))
     return model
 
 
-def save(model: TaskModel, tokenizer: Any, out: Path, with_head: bool) -> None:
+def save(model: nn.Module, tokenizer: Any, out: Path, fmt: Format, with_head: bool, identity: str) -> None:
+    """The encoder and tokenizer, with the format's head if asked, then the manifest: what the
+    folder holds and the identity of the run that made it."""
     model.encoder.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    manifest: dict[str, Any] = {"identity": identity, "head": None}
     if with_head:
-        torch.save(model.head.state_dict(), out / HEAD_FILE)
+        save_file({k: v.contiguous() for k, v in model_head.head_state(model).items()}, str(out / HEAD_FILE))
+        manifest["head"] = {"format": fmt.name, "label_names": list(fmt.task.label_names)}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")

@@ -4,35 +4,34 @@
     phase 2  target        fresh head of the target's format, English training data
     phase 3  zero_shot     every language of the target, no target-language training
 
-Phase 1's output is keyed by everything that determines it, so a sweep over targets and
-seeds of the same intermediate setting trains it once; concurrent jobs wait on a file lock.
+Phase 1's output is cached under its scientific identity (`identity`, `phase_cache`), so a
+sweep over targets of the same intermediate setting trains it once. What each phase does
+with its task is the task's format's business (`formats`): which data it trains on, the
+model it builds, its loss and its predictions.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib.util
-import json
 import logging
 import math
 import time
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import broadcast_object_list, set_seed
-from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import checkpoint, config, data, evaluation, formats, modeling, results, submission, training
-from xfer_scale.atomic import atomic_dir, write_text
+from xfer_scale import (checkpoint, config, data, evaluation, formats, identity, modeling, phase_cache, read_plan,
+                        results, submission, training)
+from xfer_scale.atomic import atomic_dir
 from xfer_scale.errors import UserError
-from xfer_scale.formats.multitask import TaskMix
 
 log = logging.getLogger(__name__)
 TARGET_MODEL = "target_model"
@@ -48,13 +47,6 @@ class Encoder:
     steps: int = 0
 
 
-def precision(cfg: DictConfig) -> str:
-    if cfg.precision != "auto":
-        return cfg.precision
-    on_gpu = torch.cuda.is_available() and not cfg.cpu
-    return "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "no"
-
-
 def make_accelerator(cfg: DictConfig, run_dir: Path) -> Accelerator:
     torch.backends.cuda.matmul.allow_tf32 = True  # the fp32 parts of bf16 training, on Ampere and later
     torch.backends.cudnn.allow_tf32 = True
@@ -62,7 +54,7 @@ def make_accelerator(cfg: DictConfig, run_dir: Path) -> Accelerator:
     if tracking and importlib.util.find_spec(tracking) is None:  # accelerate would skip it without a word
         raise UserError(f"tracking={tracking} needs the {tracking} package: pip install {tracking}, "
                         "or use tracking=none.")
-    accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=precision(cfg), log_with=tracking,
+    accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=config.precision(cfg), log_with=tracking,
                               project_dir=str(run_dir))
     if tracking:
         accelerator.init_trackers(cfg.name, config=_flat(cfg))
@@ -93,47 +85,9 @@ def _phase_row(run_id: str, phase: str, cache_hit: bool, wall_s: float, stats: t
     }
 
 
-def phase1_tasks(inter: DictConfig) -> list[DictConfig]:
-    """The tasks phase 1 trains on: the intermediate task, or each task of a multitask."""
-    return list(inter.tasks.values()) if inter.format == "multitask" else [inter]
-
-
-def phase1_examples(cfg: DictConfig) -> tuple[Any, int, Any]:
-    """Phase 1's subsampled training examples, the full training size, and the indices kept.
-
-    A multitask subsamples every task by the same fraction (`intermediate.examples` becomes
-    that share of the tasks' total), which keeps sampling proportional to size.
-    """
-    inter = cfg.intermediate
-    if inter.format != "multitask":
-        full = data.load_split(inter, "train", "en", cfg.data.root)
-        examples, chosen = data.subsample(full, inter.fraction, inter.examples, inter.subsample_seed, inter.name)
-        return examples, len(full), chosen
-    fulls = {name: data.load_split(sub, "train", "en", cfg.data.root) for name, sub in inter.tasks.items()}
-    total = sum(len(full) for full in fulls.values())
-    if inter.examples is not None and inter.examples > total:
-        raise UserError(f"intermediate.examples={inter.examples} exceeds the {total} training examples of "
-                        f"{inter.name}; use at most {total}, or intermediate.fraction.")
-    fraction = inter.examples / total if inter.examples is not None else inter.fraction
-    picked = {name: data.subsample(full, fraction, None, inter.subsample_seed, name) for name, full in fulls.items()}
-    return (TaskMix({name: subset for name, (subset, _) in picked.items()}), total,
-            {name: chosen for name, (_, chosen) in picked.items()})
-
-
-def intermediate_key(cfg: DictConfig, model_path: str) -> str:
-    """Everything that determines the phase-1 model, hashed."""
-    inter = OmegaConf.to_container(cfg.intermediate, resolve=True)
-    keyed = {
-        "model": model_path if cfg.model.path == "builtin:tiny" else cfg.model.path,
-        "revision": cfg.model.revision,
-        "intermediate": inter,
-        "seed": cfg.seed,
-        "precision": precision(cfg),
-        "files": [data.local_fingerprint(task, "train", "en", cfg.data.root) for task in phase1_tasks(cfg.intermediate)],
-    }
-    digest = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    amount = f"n{cfg.intermediate.examples}" if cfg.intermediate.examples is not None else f"f{cfg.intermediate.fraction:g}"
-    return f"{cfg.intermediate.name}-{amount}-{digest}"
+def _loader(cfg: DictConfig, language: str) -> formats.base.Loader:
+    """How a format reads a task's split in the training language, from the run's data source."""
+    return lambda task, split: data.load_split(task, split, language, cfg.data.root)
 
 
 def _revision(cfg: DictConfig, path: str) -> str | None:
@@ -152,18 +106,19 @@ def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, t
     return examples, fmt.encode(examples, tokenizer, task.train.max_length)
 
 
-def _train_phase(cfg: DictConfig, phase: str, task: DictConfig, train_cfg: DictConfig, examples: datasets.Dataset,
+def _train_phase(cfg: DictConfig, phase: str, fmt: formats.Format, train_cfg: DictConfig, examples: Any,
                  start_from: str, tokenizer: Any, accelerator: Accelerator, language: str,
-                 checkpoint_dir: Path) -> tuple[modeling.TaskModel, training.TrainStats]:
-    fmt = formats.get(task)
+                 checkpoints: training.Checkpoints) -> tuple[torch.nn.Module, training.TrainStats]:
+    task = fmt.task
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
     features = fmt.encode(examples, tokenizer, task.train.max_length)
     set_seed(cfg.seed)  # the new head's initial weights belong to the seeded run
-    model = modeling.build(start_from, fmt, _revision(cfg, start_from), cfg.model.attention)
+    model = modeling.load(start_from, fmt, with_head=False, revision=_revision(cfg, start_from),
+                          attention=cfg.model.attention)
     stats = training.train(
         phase=phase, model=model, fmt=fmt, features=features,
         dev=_dev_for_selection(cfg, task, fmt, tokenizer, language), cfg=train_cfg,
-        accelerator=accelerator, seed=cfg.seed, pad_token_id=tokenizer.pad_token_id, checkpoint_dir=checkpoint_dir,
+        accelerator=accelerator, seed=cfg.seed, pad_token_id=tokenizer.pad_token_id, checkpoints=checkpoints,
         num_workers=cfg.data.num_workers, eval_batch_size=cfg.eval.batch_size,
         log_every_steps=cfg.log_every_steps,
     )
@@ -186,13 +141,10 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
     inter = cfg.intermediate
     if inter.name == "none":
         return Encoder(model_path)
-    entry = Path(cfg.cache.dir) / "intermediate" / intermediate_key(cfg, model_path)
+    entry = phase_cache.entry_path(cfg, accelerator.num_processes)
     start = time.perf_counter()
-    # A second job with the same key waits, then reuses. Only the main process of a job locks
-    # (its other processes would wait forever while it trains) and tells them what it found.
-    with FileLock(str(entry) + ".lock") if accelerator.is_main_process else contextlib.nullcontext():
-        if broadcast_object_list([(entry / "meta.json").exists()])[0]:
-            meta = json.loads((entry / "meta.json").read_text())
+    with phase_cache.claim(entry, accelerator) as meta:
+        if meta is not None:
             log.info("intermediate: reusing cached %s (%d examples)", entry, meta["examples"])
             phase_rows.append(_phase_row(run_id, "intermediate", True, time.perf_counter() - start, None, meta["examples"]))
             return Encoder(str(entry), meta["examples"], meta["fraction"], meta["steps"])
@@ -201,95 +153,101 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
                 f"phases={list(cfg.phases)} skips phase 1, but no cached phase-1 model exists at {entry}; "
                 "add `intermediate` to phases, or use intermediate=none."
             )
-        examples, full_size, chosen = phase1_examples(cfg)
-        checkpoints = entry.with_name(entry.name + ".checkpoint")
-        model, stats = _train_phase(cfg, "intermediate", inter, budgeted(inter, full_size, accelerator.num_processes),
+        fmt = formats.get(inter, accelerator.device)
+        training_set = fmt.training_set(_loader(cfg, "en"), formats.Amount(inter.fraction, inter.examples,
+                                                                          inter.subsample_seed))
+        examples, full_size = training_set.examples, training_set.full_size
+        checkpoints = training.Checkpoints(phase_cache.checkpoint_dir(entry), entry.name)
+        model, stats = _train_phase(cfg, "intermediate", fmt, budgeted(inter, full_size, accelerator.num_processes),
                                     examples, model_path, tokenizer, accelerator, "en", checkpoints)
         if accelerator.is_main_process:
-            with atomic_dir(entry) as tmp:
-                modeling.save(model, tokenizer, tmp, with_head=False)
-                write_text(tmp / "subsample.json", json.dumps(
-                    {"task": inter.name, "of": full_size, "seed": inter.subsample_seed, "indices": chosen}) + "\n")
-                write_text(tmp / "meta.json", json.dumps(
-                    {"examples": len(examples), "fraction": len(examples) / full_size, "steps": stats.steps,
-                     "best_dev": stats.best_score,
-                     "config": OmegaConf.to_container(inter, resolve=True)}, indent=1) + "\n")
-            checkpoint.remove(checkpoints)
+            phase_cache.write(
+                entry, lambda folder: modeling.save(model, tokenizer, folder, fmt, with_head=False, identity=entry.name),
+                meta={"examples": len(examples), "fraction": len(examples) / full_size, "steps": stats.steps,
+                      "best_dev": stats.best_score,
+                      "identity": identity.phase1_identity(cfg, accelerator.num_processes)},
+                subsample={"task": inter.name, "of": full_size, "seed": inter.subsample_seed,
+                           "indices": training_set.indices})
+            checkpoint.remove(checkpoints.directory)
         accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "intermediate", False, time.perf_counter() - start, stats, len(examples)))
     return Encoder(str(entry), len(examples), len(examples) / full_size, stats.steps)
 
 
+def _reusable_target_model(saved: Path, run_id: str) -> bool:
+    """Whether an earlier attempt of this very run finished phase 2 into `saved`; another
+    configuration's model there is refused, never adopted."""
+    manifest = modeling.read_manifest(str(saved))
+    if manifest is None:
+        return False
+    if manifest.get("identity") != run_id:
+        raise UserError(
+            f"{saved} holds a model another configuration trained (run {manifest.get('identity')}, this is run "
+            f"{run_id}); choose another hydra.run.dir (or hydra.sweep.dir), or move that folder away."
+        )
+    return True
+
+
 def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator: Accelerator, run_dir: Path,
-                 run_id: str, phase_rows: list[dict[str, Any]]) -> modeling.TaskModel:
+                 run_id: str, phase_rows: list[dict[str, Any]]) -> torch.nn.Module:
     """Phase 2: the model phase 3 evaluates (a trained checkpoint, or the encoder as it is)."""
     target = cfg.target
-    fmt = formats.get(target)
+    fmt = formats.get(target, accelerator.device)
     if target.checkpoint:
         log.info("target: evaluating the given checkpoint %s", target.checkpoint)
-        return modeling.build(target.checkpoint, fmt, attention=cfg.model.attention)
+        return modeling.load(target.checkpoint, fmt, with_head=fmt.trains, attention=cfg.model.attention)
     if "target" not in cfg.phases or not fmt.trains:
         if fmt.trains:
             log.warning("target: phase 2 skipped; the %s head is untrained (set target.checkpoint=DIR to evaluate a trained model)", target.name)
-        return modeling.build(encoder.path, fmt, _revision(cfg, encoder.path), cfg.model.attention)
+        return modeling.load(encoder.path, fmt, with_head=False, revision=_revision(cfg, encoder.path),
+                             attention=cfg.model.attention)
     start = time.perf_counter()
     saved = run_dir / TARGET_MODEL
-    if (saved / modeling.HEAD_FILE).exists():  # an earlier attempt of this run finished phase 2
+    if _reusable_target_model(saved, run_id):
         log.info("target: reusing the model an earlier attempt of this run trained, %s", saved)
         phase_rows.append(_phase_row(run_id, "target", True, time.perf_counter() - start, None, 0))
-        return modeling.build(str(saved), fmt, attention=cfg.model.attention)
-    examples = data.load_split(target, "train", target.train_language, cfg.data.root)
-    checkpoints = run_dir / "checkpoints" / "target"
-    model, stats = _train_phase(cfg, "target", target, target.train, examples, encoder.path, tokenizer, accelerator,
+        return modeling.load(str(saved), fmt, with_head=True, attention=cfg.model.attention)
+    examples = fmt.training_set(_loader(cfg, target.train_language), None).examples
+    checkpoints = training.Checkpoints(run_dir / "checkpoints" / "target", run_id)
+    model, stats = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer, accelerator,
                                 target.train_language, checkpoints)
     if accelerator.is_main_process:
         with atomic_dir(saved) as tmp:
-            modeling.save(model, tokenizer, tmp, with_head=True)
-        checkpoint.remove(checkpoints)
+            modeling.save(model, tokenizer, tmp, fmt, with_head=True, identity=run_id)
+        checkpoint.remove(checkpoints.directory)
     accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples)))
     return model
 
 
-def data_reads(cfg: DictConfig, phase: str) -> list[tuple[DictConfig, str, str]]:
-    """(task, split, language) of each data set `phase` loads; `xfer-scale prepare` fetches the
-    same list, so a run on an offline compute node finds all of it in the cache."""
-    inter, target = cfg.intermediate, cfg.target
-    if phase not in cfg.phases:
-        return []
-    if phase == "intermediate" and inter.name != "none":
-        return [(task, split, "en") for task in phase1_tasks(inter) for split in ("train", "dev")
-                if split in task.splits and (split == "train" or task is inter)]
-    if phase == "target" and not target.checkpoint and formats.get(target).trains:
-        return [(target, split, target.train_language) for split in ("train", "dev") if split in target.splits]
-    if phase == "zero_shot":
-        return [(target, split, language) for language in config.target_languages(cfg) for split in target.eval_splits
-                if split in target.splits and not (split == "dev" and language in target.languages_without_dev)]
-    return []
-
-
-def zero_shot_phase(cfg: DictConfig, model: modeling.TaskModel, tokenizer: Any, accelerator: Accelerator,
+def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, accelerator: Accelerator,
                     run_dir: Path, run_id: str, phase_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Phase 3: (language, split, metric, value, n_examples) rows for every language."""
+    """Phase 3: (language, split, metric, value, n_examples) rows for every language.
+
+    A language's dev split tunes what its later splits use (`Format.calibrate`: BUCC's
+    mining threshold), so its calibration is handed on explicitly, language by language.
+    """
     target = cfg.target
-    fmt = formats.get(target)
+    fmt = formats.get(target, accelerator.device)
     model = model.to(accelerator.device)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    calibrations: dict[str, Any] = {}
     evaluated = 0
     submission_task = target.submission_task or target.name  # XTREME's folder name, e.g. bucc2018
-    for _, split, language in data_reads(cfg, "zero_shot"):
+    for _, split, language in read_plan.data_reads(cfg, "zero_shot"):
         examples = data.load_split(target, split, language, cfg.data.root)
         if cfg.eval.max_examples:
             examples = examples.select(range(min(cfg.eval.max_examples, len(examples))))
         features = fmt.encode(examples, tokenizer, target.train.max_length)
-        fmt.start_split(language, split)
-        predictions, scores = evaluation.evaluate(
+        predictions, scores, calibration = evaluation.evaluate(
             model, fmt, examples, features, language, cfg.eval.batch_size, accelerator.device,
             tokenizer.pad_token_id, training.autocast_dtype(accelerator),
             progress=f"zero-shot {language} {split}" if accelerator.is_local_main_process else None,
             shard=(accelerator.process_index, accelerator.num_processes),
+            tune=split == "dev", calibration=calibrations.get(language),
         )
+        calibrations[language] = calibration
         n_examples = fmt.count_examples(examples)
         evaluated += n_examples
         log.info("zero_shot: %s %s %s (%d examples): %s", target.name, language, split, n_examples,
@@ -331,7 +289,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     config.validate(cfg)
     datasets.disable_progress_bars()  # our own bars and log lines say what runs
     hf_logging.disable_progress_bar()
-    rid = results.run_id(cfg)
+    world_size = PartialState(cpu=cfg.cpu).num_processes  # part of the identity: the effective batch
+    rid = identity.run_id(cfg, world_size)
     if finished_before(run_dir, rid):
         log.info("run %s is already complete in %s; nothing to do", rid, run_dir)
         return run_dir
@@ -340,7 +299,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     # `accelerate launch` runs Hydra in every process: a `${now:...}` run dir can differ by a second
     run_dir = Path(broadcast_object_list([str(run_dir)])[0])
     record = {"run_id": rid, **results.provenance(str(accelerator.device))}
-    log.info("run %s (%s) on %s, precision %s, into %s", rid, cfg.name, accelerator.device, precision(cfg), run_dir)
+    log.info("run %s (%s) on %s, precision %s, into %s", rid, cfg.name, accelerator.device, config.precision(cfg), run_dir)
     if accelerator.is_main_process:
         results.write_run_record(run_dir, cfg, record)
 

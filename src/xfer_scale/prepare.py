@@ -3,7 +3,7 @@
 Cluster compute nodes often have no internet. `prepare` expands the overrides exactly as
 `run -m` would (Hydra's own override parser and the BasicSweeper's cartesian product), then,
 for every distinct config, loads the model, the tokenizer and each data split the run loads
-(`pipeline.data_reads`, the list the pipeline itself follows). That fills the Hugging Face
+(`read_plan.data_reads`, the list the pipeline itself follows). That fills the Hugging Face
 caches, so the runs work with HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1; on local files it
 checks they are there and readable.
 """
@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import config, data, modeling, pipeline
+from xfer_scale import config, data, modeling, read_plan
 from xfer_scale.errors import UserError
 
 USAGE = """\
@@ -124,7 +124,7 @@ def prepare(configs: list[DictConfig]) -> list[str]:
         if model_key not in models:
             models[model_key] = fetch_model(cfg.model, cfg.cache.dir)
         for phase in config.PHASES:
-            for task, split, language in pipeline.data_reads(cfg, phase):
+            for task, split, language in read_plan.data_reads(cfg, phase):
                 key = _read_key(task, split, language, cfg.data.root)
                 if key not in counts:
                     counts[key] = len(data.load_split(task, split, language, cfg.data.root))

@@ -1,4 +1,4 @@
-"""The tidy result tables of a run (the contract in DESIGN.md) and its provenance record.
+"""The tidy result tables of a run (the contract the README's Results section states) and its provenance record.
 
 Columns of the contract may be added to, never renamed or dropped: `report` and users'
 notebooks read them by name.
@@ -6,7 +6,6 @@ notebooks read them by name.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import subprocess
@@ -51,12 +50,6 @@ PHASE_COLUMNS = {
 RESULTS_FILE = "results.parquet"
 PHASES_FILE = "phases.parquet"
 PACKAGES = ("xfer-scale", "torch", "transformers", "datasets", "accelerate", "hydra-core", "evaluate", "pandas")
-
-
-def run_id(cfg: DictConfig) -> str:
-    """Stable across machines and re-runs: a hash of the resolved experiment config."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def table(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.data_loader import prepare_data_loader, skip_first_batches
@@ -34,6 +33,15 @@ logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)  # a lin
 
 
 @dataclass
+class Checkpoints:
+    """Where a training phase keeps its checkpoints, and the identity of the configuration
+    training it: a checkpoint another configuration wrote there is refused, never resumed."""
+
+    directory: Path
+    identity: str
+
+
+@dataclass
 class TrainStats:
     """What `phases.parquet` records about a training phase, and where the loop stands
     (a checkpoint saves exactly this)."""
@@ -47,7 +55,6 @@ class TrainStats:
     evals_without_gain: int = 0
     epoch: int = 0
     epoch_batches_done: int = 0
-    resumed_from_step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
     @property
@@ -74,16 +81,16 @@ def train(
     accelerator: Accelerator,
     seed: int,
     pad_token_id: int,
-    checkpoint_dir: Path | None = None,
+    checkpoints: Checkpoints | None = None,
     num_workers: int = 0,
     eval_batch_size: int = 64,
     log_every_steps: int = 50,
 ) -> TrainStats:
     """Train `model` in place on `features`; `dev` = (examples, features) for selection.
 
-    With `checkpoint_dir`, the loop saves its state every `cfg.checkpoint_every_steps` and,
-    if a checkpoint is already there, continues from it with the same batches and RNG, so
-    the result equals that of an uninterrupted run.
+    With `checkpoints`, the loop saves its state every `cfg.checkpoint_every_steps` and, if
+    a checkpoint of the same configuration is already there, continues from it with the
+    same batches and RNG, so the result equals that of an uninterrupted run.
     """
     set_seed(seed)
     lengths = fmt.lengths(features)
@@ -109,11 +116,10 @@ def train(
         collate = packing.PackedCollate(collate)
 
     stats, best_state = TrainStats(), None
-    resumed = checkpoint.load(accelerator, checkpoint_dir, TrainStats) if checkpoint_dir else None
+    resumed = checkpoint.load(accelerator, checkpoints.directory, TrainStats, checkpoints.identity) if checkpoints else None
     if resumed:
         stats, best_state = resumed
-        stats.resumed_from_step = stats.steps
-        log.info("%s: resuming from the checkpoint at step %d in %s", phase, stats.steps, checkpoint_dir)
+        log.info("%s: resuming from the checkpoint at step %d in %s", phase, stats.steps, checkpoints.directory)
     log.info("%s: training on %d features, %d optimiser steps (batch %d x %d accumulation) on %s",
              phase, len(features), total_steps, cfg.batch_size, cfg.grad_accum, accelerator.device)
     best_changed = False
@@ -136,7 +142,7 @@ def train(
         for micro_step, batch in enumerate(loader, start=stats.epoch_batches_done):
             sync = (micro_step + 1) % cfg.grad_accum == 0 or micro_step + 1 == epoch_length
             with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-                loss = fmt.loss(model(**batch), batch)
+                loss = fmt.loss(model(**batch), batch, accelerator)
                 accelerator.backward(loss / cfg.grad_accum)
             running_loss += loss.detach() / cfg.grad_accum
             counts[0] += len(batch["attention_mask"])  # a packed batch's input_ids are one row
@@ -171,9 +177,9 @@ def train(
             if at_end or stop:
                 stop = True
                 break
-            if checkpoint_dir and stats.steps % cfg.checkpoint_every_steps == 0:
+            if checkpoints and stats.steps % cfg.checkpoint_every_steps == 0:
                 _add_counts(stats, counts, accelerator)
-                checkpoint.save(accelerator, checkpoint_dir, stats, best_state, best_changed)
+                checkpoint.save(accelerator, checkpoints.directory, stats, best_state, best_changed, checkpoints.identity)
                 best_changed = False
         else:
             stats.epoch += 1
@@ -213,7 +219,7 @@ def _log_loss(phase: str, running_loss: torch.Tensor, step: int, every: int, acc
 def _select_score(model: torch.nn.Module, fmt: Format, dev: tuple[datasets.Dataset, datasets.Dataset],
                   accelerator: Accelerator, pad_token_id: int, batch_size: int) -> float:
     examples, features = dev
-    _, scores = evaluation.evaluate(
+    _, scores, _ = evaluation.evaluate(
         accelerator.unwrap_model(model), fmt, examples, features, "en", batch_size,
         accelerator.device, pad_token_id, autocast_dtype(accelerator),
         shard=(accelerator.process_index, accelerator.num_processes),

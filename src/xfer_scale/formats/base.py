@@ -1,8 +1,9 @@
-"""The format interface and the pieces every format shares (padding, the metric call)."""
+"""The format interface, its registry, and the pieces every format shares (padding, batching)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import datasets
@@ -12,52 +13,97 @@ import pyarrow.compute as pc
 import torch
 from torch import nn
 
-from xfer_scale import metrics
+from xfer_scale import data, metrics
 from xfer_scale.errors import UserError
+from xfer_scale.formats.model import TaskModel
 
 IGNORE_INDEX = -100
 PAD_VALUES = {"attention_mask": 0, "labels": IGNORE_INDEX}
 
 
-class Format:
-    """One kind of task. Subclasses fill in the five steps below."""
+Loader = Callable[[Any, str], datasets.Dataset]  # (task config, split) -> canonical rows
 
+
+@dataclass
+class Amount:
+    """How much of a training set phase 1 keeps: a fraction or a count, and which subsample."""
+
+    fraction: float
+    examples: int | None
+    seed: int
+
+
+@dataclass
+class TrainingSet:
+    """A phase's training examples, the size of the set they were drawn from, and which rows
+    were kept (None: all of them; a multitask: the rows of each part, by name)."""
+
+    examples: Any
+    full_size: int
+    indices: Any = None
+
+
+class Format:
+    """One kind of task. Subclasses register with `@register(name)` and fill in the steps
+    below; the defaults serve formats whose model is a head over the last hidden states,
+    trained on one task's examples with cross-entropy."""
+
+    #: the registry name (`format:` in a task file); set by `register`
+    name = ""
     #: the metric family of `metrics.compute`, and which of its values selects checkpoints
     metric_family = "accuracy"
     selection_metric = "accuracy"
     #: retrieval formats evaluate the encoder as it is: no target training phase
     trains = True
+    #: the phases a task of this format may fill
+    roles: tuple[str, ...] = ("intermediate", "target")
     #: the columns a feature carries into the model (`labels` only where it is trained)
     model_inputs = ("input_ids", "attention_mask", "labels")
 
-    def __init__(self, task: Any):
+    def __init__(self, task: Any, device: torch.device | None = None):
         self.task = task
+        self.device = device or torch.device("cpu")  # where predictions are computed
         self.num_labels = len(task.label_names)
         # e.g. token accuracy for CCG supertags, where the span F1 of seqeval means nothing
         self.selection_metric = task.get("format_options", {}).get("selection_metric", self.selection_metric)
+
+    # -- data ------------------------------------------------------------------------------
+
+    def training_tasks(self) -> list[Any]:
+        """The task configs whose training split this format trains on."""
+        return [self.task]
+
+    def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
+        """The training examples: the whole split, or the nested stratified subsample `amount`."""
+        full = load(self.task, "train")
+        if amount is None:
+            return TrainingSet(full, len(full))
+        examples, chosen = data.subsample(full, amount.fraction, amount.examples, amount.seed, self.task.name)
+        return TrainingSet(examples, len(full), chosen)
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Model features, one or more per example, each with `example_index`."""
         raise NotImplementedError
 
+    # -- model -----------------------------------------------------------------------------
+
+    def build(self, encoder: nn.Module) -> nn.Module:
+        """The model this format trains and predicts with, around `encoder` (kept as its
+        `encoder` attribute; everything else is the format's head, see `formats.model`)."""
+        return TaskModel(encoder, self.head(encoder.config.hidden_size))
+
     def head(self, hidden_size: int) -> nn.Module:
-        """Maps encoder hidden states (batch, length, hidden) to logits."""
+        """Maps encoder hidden states (batch, length, hidden) to logits (for `build`'s default)."""
         raise NotImplementedError
 
-    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    # -- training --------------------------------------------------------------------------
+
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], accelerator: Any) -> torch.Tensor:
+        """The training loss of a batch; `accelerator` is there for losses that gather across
+        processes (in-batch negatives)."""
         return nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), batch["labels"].reshape(-1), ignore_index=IGNORE_INDEX
         )
-
-    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> list[Any]:
-        """One prediction per example, in the examples' order.
-
-        `logits` holds one tensor per feature, in the features' order, without padding.
-        """
-        raise NotImplementedError
-
-    def references(self, examples: datasets.Dataset) -> list[Any]:
-        raise NotImplementedError
 
     def lengths(self, features: Any) -> list[int]:
         """Each training feature's length, for length-grouped batches."""
@@ -70,12 +116,26 @@ class Format:
     def collator(self, features: Any, pad_token_id: int) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
         return Collate([c for c in self.model_inputs if c in features.column_names], pad_token_id)
 
+    # -- prediction ------------------------------------------------------------------------
+
+    def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
+        """What a dev split tunes for later splits of its language (BUCC's mining threshold);
+        None for formats that tune nothing. It goes into `predict` as `calibration`."""
+        return None
+
+    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
+                calibration: Any = None) -> list[Any]:
+        """One prediction per example, in the examples' order.
+
+        `logits` holds one tensor per feature, in the features' order, without padding.
+        """
+        raise NotImplementedError
+
+    def references(self, examples: datasets.Dataset) -> list[Any]:
+        raise NotImplementedError
+
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
         return metrics.compute(self.metric_family, predictions, self.references(examples), language=language)
-
-    def start_split(self, language: str, split: str) -> None:
-        """Phase 3 names the data set it evaluates next; formats whose predictions depend on
-        an earlier split (BUCC's mining threshold, tuned on dev) keep what they need."""
 
     def count_examples(self, examples: datasets.Dataset) -> int:
         """The examples a score is over, the tables' `n_examples` (retrieval rows hold both
@@ -86,6 +146,36 @@ class Format:
         """Predictions in the shape `submission.write_predictions` takes: the list itself,
         except for formats whose official files key answers by id (QA)."""
         return predictions
+
+
+_REGISTRY: dict[str, type[Format]] = {}
+
+
+def register(name: str) -> Callable[[type[Format]], type[Format]]:
+    """Class decorator: tasks name the format `name` (`format: name` in their YAML)."""
+
+    def add(cls: type[Format]) -> type[Format]:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"format {name!r} is registered twice: {_REGISTRY[name].__qualname__} and {cls.__qualname__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def names(role: str | None = None) -> list[str]:
+    """The registered formats, those that may fill `role` (intermediate, target) if given."""
+    return sorted(name for name, cls in _REGISTRY.items() if role is None or role in cls.roles)
+
+
+def get(task: Any, device: torch.device | None = None) -> Format:
+    """The format object for a task config."""
+    if task.format not in _REGISTRY:
+        raise UserError(
+            f"task {task.name}: format {task.format!r} is not available; choose one of: {', '.join(names())}."
+        )
+    return _REGISTRY[task.format](task, device)
 
 
 def check_options(task: Any, valid: list[str]) -> None:

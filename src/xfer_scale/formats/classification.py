@@ -8,7 +8,7 @@ import datasets
 import torch
 from torch import nn
 
-from xfer_scale.formats.base import Format, encode_indexed
+from xfer_scale.formats.base import Format, encode_indexed, register
 
 
 class ClassificationHead(nn.Module):
@@ -26,6 +26,7 @@ class ClassificationHead(nn.Module):
         return self.out(x)
 
 
+@register("classification")
 class Classification(Format):
     metric_family = "accuracy"
 
@@ -42,7 +43,8 @@ class Classification(Format):
     def head(self, hidden_size: int) -> nn.Module:
         return ClassificationHead(hidden_size, self.num_labels)
 
-    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> list[Any]:
+    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
+                calibration: Any = None) -> list[Any]:
         ids = torch.stack(logits).argmax(-1).tolist()
         by_example = dict(zip(features["example_index"], ids))
         return [self.task.label_names[by_example[i]] for i in range(len(examples))]

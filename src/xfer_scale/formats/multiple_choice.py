@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, check_options, encode_indexed
+from xfer_scale.formats.base import Format, check_options, encode_indexed, register
 from xfer_scale.formats.classification import ClassificationHead
 
 #: jiant's assembly: "<context> <question>" against each choice
@@ -48,6 +48,7 @@ def _template(task: Any, key: str) -> str:
     return template
 
 
+@register("multiple_choice")
 class MultipleChoice(Format):
     """Canonical rows: `context`, `question` (may be empty), `choices` (one text per label
     name), `label` (the correct choice's index).
@@ -61,8 +62,8 @@ class MultipleChoice(Format):
 
     metric_family = "accuracy"
 
-    def __init__(self, task: Any):
-        super().__init__(task)
+    def __init__(self, task: Any, device: torch.device | None = None):
+        super().__init__(task, device)
         check_options(task, [*TEMPLATES, "question_text"])
         self.prompt = _template(task, "prompt")
         self.choice = _template(task, "choice")
@@ -112,7 +113,8 @@ class MultipleChoice(Format):
     def head(self, hidden_size: int) -> nn.Module:
         return MultipleChoiceHead(hidden_size)
 
-    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> list[Any]:
+    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
+                calibration: Any = None) -> list[Any]:
         """The chosen index of each example (XTREME-R's XCOPA submissions hold the index)."""
         chosen = dict(zip(features["example_index"], (int(row.argmax()) for row in logits)))
         return [chosen[i] for i in range(len(examples))]

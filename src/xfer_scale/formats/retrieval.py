@@ -25,6 +25,7 @@ expanded to the same shape with the ids `read_aligned_text` gives line-aligned f
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import Counter
 from typing import Any
@@ -37,7 +38,7 @@ from torch.nn import functional
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, check_options, encode_indexed
+from xfer_scale.formats.base import Format, check_options, encode_indexed, register
 
 log = logging.getLogger(__name__)
 
@@ -75,34 +76,35 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-class MeanPoolHead(nn.Module):
-    """A head without weights: one layer of the encoder's hidden states, mean-pooled.
+def first_layers(encoder: nn.Module, count: int) -> nn.Module:
+    """A view of `encoder` that runs only its first `count` layers, sharing every weight, so
+    its last hidden state is layer `count`'s: the layers above cost compute (10 of XLM-R
+    Large's 24 for layer 14) and change nothing. `encoder` itself stays whole, as a later
+    phase may train or save it. (transformers' `output_hidden_states` is no alternative
+    here: it records through hooks on the layers, which a view shares.)"""
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if count == encoder.config.num_hidden_layers:
+        return encoder
+    if not isinstance(layers, nn.ModuleList):
+        raise UserError(f"retrieval pools layer {count}, but {type(encoder).__name__} has no BERT-style "
+                        "`encoder.layer` list to stop at; use format_options.layer=-1 (its last layer).")
+    view, stack = copy.copy(encoder), copy.copy(encoder.encoder)
+    view._modules, stack._modules = dict(encoder._modules), dict(stack._modules)  # copy.copy shares them
+    stack.layer = layers[:count]
+    view.encoder = stack
+    return view
 
-    `reads_all_layers` makes `modeling.TaskModel` pass every layer and the attention mask
-    instead of the last layer alone.
-    """
 
-    reads_all_layers = True
+class PooledLayerModel(nn.Module):
+    """The encoder's hidden states at one layer, mean-pooled: a model without weights of its own."""
 
-    def __init__(self, layer: int | float):
+    def __init__(self, encoder: nn.Module, layer: int | float):
         super().__init__()
-        self.layer = layer
-        self.index: int | None = None  # resolved on first use, when the depth is known
+        self.encoder = first_layers(encoder, resolve_layer(layer, encoder.config.num_hidden_layers))
 
-    def forward(self, hidden_states: tuple[torch.Tensor, ...], attention_mask: torch.Tensor) -> torch.Tensor:
-        if self.index is None:
-            self.index = resolve_layer(self.layer, len(hidden_states) - 1)
-        return mean_pool(hidden_states[self.index], attention_mask)
-
-    def prune(self, encoder: nn.Module) -> None:
-        """Drop the encoder layers above the pooled one: they cost compute (10 of XLM-R
-        Large's 24 for layer 14) and change nothing. Encoders without a BERT-style
-        `encoder.layer` list are left whole."""
-        layers = getattr(getattr(encoder, "encoder", None), "layer", None)
-        if not isinstance(layers, nn.ModuleList):
-            return
-        self.index = resolve_layer(self.layer, len(layers))
-        encoder.encoder.layer = layers[: self.index]
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return mean_pool(hidden, attention_mask)
 
 
 def top_k_cosine(queries: torch.Tensor, database: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,16 +209,14 @@ def _distinct(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.fromiter(first.values(), dtype=np.int64, count=len(first)), repeated
 
 
-def _search_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
+@register("retrieval")
 class Retrieval(Format):
     trains = False
+    roles = ("target",)
     model_inputs = ("input_ids", "attention_mask")
 
-    def __init__(self, task: Any):
-        super().__init__(task)
+    def __init__(self, task: Any, device: torch.device | None = None):
+        super().__init__(task, device)
         if task.metric not in PROCEDURES:
             raise UserError(
                 f"task {task.name}: metric {task.metric!r} has no retrieval procedure; use "
@@ -238,11 +238,6 @@ class Retrieval(Format):
             raise UserError(f"task {task.name}: format_options.query_side={self.query_side!r}; "
                             f"choose {' or '.join(QUERY_SIDES)}.")
         self.database_side = "source" if self.query_side == "target" else "target"
-        self.thresholds: dict[str, float] = {}  # language -> BUCC threshold tuned on its dev split
-        self.current: tuple[str, str] | None = None
-
-    def start_split(self, language: str, split: str) -> None:
-        self.current = (language, split)
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         def tokenize(batch: dict[str, list]) -> dict[str, list]:
@@ -252,56 +247,66 @@ class Retrieval(Format):
 
         return encode_indexed(sides(examples), tokenize)
 
-    def head(self, hidden_size: int) -> nn.Module:
-        return MeanPoolHead(self.layer)
+    def build(self, encoder: nn.Module) -> PooledLayerModel:
+        return PooledLayerModel(encoder, self.layer)
 
-    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> list[Any]:
-        """Tatoeba: for each query, the position of its nearest neighbour among the other
-        side's rows. BUCC: the mined (source id, target id) pairs at or above the threshold."""
-        rows = sides(examples)
-        embeddings = torch.empty(len(rows), logits[0].shape[-1], device=_search_device())
+    def _embeddings(self, logits: list[torch.Tensor], features: datasets.Dataset,
+                    rows: datasets.Dataset) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+        """Every row's embedding on the format's device, and the row positions of each side."""
+        embeddings = torch.empty(len(rows), logits[0].shape[-1], device=self.device)
         order = torch.as_tensor(features["example_index"], device=embeddings.device)
         embeddings[order] = torch.stack(logits).to(embeddings.device)
         side = np.asarray(rows["side"])
-        positions = {name: np.flatnonzero(side == name) for name in QUERY_SIDES}
+        return embeddings, {name: np.flatnonzero(side == name) for name in QUERY_SIDES}
+
+    def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
+        """BUCC: the mining threshold that maximises F1 on this (dev) split's gold pairs."""
+        if self.metric_family != "bucc":
+            return None
+        rows = sides(examples)
+        gold = set(self.references(rows))
+        if not gold:
+            raise UserError(f"{self.task.name} dev has no gold pairs to tune the mining threshold on; "
+                            "use the release's sample split with its .gold file.")
+        pairs, scores = self._mine(rows, *self._embeddings(logits, features, rows))
+        correct = np.array([pair in gold for pair in pairs], dtype=bool)
+        threshold = tune_threshold(scores, correct, len(gold))
+        if correct.any():
+            log.info("%s: threshold %.4f maximises F1 on the dev gold", self.task.name, threshold)
+        else:
+            log.warning("%s: no mined pair is in the dev gold; threshold %.1f, XTREME's default", self.task.name, threshold)
+        return threshold
+
+    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
+                calibration: Any = None) -> list[Any]:
+        """Tatoeba: for each query, the position of its nearest neighbour among the other
+        side's rows. BUCC: the mined (source id, target id) pairs scoring at least the
+        threshold `calibration` that `calibrate` tuned on the language's dev split."""
+        rows = sides(examples)
+        embeddings, positions = self._embeddings(logits, features, rows)
         if self.metric_family == "bucc":
-            return self._mine(rows, embeddings, positions["source"], positions["target"])
+            if calibration is None:
+                raise UserError(
+                    f"{self.task.name}: the mining threshold is tuned on the dev split, which has not been evaluated; "
+                    "keep dev before test in target.eval_splits (e.g. target.eval_splits=[dev,test]).")
+            pairs, scores = self._mine(rows, embeddings, positions)
+            return [pair for pair, score in zip(pairs, scores) if score >= calibration]
         queries, database = positions[self.query_side], positions[self.database_side]
         _, nearest = top_k_cosine(embeddings[queries], embeddings[database], 1)
         return nearest[:, 0].tolist()
 
-    def _mine(self, rows: datasets.Dataset, embeddings: torch.Tensor, source: np.ndarray,
-              target: np.ndarray) -> list[tuple[str, str]]:
-        if self.current is None:
-            raise RuntimeError("Retrieval.start_split(language, split) must precede a BUCC prediction")
-        language, split = self.current
+    @staticmethod
+    def _mine(rows: datasets.Dataset, embeddings: torch.Tensor,
+              positions: dict[str, np.ndarray]) -> tuple[list[tuple[str, str]], np.ndarray]:
+        """Mined (source id, target id) candidates, best first, with their margin scores."""
+        source, target = positions["source"], positions["target"]
         ids, texts = np.asarray(rows["id"], dtype=object), rows["text"]
         source_first, source_repeated = _distinct([texts[i] for i in source])
         target_first, target_repeated = _distinct([texts[i] for i in target])
         s, t, scores = mine(embeddings[source[source_first]], embeddings[target[target_first]])
         unambiguous = ~source_repeated[s] & ~target_repeated[t]
         pairs = list(zip(ids[source[source_first[s[unambiguous]]]], ids[target[target_first[t[unambiguous]]]]))
-        scores = scores[unambiguous]
-        if split == "dev":
-            gold = set(self.references(rows))
-            if not gold:
-                raise UserError(f"{self.task.name} {language} dev has no gold pairs to tune the mining threshold on; "
-                                "use the release's sample split with its .gold file.")
-            correct = np.array([pair in gold for pair in pairs], dtype=bool)
-            threshold = self.thresholds[language] = tune_threshold(scores, correct, len(gold))
-            if correct.any():
-                log.info("%s %s: threshold %.4f maximises F1 on the dev gold", self.task.name, language, threshold)
-            else:
-                log.warning("%s %s: no mined pair is in the dev gold; threshold %.1f, XTREME's default",
-                            self.task.name, language, threshold)
-        elif language in self.thresholds:
-            threshold = self.thresholds[language]
-        else:
-            raise UserError(
-                f"{self.task.name} {language} {split}: the mining threshold is tuned on the dev split, which has not "
-                f"been evaluated; keep dev before {split} in target.eval_splits (e.g. target.eval_splits=[dev,test])."
-            )
-        return [pair for pair, score in zip(pairs, scores) if score >= threshold]
+        return pairs, scores[unambiguous]
 
     def references(self, examples: datasets.Dataset) -> list[Any]:
         """BUCC: the gold (source id, target id) pairs. Tatoeba: for each query, the position

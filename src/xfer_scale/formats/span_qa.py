@@ -27,7 +27,7 @@ from torch import nn
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, check_options, encode_indexed
+from xfer_scale.formats.base import Format, check_options, encode_indexed, register
 
 #: format_options and their defaults: XTREME's run_squad settings
 OPTIONS: dict[str, Any] = {
@@ -85,12 +85,13 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, in_context: np.n
     return float(scores[row, column]), int(starts[row, 0]), int(ends[0, column])
 
 
+@register("span_qa")
 class SpanQA(Format):
     selection_metric = "f1"
     model_inputs = ("input_ids", "attention_mask", "start_positions", "end_positions")
 
-    def __init__(self, task: Any):
-        super().__init__(task)
+    def __init__(self, task: Any, device: torch.device | None = None):
+        super().__init__(task, device)
         if task.metric not in METRIC_FAMILIES:
             raise UserError(
                 f"task {task.name}: span_qa scores with metric squad or mlqa, not {task.metric!r}."
@@ -182,7 +183,7 @@ class SpanQA(Format):
     def head(self, hidden_size: int) -> nn.Module:
         return nn.Linear(hidden_size, 2)  # start and end logit per token, as XLMRobertaForQuestionAnswering
 
-    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], accelerator: Any) -> torch.Tensor:
         """Mean of the start and end cross entropies over the real (unpadded) tokens."""
         logits = logits.float().masked_fill(~batch["attention_mask"].bool()[..., None], -1e4)
         start = nn.functional.cross_entropy(logits[..., 0], batch["start_positions"])
@@ -191,7 +192,8 @@ class SpanQA(Format):
 
     # -- decoding and scoring ---------------------------------------------------------------
 
-    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> list[str]:
+    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
+                calibration: Any = None) -> list[str]:
         """The answer text of each example, in the examples' order ("" for no answer)."""
         contexts = examples["context"]
         best: dict[int, tuple[float, str]] = {}

@@ -8,7 +8,7 @@ import datasets
 import torch
 from torch import nn
 
-from xfer_scale.formats.base import IGNORE_INDEX, Format, encode_indexed
+from xfer_scale.formats.base import IGNORE_INDEX, Format, encode_indexed, register
 
 
 class TaggingHead(nn.Module):
@@ -21,6 +21,7 @@ class TaggingHead(nn.Module):
         return self.out(self.dropout(hidden))
 
 
+@register("tagging")
 class Tagging(Format):
     metric_family = "seqeval"
     selection_metric = "f1"
@@ -46,7 +47,8 @@ class Tagging(Format):
     def head(self, hidden_size: int) -> nn.Module:
         return TaggingHead(hidden_size, self.num_labels)
 
-    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> list[Any]:
+    def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
+                calibration: Any = None) -> list[Any]:
         """Words cut off by max_length get the first label name (XTREME scores every word)."""
         names = self.task.label_names
         predicted: dict[int, list[str]] = {}

@@ -1,0 +1,59 @@
+"""The model a format builds on the encoder: the encoder plus the format's own part.
+
+Every format's model keeps the encoder as its `encoder` attribute and nothing of it anywhere
+else, so phases hand the encoder on (`save_pretrained`) and everything else in the state dict
+is the format's part: what a checkpoint calls its head (`head_state`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from xfer_scale import packing
+
+ENCODER_PREFIX = "encoder."
+
+
+class TaskModel(nn.Module):
+    """An encoder with a head over its last hidden states: the model of most formats."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor | None = None,
+               cu_seq_lens: torch.Tensor | None = None, max_length: int | None = None,
+               unpack_index: torch.Tensor | None = None) -> torch.Tensor:
+        """Last hidden states in the input's shape. Inputs may have dimensions before the
+        sequence besides the batch (multiple choice: batch x choices x tokens): the encoder
+        sees flat sequences. A packed batch (see `packing`) carries `position_ids`,
+        `cu_seq_lens`, `max_length` and `unpack_index`, and comes out laid out as unpacked."""
+        shape = attention_mask.shape
+        if unpack_index is not None:
+            hidden = packing.encode(self.encoder, input_ids, position_ids, cu_seq_lens, max_length, unpack_index)
+        else:
+            hidden = self.encoder(input_ids=input_ids.reshape(-1, shape[-1]),
+                                  attention_mask=attention_mask.reshape(-1, shape[-1])).last_hidden_state
+        return hidden.reshape(*shape, hidden.shape[-1])
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor | None = None,
+                cu_seq_lens: torch.Tensor | None = None, max_length: int | None = None,
+                unpack_index: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
+        return self.head(self.encode(input_ids, attention_mask, position_ids, cu_seq_lens, max_length, unpack_index))
+
+
+def head_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights that are not the encoder's, by their names in the model."""
+    return {name: tensor for name, tensor in model.state_dict().items() if not name.startswith(ENCODER_PREFIX)}
+
+
+def load_head_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a saved head into a freshly built model; every head weight must be there."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [name for name in missing if not name.startswith(ENCODER_PREFIX)]
+    if missing or unexpected:
+        raise ValueError(f"the saved head does not fit the model: missing {missing}, unexpected {unexpected}")

@@ -1,0 +1,108 @@
+"""What makes two runs the same experiment: the settings that determine the numbers, and nothing else.
+
+The phase-1 cache key, the run id (and with it "this run is already complete") all derive
+from `scientific_config`. Bookkeeping is left out on purpose: where results, caches and logs
+go (`cache.dir`, the run folder, `data.root`'s path), how often to checkpoint or log,
+trackers, inference batch size and loader workers. Changing one of those must neither retrain
+a phase-1 model nor turn a finished run into a fresh one. Left in is everything a reader
+of the numbers would need to reproduce them: the model and its revision, each task's
+settings and the identity of its data (hub ids and revisions, or the local files' names,
+sizes and modification times), the amounts, seeds, the training recipe, the number of
+processes (the effective batch, and so `full_data_steps`, depends on it) and the precision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from xfer_scale import config, data, read_plan, tiny
+
+#: training settings that change when and how often the loop saves, not what it computes
+BOOKKEEPING_TRAIN_KEYS = ("checkpoint_every_steps",)
+#: training settings of checkpoint selection, which only matter where a dev split selects
+SELECTION_TRAIN_KEYS = ("eval_every_steps", "early_stop_patience", "eval_examples")
+#: task settings that say where files are, not which files (their identity is fingerprinted)
+LOCATION_TASK_KEYS = ("data_dir",)
+
+
+def digest(value: Any) -> str:
+    """A stable 16-hex-digit hash of a JSON-able value."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def model_identity(cfg: DictConfig) -> dict[str, Any]:
+    """The pretrained model: its hub id or folder and revision; `builtin:tiny` by its shape and
+    corpus (the folder it is built into lives under `cache.dir`, which is bookkeeping)."""
+    model = cfg.model
+    path = f"builtin:tiny-{tiny.digest(**dict(model.tiny))}" if model.path == "builtin:tiny" else model.path
+    return {"path": path, "revision": model.revision, "attention": model.attention}
+
+
+def _train_identity(task: DictConfig, world_size: int) -> dict[str, Any]:
+    train = OmegaConf.to_container(task.train, resolve=True)
+    dropped = BOOKKEEPING_TRAIN_KEYS + (() if "dev" in task.splits else SELECTION_TRAIN_KEYS)
+    train = {k: v for k, v in train.items() if k not in dropped}
+    train["effective_batch"] = task.train.batch_size * task.train.grad_accum * world_size
+    return train
+
+
+def task_settings(task: DictConfig, world_size: int) -> dict[str, Any]:
+    """A task's settings with its training recipe; a multitask's parts recurse."""
+    settings = OmegaConf.to_container(task, resolve=True)
+    out = {k: v for k, v in settings.items() if k not in (*LOCATION_TASK_KEYS, "train", "tasks")}
+    out["train"] = _train_identity(task, world_size)
+    if task.get("tasks"):
+        out["tasks"] = {name: task_settings(sub, world_size) for name, sub in task.tasks.items()}
+    return out
+
+
+def _files(reads: list[tuple[DictConfig, str, str]], data_root: str | None) -> list[list[Any]]:
+    """The local files behind each (task, split, language) read; hub reads are pinned by their
+    ids and revisions in the task settings."""
+    return [[task.name, split, language, data.local_fingerprint(task, split, language, data_root)]
+            for task, split, language in reads]
+
+
+def phase1_identity(cfg: DictConfig, world_size: int) -> dict[str, Any]:
+    """Everything that determines the phase-1 model."""
+    return {
+        "model": model_identity(cfg),
+        "precision": config.precision(cfg),
+        "seed": cfg.seed,
+        "processes": world_size,
+        "intermediate": task_settings(cfg.intermediate, world_size),
+        "intermediate_files": _files(read_plan.phase1_reads(cfg.intermediate), cfg.data.root),
+    }
+
+
+def scientific_config(cfg: DictConfig, world_size: int) -> dict[str, Any]:
+    """Everything that determines a run's numbers: phase 1's identity, the target with the
+    languages and splits evaluated, and which phases run."""
+    target = task_settings(cfg.target, world_size)
+    for bookkeeping in ("benchmark_languages", "languages", "submission_task"):
+        target.pop(bookkeeping)
+    return {
+        **phase1_identity(cfg, world_size),
+        "target": target,
+        "benchmark": cfg.benchmark,
+        "evaluated_languages": config.target_languages(cfg),
+        "target_files": _files([*read_plan.target_reads(cfg), *read_plan.zero_shot_reads(cfg)], cfg.data.root),
+        "eval_max_examples": cfg.eval.max_examples,
+        "phases": list(cfg.phases),
+    }
+
+
+def run_id(cfg: DictConfig, world_size: int) -> str:
+    """Stable across machines, folders and re-runs."""
+    return digest(scientific_config(cfg, world_size))
+
+
+def phase1_key(cfg: DictConfig, world_size: int) -> str:
+    """The phase-1 cache entry's name: readable task and amount, then the identity's hash."""
+    inter = cfg.intermediate
+    amount = f"n{inter.examples}" if inter.examples is not None else f"f{inter.fraction:g}"
+    return f"{inter.name}-{amount}-{digest(phase1_identity(cfg, world_size))}"
