@@ -1,5 +1,6 @@
 """The report on synthetic sweeps whose answers are known: planted slopes, exact gains and groups."""
 
+import hashlib
 import math
 import re
 import shutil
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from xfer_scale import report
 from xfer_scale.errors import UserError
@@ -22,6 +24,10 @@ SLOPE = {"low": 2.0, "high": 0.5, "training": 0.25, "unknown": 1.0}
 INTERCEPT = {"low": -4.0, "high": 1.0, "training": 0.0, "unknown": 0.0}
 
 
+def hex16(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
 def baseline_score(language: str, seed: int) -> float:
     """Differs by language and seed: gains must cancel both exactly."""
     return 50.0 + 3.0 * sorted(LANGS).index(language) + 0.7 * seed
@@ -32,82 +38,80 @@ def planted_gain(language: str, examples: int) -> float:
     return INTERCEPT[group] + SLOPE[group] * math.log10(examples)
 
 
-def run_rows(task: str, fraction: float, seed: int, target: str = "xnli") -> pd.DataFrame:
+def run_rows(
+    task: str, fraction: float, seed: int, target: str = "xnli", budget: str = "epochs", recipe: str = "a",
+    gain=None, run: str = "",
+) -> pd.DataFrame:
+    """One run's results as the pipeline writes them: `gain(language, examples, seed)` is added to
+    the baseline score (the planted line by default); `recipe` is the target recipe, part of the
+    baseline key; `run` tells apart two runs of one arm and seed."""
+    gain = gain or (lambda language, examples, seed: planted_gain(language, examples))
     examples = 0 if task == "none" else round(MNLI_SIZE * fraction)
+    amount = (task, fraction) if task == "none" else (task, fraction, budget)
     rows = []
     for language in LANGS:
-        value = baseline_score(language, seed) + (0.0 if task == "none" else planted_gain(language, examples))
+        value = baseline_score(language, seed) + (0.0 if task == "none" else gain(language, examples, seed))
         rows.append(
             dict(
-                run_id=f"{task}-{fraction}-{target}-{seed}", experiment="scaling", model="xlmr-large", seed=seed,
-                intermediate_task=task, intermediate_fraction=fraction, intermediate_examples=examples,
+                run_id=hex16(amount, target, recipe, seed, run), experiment="scaling", model="xlmr-large",
+                seed=seed, intermediate_task=task, intermediate_fraction=fraction, intermediate_examples=examples,
                 target_task=target, language=language, split="test", metric="accuracy", value=value,
-                n_examples=5010, wall_s=1.0,  # an extra column, which the contract allows
+                n_examples=5010, intermediate_steps=100, wall_s=1.0,  # an extra column, which the contract allows
+                arm=hex16(amount, target, recipe), series=hex16(amount[:1] + amount[2:], target, recipe),
+                baseline_key=hex16(target, recipe), intermediate_budget=budget, intermediate_subsample_seed=seed,
+                benchmark="xtreme", model_revision=None, processes=1,
             )
         )
     return pd.DataFrame(rows)
 
 
-def write_run(root: Path, frame: pd.DataFrame) -> Path:
-    run_dir = root / frame["run_id"].iloc[0]
+def write_run(root: Path, frame: pd.DataFrame, name: str | None = None) -> Path:
+    r = frame.iloc[0]
+    run_dir = root / (name or f"{r.intermediate_task}-{r.intermediate_fraction}-{r.target_task}-{r.seed}")
     run_dir.mkdir(parents=True)
     frame.to_parquet(run_dir / "results.parquet", index=False)
     return run_dir
 
 
-def write_sweep(root: Path, seeds=SEEDS, baseline_seeds=SEEDS) -> Path:
+def write_sweep(root: Path, seeds=SEEDS, baseline_seeds=SEEDS, budget: str = "epochs", gain=None) -> Path:
     for seed in seeds:
         for fraction in FRACTIONS:
-            write_run(root, run_rows("mnli", fraction, seed))
+            rows = run_rows("mnli", fraction, seed, budget=budget, gain=gain)
+            write_run(root, rows, f"mnli-{fraction}-{budget}-{seed}")
     for seed in baseline_seeds:
         write_run(root, run_rows("none", 0.0, seed))
     return root
 
 
-@pytest.fixture
-def sweep(tmp_path) -> Path:
-    return write_sweep(tmp_path / "runs")
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    return write_sweep(tmp_path_factory.mktemp("sweep") / "runs")
 
 
-@pytest.fixture
-def built(sweep, tmp_path) -> report.Report:
-    return report.build_report([sweep], tmp_path / "out")
+@pytest.fixture(scope="module")
+def built(sweep, tmp_path_factory) -> report.Report:
+    """One report that tests only read: plotting it for every test would take most of their time."""
+    return report.build_report([sweep], tmp_path_factory.mktemp("report") / "out")
 
 
-def test_t_quantiles_are_the_published_values():
-    assert report.t_quantile_975(1) == pytest.approx(12.7062, abs=1e-4)
-    assert report.t_quantile_975(4) == pytest.approx(2.7764, abs=1e-4)
-    assert report.t_quantile_975(60) == pytest.approx(2.0003, abs=1e-4)
-    assert report.t_quantile_975(120) == pytest.approx(1.9799, abs=1e-4)
-
-
-def test_t_quantiles_agree_with_scipy_where_installed():
-    stats = pytest.importorskip("scipy.stats")
-    for df in (*range(1, 40), 50, 100, 1000):
-        assert report.t_quantile_975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=2e-6)
-
-
-def test_ci_matches_hand_computation():
-    frame = pd.DataFrame({"k": ["a"] * 3 + ["b"] * 2 + ["c"], "v": [70.0, 72.0, 74.0, 60.0, 64.0, 5.0]})
-    stats = report.aggregate(frame, ["k"], "v").set_index("k")
-    # a: mean 72, sd 2, t(0.975, 2) = 4.302653 -> 4.302653 * 2 / sqrt(3)
-    assert stats.loc["a", ["mean", "std", "n_seeds"]].tolist() == pytest.approx([72.0, 2.0, 3])
-    assert stats.loc["a", "ci95"] == pytest.approx(4.968276, abs=1e-5)
-    # b: mean 62, sd 2*sqrt(2), t(0.975, 1) = 12.706205 -> 12.706205 * 2
-    assert stats.loc["b", "ci95"] == pytest.approx(25.41241, abs=1e-4)
+def test_ci_is_scipys_t_interval_over_distinct_seeds():
+    frame = pd.DataFrame({
+        "k": ["a"] * 3 + ["b"] * 2 + ["c"], "seed": [1, 2, 3, 1, 2, 1], "v": [70.0, 72.0, 74.0, 60.0, 64.0, 5.0]
+    })
+    table = report.aggregate(frame, ["k"], "v").set_index("k")
+    for key, values in (("a", [70.0, 72.0, 74.0]), ("b", [60.0, 64.0])):
+        low, high = stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
+        assert table.loc[key, ["mean", "n_seeds"]].tolist() == pytest.approx([np.mean(values), len(values)])
+        assert table.loc[key, "ci95"] == pytest.approx((high - low) / 2)
     # one seed: no interval
-    assert math.isnan(stats.loc["c", "ci95"]) and math.isnan(stats.loc["c", "std"])
+    assert math.isnan(table.loc["c", "ci95"]) and math.isnan(table.loc["c", "std"])
 
 
-def test_fit_recovers_a_planted_line_and_flags_too_few_points():
-    x = np.array([10, 100, 1000, 10, 100, 1000])
-    fit = report.fit_log_slope(x, 3.0 + 1.5 * np.log10(x))
-    assert fit["slope"] == pytest.approx(1.5) and fit["intercept"] == pytest.approx(3.0)
-    assert fit["slope_se"] == pytest.approx(0.0, abs=1e-12) and fit["n_points"] == 6
-    # hand: x = log10 = 1,2,3, y = 0,2,1 -> b = 0.5, residuals -0.5,1,-0.5, SE = sqrt(1.5 / 1 / 2)
-    fit = report.fit_log_slope(np.array([10, 100, 1000]), np.array([0.0, 2.0, 1.0]))
-    assert fit["slope"] == pytest.approx(0.5) and fit["slope_se"] == pytest.approx(math.sqrt(0.75))
-    assert math.isnan(report.fit_log_slope(np.array([10, 10]), np.array([1.0, 2.0]))["slope"])
+def test_log_slope_is_linregress_and_needs_two_sizes():
+    x, y = np.array([10, 100, 1000, 10, 100, 1000]), np.array([0.0, 2.0, 1.0, 0.5, 2.5, 1.0])
+    expected = stats.linregress(np.log10(x), y)
+    assert report.log_slope(x, y) == pytest.approx((expected.slope, expected.intercept))
+    assert all(math.isnan(v) for v in report.log_slope(np.array([10, 10]), np.array([1.0, 2.0])))
 
 
 def test_gains_subtract_the_same_seed_baseline_exactly(built):
@@ -148,10 +152,12 @@ def test_scaling_fit_recovers_planted_slopes(built):
     for group in ("low", "high", "unknown"):
         assert fits.loc[group, "slope"] == pytest.approx(SLOPE[group], abs=1e-9)
         assert fits.loc[group, "intercept"] == pytest.approx(INTERCEPT[group], abs=1e-9)
-        assert fits.loc[group, "slope_se"] == pytest.approx(0.0, abs=1e-9)
+        assert fits.loc[group, "slope_ci95"] == pytest.approx(0.0, abs=1e-9)  # every seed has the same line
     # all = mean over 5 zero-shot languages of their lines: (2*2 + 2*0.5 + 1) / 5
     assert fits.loc["all", "slope"] == pytest.approx(1.2, abs=1e-9)
-    assert fits.loc["low", ["n_points", "n_fractions"]].tolist() == [len(SEEDS) * len(FRACTIONS), len(FRACTIONS)]
+    assert fits.loc["low-high", "slope"] == pytest.approx(SLOPE["low"] - SLOPE["high"], abs=1e-9)
+    assert fits.loc["low", ["n_seeds", "n_fractions"]].tolist() == [len(SEEDS), len(FRACTIONS)]
+    assert {"slope", "slope_ci95", "n_seeds", "series"} <= set(fits.columns)
 
 
 def test_missing_baselines_are_reported_not_dropped_silently(tmp_path, capsys):
@@ -171,7 +177,7 @@ def test_missing_baselines_are_reported_not_dropped_silently(tmp_path, capsys):
 def test_a_run_found_twice_counts_once(tmp_path):
     runs = write_sweep(tmp_path / "runs")
     copy = tmp_path / "copy"
-    shutil.copytree(runs / "mnli-0.1-xnli-1", copy / "mnli-0.1-xnli-1")
+    shutil.copytree(runs / "mnli-0.1-epochs-1", copy / "mnli-0.1-epochs-1")
     built = report.build_report([runs, copy, runs], tmp_path / "out")
     assert built.n_runs == len(SEEDS) * (len(FRACTIONS) + 1)
     assert (built.tables["gains"]["n_seeds"] == len(SEEDS)).all()
@@ -181,13 +187,16 @@ def test_a_run_found_twice_counts_once(tmp_path):
 def test_report_md_embeds_existing_plots_and_tables(built):
     text = built.markdown.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert sorted(images) == ["plots/heatmap_xnli_accuracy_test.png", "plots/scaling_xnli_accuracy_test.png"]
+    assert sorted(images) == [
+        "plots/heatmap_xnli_accuracy_test.png", "plots/overview_xnli_test.png", "plots/scaling_xnli_accuracy_test.png"
+    ]
     for image in images:
         path = built.out / image
         assert path.read_bytes().startswith(b"\x89PNG")
     assert sorted(built.plots) == sorted(built.out / i for i in images)
     assert "## Is more intermediate data still helping?" in text
     assert "b = +2.00 ± 0.00" in text  # the planted low-resource slope, as a number
+    assert "Low − high = +1.50 ± 0.00 points per tenfold data: the 95% interval excludes 0" in text
     assert re.search(r"^\| target +\| intermediate +\| metric +\| group +\| +b \(points per 10x\) \|", text, re.M)
     assert "## Languages without a resource class" in text and "xx" in text
     for name in ("summary", "gains", "groups", "scaling_fit", "missing_baselines"):
@@ -240,3 +249,4 @@ def test_english_only_target_gets_a_heat_map_but_no_group_curve(tmp_path):
     built = report.build_report([runs], tmp_path / "out")
     assert [p.name for p in built.plots] == ["heatmap_xnli_accuracy_test.png"]
     assert built.tables["groups"].empty
+    assert not (built.out / "plots" / "overview_xnli_test.png").exists()

@@ -10,12 +10,15 @@ import pandas as pd
 
 from xfer_scale import languages
 from xfer_scale.atomic import write_text
+from xfer_scale.report.arms import ARM, ARM_COLUMNS, SERIES, SERIES_COLUMNS, attach, describe
+from xfer_scale.report.duplicates import ERROR, resolve_duplicates
+from xfer_scale.report.fits import scaling_fits
 from xfer_scale.report.groups import UNKNOWN, add_language_groups
-from xfer_scale.report.load import find_results, load_results
+from xfer_scale.report.load import Loaded, find_results, load_results
 from xfer_scale.report.markdown import render_markdown
 from xfer_scale.report.plots import write_plots
 from xfer_scale.report.stats import aggregate
-from xfer_scale.report.tables import SUMMARY_KEYS, compute_gains, group_table, headline_split, scaling_fits
+from xfer_scale.report.tables import SUMMARY_KEYS, compute_gains, group_table, headline_split
 from xfer_scale.report.views import missing_view
 from xfer_scale.results import write_frame
 
@@ -33,16 +36,22 @@ class Report:
     headline_splits: dict[str, str]
 
 
-def build_report(run_dirs: Sequence[Path], out: Path) -> Report:
-    """Read every run under `run_dirs`, write tables, plots and report.md under `out`."""
-    results, duplicate_copies = load_results(find_results(run_dirs))
+def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -> Report:
+    """Read every run under `run_dirs`, write tables, plots and report.md under `out`.
+
+    `duplicates` is what to do with two runs of one arm and seed: `error` (UserError naming both
+    folders) or `latest` (keep the one that finished last).
+    """
+    loaded = load_results(find_results(run_dirs))
+    results, left_out = resolve_duplicates(loaded.frame, duplicates)
     results = add_language_groups(results)
+    arms, series = describe(results, ARM, ARM_COLUMNS), describe(results, SERIES, SERIES_COLUMNS)
     gains, missing = compute_gains(results)
     tables = {
-        "summary": add_language_groups(aggregate(results, SUMMARY_KEYS, "value")),
-        "gains": add_language_groups(aggregate(gains, SUMMARY_KEYS, "gain")),
-        "groups": group_table(results, gains),
-        "scaling_fit": scaling_fits(gains),
+        "summary": attach(add_language_groups(aggregate(results, SUMMARY_KEYS, "value")), arms, ARM),
+        "gains": attach(add_language_groups(aggregate(gains, SUMMARY_KEYS, "gain")), arms, ARM),
+        "groups": attach(group_table(results, gains), arms, ARM),
+        "scaling_fit": attach(scaling_fits(gains, arms), series, SERIES),
         "missing_baselines": missing,
     }
     for table_name, frame in tables.items():
@@ -51,17 +60,37 @@ def build_report(run_dirs: Sequence[Path], out: Path) -> Report:
     sections = write_plots(tables, splits, out)
     unknown = sorted(set(results.loc[results["group"] == UNKNOWN, "language"]))
     markdown = out / "report.md"
-    text = render_markdown(results, tables, sections, unknown, duplicate_copies)
-    write_text(markdown, text)
+    counting = _counting_warnings(loaded, left_out)
+    copied = f"{loaded.duplicate_copies} copies of runs found more than once were counted once."
+    notes = [copied, *counting] if loaded.duplicate_copies else counting
+    write_text(markdown, render_markdown(results, tables, sections, unknown, notes))
     return Report(
         out=out,
         markdown=markdown,
         tables=tables,
         plots=[out / rel for s in sections for _, rel in s.plots],
-        warnings=_warnings(missing, unknown, out),
+        warnings=[*_warnings(missing, unknown, out), *counting],
         n_runs=results["run_id"].nunique(),
         headline_splits=splits,
     )
+
+
+def _counting_warnings(loaded: Loaded, left_out: list[str]) -> list[str]:
+    """How runs were counted where it may change the numbers: for the terminal and report.md alike."""
+    notes = []
+    if loaded.legacy_files:
+        notes.append(
+            f"{loaded.legacy_files} results files do not record their arm (they predate the arm column): their runs "
+            "are told apart only by model, experiment, tasks and amount, so runs that differ in a setting they do "
+            "not record (budget, recipe, benchmark, subsample seed, revision, processes) may be pooled as seeds."
+        )
+    if loaded.empty_files:
+        listed = "\n".join(f"  {path}" for path in loaded.empty_files)
+        notes.append(f"{len(loaded.empty_files)} results files hold no scores and were left out:\n{listed}")
+    if left_out:
+        listed = "\n".join(f"  {line}" for line in left_out)
+        notes.append(f"--duplicates latest left out runs of an arm and seed run twice:\n{listed}")
+    return notes
 
 
 def write_table(frame: pd.DataFrame, directory: Path, table: str) -> None:
@@ -79,7 +108,7 @@ def _warnings(missing: pd.DataFrame, unknown: list[str], out: Path) -> list[str]
             for r in missing_view(missing).itertuples(index=False)
         ]
         warnings.append(
-            f"{len(missing)} result cells have no baseline run (intermediate_task=none, same model, target, seed); "
+            f"{len(missing)} result cells have no baseline run (intermediate_task=none, same baseline key and seed); "
             "their gains are left out. Run those baselines. "
             f"Cells (also in {out / 'tables' / 'missing_baselines.csv'}):\n"
             + "\n".join(cells)

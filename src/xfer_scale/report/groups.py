@@ -12,14 +12,17 @@ from xfer_scale import languages
 TRAINING_LANGUAGE = "en"
 
 LOW, HIGH, UNKNOWN, TRAINING, ALL = "low", "high", "unknown", "training", "all"
+# not a group of languages: the per-seed difference of the low and high slopes, the sweep's question
+LOW_HIGH = "low-high"
 AVERAGED_GROUPS = (ALL, LOW, HIGH, UNKNOWN)
 GROUP_LABELS = {
     ALL: "all zero-shot",
     LOW: f"low-resource (0-{languages.LOW_RESOURCE_MAX_CLASS})",
     HIGH: f"high-resource ({languages.LOW_RESOURCE_MAX_CLASS + 1}-5)",
     UNKNOWN: "unknown class",
+    LOW_HIGH: "low − high",
 }
-GROUP_ORDER = {LOW: 0, HIGH: 1, UNKNOWN: 2, TRAINING: 3}
+GROUP_ORDER = {LOW: 0, HIGH: 1, UNKNOWN: 2, TRAINING: 3, LOW_HIGH: 4}
 GROUP_COLORS = {ALL: "black", LOW: "tab:red", HIGH: "tab:blue", UNKNOWN: "tab:gray"}
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from xfer_scale import languages
-from xfer_scale.report.groups import ALL, GROUP_LABELS, HIGH, LOW
+from xfer_scale.report.arms import ARM
 from xfer_scale.report.plots import Section
-from xfer_scale.report.views import fit_view, group_view, headline_fits, missing_view, plus_minus
+from xfer_scale.report.views import fit_view, group_view, headline_fits, headline_sentences, missing_view
 
 # How report.md names the language table: a path that holds on every reader's machine.
 TABLE_IN_PACKAGE = "xfer_scale/languages.csv"
@@ -35,38 +35,24 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return cells.to_markdown(index=False, tablefmt="pipe", colalign=align, disable_numparse=True)
 
 
-def _slope_phrase(fits: pd.DataFrame, group: str) -> str:
-    row = fits[fits["group"] == group]
-    if row.empty or math.isnan(row["slope"].iloc[0]):
-        return ""
-    r = row.iloc[0]
-    return f"{GROUP_LABELS[group]} b = {plus_minus(r['slope'], r['slope_ci95'])} (n = {r['n_points']})"
-
-
-def _headline_bullets(fits: pd.DataFrame) -> list[str]:
-    """One sentence per target/intermediate task/metric: the slopes the sweep was run for."""
-    bullets = []
-    for (target, task, metric, model), block in fits.groupby(["target_task", "intermediate_task", "metric", "model"]):
-        phrases = [p for p in (_slope_phrase(block, g) for g in (LOW, HIGH, ALL)) if p]
-        if phrases:
-            bullets.append(f"- **{target}** ← {task} ({model}), {metric}: " + "; ".join(phrases) + ".")
-    return bullets
-
-
 def render_markdown(
     results: pd.DataFrame,
     tables: dict[str, pd.DataFrame],
     sections: list[Section],
     unknown: list[str],
-    duplicate_copies: int,
+    notes: list[str],
 ) -> str:
-    """report.md: the answer first, then per-target evidence, then what is missing and where the tables are."""
+    """report.md: the answer first, then per-target evidence, then what is missing and where the tables are.
+
+    `notes` are what the reader must know about how runs were counted (copies, legacy files, duplicates).
+    """
     fits, groups, missing = tables["scaling_fit"], tables["groups"], tables["missing_baselines"]
-    lines = ["# Intermediate-task scaling report", "", _overview(results, duplicate_copies), ""]
+    lines = ["# Intermediate-task scaling report", "", _overview(results), ""]
+    lines += ["> " + note.replace("\n", "  \n> ") for note in notes] + ([""] if notes else [])
     lines += _reading_guide()
     lines += ["## Is more intermediate data still helping?", ""]
     shown_fits = headline_fits(fits, {s.target: s.split for s in sections})
-    bullets = _headline_bullets(shown_fits)
+    bullets = [f"- {sentence}" for sentence in headline_sentences(shown_fits)]
     lines += bullets or ["No slope could be fitted: it needs gains (so baselines) at two or more data sizes."]
     if not shown_fits.empty:
         lines += ["", markdown_table(fit_view(shown_fits))]
@@ -84,17 +70,14 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
-def _overview(results: pd.DataFrame, duplicate_copies: int) -> str:
+def _overview(results: pd.DataFrame) -> str:
     def listed(column: str) -> str:
         return ", ".join(map(str, sorted(results[column].unique())))
 
-    text = (
-        f"{results['run_id'].nunique()} runs · models: {listed('model')} · "
+    return (
+        f"{results['run_id'].nunique()} runs in {results[ARM].nunique()} arms · models: {listed('model')} · "
         f"intermediate tasks: {listed('intermediate_task')} · targets: {listed('target_task')} · seeds: {listed('seed')}."
     )
-    if duplicate_copies:
-        text += f" {duplicate_copies} copies of runs found more than once were counted once."
-    return text
 
 
 def _reading_guide() -> list[str]:
@@ -102,8 +85,12 @@ def _reading_guide() -> list[str]:
     return [
         "## How to read this",
         "",
+        "- **Arm**: every setting that determines the numbers except the seed (budget, recipe, benchmark, "
+        "subsample seed, model revision, processes...). Only runs of one arm are pooled as seeds; arms that "
+        "differ are listed side by side with the settings that differ. **Seeds** counts distinct seeds.",
         "- **Gain**: zero-shot score minus the score of the baseline run without intermediate training "
-        "(`intermediate_task = none`) with the same model, target task and seed; points on XTREME's 0-100 scale.",
+        "(`intermediate_task = none`) with the same baseline key (model and revision, precision, processes, "
+        "target task and its recipe, benchmark, languages) and seed; points on XTREME's 0-100 scale.",
         f"- **Groups**: low-resource = classes 0-{k}, high-resource = classes {k + 1}-5 of Joshi et al. (2020), "
         f"as listed in `{TABLE_IN_PACKAGE}`; **all** = every evaluated language except English; "
         "**unknown** = languages missing from that table (they count in *all* only).",
@@ -111,11 +98,16 @@ def _reading_guide() -> list[str]:
         "language (group `training`) in the tables but in no average.",
         "- **± values**: 95% confidence half-width over seeds (Student t, n-1 degrees of freedom); "
         "one seed gives none.",
-        "- **Slope b**: least-squares fit gain = a + b·log10(examples) through every (seed, data size) point "
-        "of a group; b is the gain in points per tenfold intermediate data. The baseline (0 examples) is not "
-        "a point of the fit.",
+        "- **Slope b**: per seed, the least-squares line gain = a + b·log10(examples) through the group's mean "
+        "gain at each data size; b is the mean of the seeds' slopes, in points per tenfold intermediate data, "
+        "with the t-interval over seeds (a seed's points share its baseline, so seeds, not points, are the "
+        "replicates). The baseline (0 examples) is not a point of the fit.",
+        "- **low − high**: per seed, the low-resource slope minus the high-resource slope, then mean and "
+        "t-interval over seeds: above 0 with an interval that excludes 0 means more intermediate data helps "
+        "low-resource languages more.",
         "- Plots and the tables here use each target's `test` split where it has one, else `dev`; "
-        "the files under `tables/` hold every split and metric.",
+        "the files under `tables/` hold every split and metric. Plot axes are set by the means: an interval "
+        "reaching beyond them is clipped and marked ▲/▼.",
         "",
     ]
 
@@ -125,7 +117,7 @@ def _problems(missing: pd.DataFrame, unknown: list[str]) -> list[str]:
     if not missing.empty:
         lines += [
             "", "## Missing baselines", "",
-            f"{len(missing)} result cells have no `none` run with the same model, target and seed, so they have "
+            f"{len(missing)} result cells have no `none` run with the same baseline key and seed, so they have "
             "no gain and are left out of every gain, group and slope above (all cells: "
             "`tables/missing_baselines.csv`). Run the baseline for these seeds to include them:",
             "", markdown_table(missing_view(missing)),
@@ -143,11 +135,13 @@ def _file_list() -> list[str]:
     return [
         "", "## Tables", "",
         "Each as `tables/<name>.csv` and `.parquet`, one row per observation:", "",
-        "- `summary`: score per configuration, target, language, split and metric: "
-        "mean, std, n_seeds, ci95 over seeds.",
+        "- `summary`: score per arm, target, language, split and metric: "
+        "mean, std, n_seeds (distinct), ci95 over seeds; with the arm's series and readable settings.",
         "- `gains`: the same for the gain over the baseline.",
         "- `groups`: group averages (all / low / high / unknown) of scores and gains, "
         "averaged over languages per seed first.",
-        "- `scaling_fit`: the slope b of gain on log10(examples) per target, intermediate task and group.",
+        "- `scaling_fit`: per series (an arm without its amount of data), target, split, metric and group "
+        "(all / low / high / unknown / low-high): slope (mean over seeds), slope_ci95 (half-width), "
+        "slope_std, n_seeds, intercept.",
         "- `missing_baselines`: the cells without a baseline run.",
     ]

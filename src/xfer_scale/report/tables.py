@@ -1,44 +1,40 @@
-"""From per-language scores to the sweep's answer: gains over the baseline, group averages, slopes.
+"""From per-language scores to gains over the matching baseline and to language-group averages.
 
 Every table here is tidy (one row per observation), so the files under tables/ and the views that
-report.md and the terminal show are cut from the same numbers.
+report.md and the terminal show are cut from the same numbers. They are keyed by arm: only seeds of
+one arm are pooled.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from xfer_scale.report.arms import ARM, BASELINE_KEY, BASELINE_TASK
 from xfer_scale.report.groups import ALL, HIGH, LOW, TRAINING, UNKNOWN
-from xfer_scale.report.stats import aggregate, fit_log_slope
+from xfer_scale.report.stats import aggregate
 
-BASELINE_TASK = "none"
-
-CONFIG_KEYS = ["model", "intermediate_task", "intermediate_fraction", "intermediate_examples"]
-SUMMARY_KEYS = [*CONFIG_KEYS, "target_task", "language", "split", "metric"]
-BASELINE_KEYS = ["model", "target_task", "language", "split", "metric", "seed"]
-GROUP_SEED_KEYS = [*CONFIG_KEYS, "target_task", "split", "metric", "group", "seed"]
-GROUP_KEYS = [*CONFIG_KEYS, "target_task", "split", "metric", "group"]
-FIT_KEYS = ["model", "intermediate_task", "target_task", "split", "metric", "group"]
+SUMMARY_KEYS = [ARM, "target_task", "language", "split", "metric"]
+# what a baseline shares with the runs it is the baseline of: the key holds model, recipe, benchmark...
+MATCH_KEYS = [BASELINE_KEY, "seed", "target_task", "language", "split", "metric"]
+MISSING_KEYS = [BASELINE_KEY, "model", "target_task", "language", "split", "metric", "seed"]
+GROUP_KEYS = [ARM, "target_task", "split", "metric", "group"]
+GROUP_SEED_KEYS = [*GROUP_KEYS, "seed"]
 
 
 def compute_gains(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-seed gain over the `none` run with the same model, target, seed; and the cells without one.
+    """Per-seed gain over the `none` run with the same baseline key and seed; and the cells without one.
 
-    Two baseline runs of the same cell (e.g. two experiments) are averaged, so the match stays 1:1.
+    The duplicate check has left at most one baseline per key and seed, so the match is 1:1 and a
+    baseline of another recipe (another key) never shifts a gain.
     """
-    baseline = (
-        results[results["intermediate_task"] == BASELINE_TASK]
-        .groupby(BASELINE_KEYS, as_index=False)["value"]
-        .mean()
-        .rename(columns={"value": "baseline_value"})
-    )
-    treated = results[results["intermediate_task"] != BASELINE_TASK]
-    merged = treated.merge(baseline, on=BASELINE_KEYS, how="left", validate="many_to_one")
+    is_baseline = results["intermediate_task"] == BASELINE_TASK
+    baseline = results.loc[is_baseline, [*MATCH_KEYS, "value"]].rename(columns={"value": "baseline_value"})
+    merged = results[~is_baseline].merge(baseline, on=MATCH_KEYS, how="left", validate="many_to_one")
     matched = merged["baseline_value"].notna()
     gains = merged[matched].assign(gain=lambda d: d["value"] - d["baseline_value"])
     missing = (
         merged[~matched]
-        .groupby(BASELINE_KEYS, as_index=False)
+        .groupby(MISSING_KEYS, as_index=False)
         .agg(
             affected_runs=("run_id", "nunique"),
             intermediate_tasks=("intermediate_task", lambda s: " ".join(sorted(set(s)))),
@@ -72,28 +68,6 @@ def group_table(scores: pd.DataFrame, gains: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=[*GROUP_KEYS, "quantity", "n_languages", "mean", "std", "n_seeds", "ci95"])
     table = pd.concat(parts, ignore_index=True)
     return table[[*GROUP_KEYS, "quantity", "n_languages", "mean", "std", "n_seeds", "ci95"]]
-
-
-def scaling_fits(gains: pd.DataFrame) -> pd.DataFrame:
-    """Slope of gain on log10(intermediate examples) per target and language group, over seed-level points."""
-    per_seed = group_means_per_seed(gains, "gain")
-    per_seed = per_seed[per_seed["intermediate_examples"] > 0]
-    rows = []
-    for key, points in per_seed.groupby(FIT_KEYS, sort=True):
-        fit = fit_log_slope(points["intermediate_examples"].to_numpy(), points["value"].to_numpy())
-        rows.append(
-            dict(
-                zip(FIT_KEYS, key, strict=True),
-                n_fractions=points["intermediate_examples"].nunique(),
-                examples_min=int(points["intermediate_examples"].min()),
-                examples_max=int(points["intermediate_examples"].max()),
-                **fit,
-            )
-        )
-    columns = [
-        *FIT_KEYS, "n_fractions", "examples_min", "examples_max", "n_points", "intercept", "slope", "slope_se", "slope_ci95"
-    ]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def headline_split(frame: pd.DataFrame, target: str) -> str:

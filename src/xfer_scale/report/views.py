@@ -1,5 +1,9 @@
-"""Tables cut for a reader rather than for analysis, shared by report.md and the terminal summary so
-both show the same numbers the same way.
+"""Tables and sentences cut for a reader rather than for analysis, shared by report.md, the plots and
+the terminal summary so all show the same numbers the same way.
+
+Arms and series are hashes; a reader tells them apart by the settings that differ, so views show
+those settings, drop the ones that are constant, and fall back to the hash only where the settings
+shown leave two rows looking the same.
 """
 
 from __future__ import annotations
@@ -8,7 +12,19 @@ import math
 
 import pandas as pd
 
-from xfer_scale.report.groups import AVERAGED_GROUPS, GROUP_LABELS, group_sort_key
+from xfer_scale.report.arms import ARM, ARM_COLUMNS, SERIES, SERIES_COLUMNS, SETTINGS
+from xfer_scale.report.groups import ALL, AVERAGED_GROUPS, GROUP_LABELS, HIGH, LOW, LOW_HIGH, group_sort_key
+
+READABLE = {
+    "target_task": "target",
+    "intermediate_task": "intermediate",
+    "intermediate_examples": "examples",
+    "intermediate_budget": "budget",
+    "intermediate_subsample_seed": "subsample seed",
+    "model_revision": "revision",
+}
+# settings a view shows only where they vary
+VARYING = ["model", "experiment", *SETTINGS]
 
 
 def plus_minus(mean: float, ci: float) -> str:
@@ -22,43 +38,97 @@ def headline_fits(fits: pd.DataFrame, splits: dict[str, str]) -> pd.DataFrame:
 
 
 def drop_constant(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Columns with one value (one model, one split) only repeat what the overview says."""
-    return frame.drop(columns=[c for c in columns if frame[c].nunique() <= 1])
+    """Columns with one value (one model, one budget) only repeat what the overview says."""
+    return frame.drop(columns=[c for c in columns if c in frame and frame[c].nunique(dropna=False) <= 1])
+
+
+def readable_settings(view: pd.DataFrame, key: str, labels: list[str]) -> pd.DataFrame:
+    """Varying settings in, constant ones out; the hash `key` only where the `labels` left do not
+    tell two rows apart (arms that differ in a setting the results do not spell out)."""
+    view = drop_constant(view, VARYING)
+    if not view.duplicated([c for c in labels if c in view]).any():
+        view = view.drop(columns=key)
+    return view.rename(columns=READABLE)
+
+
+def series_labels(frame: pd.DataFrame) -> pd.Series:
+    """A label per row of a table with series: intermediate task (model), the settings that vary in
+    `frame`, and the series hash where those leave two series with one label."""
+    varying = [c for c in VARYING if c in frame and c != "model" and frame[c].nunique(dropna=False) > 1]
+
+    def label(row: pd.Series) -> str:
+        settings = "".join(f"; {READABLE.get(c, c)}={row[c]}" for c in varying)
+        return f"{row['intermediate_task']} ({row['model']}{settings})"
+
+    labels = frame.apply(label, axis=1) if len(frame) else pd.Series(index=frame.index, dtype=object)
+    ambiguous = frame.groupby(labels)[SERIES].transform("nunique") > 1
+    return labels.where(~ambiguous, labels + " [series " + frame[SERIES].str[:8] + "]")
 
 
 def fit_view(fits: pd.DataFrame) -> pd.DataFrame:
-    view = fits.sort_values(["target_task", "intermediate_task", "model", "metric", "group"], key=group_sort_key)
+    view = fits.assign(_series=pd.factorize(fits[SERIES])[0])
+    view = view.sort_values(["target_task", "_series", "metric", "group"], key=group_sort_key, kind="stable")
     view = view.assign(group=view["group"].map(GROUP_LABELS))
     view = view.rename(columns={
-        "target_task": "target", "intermediate_task": "intermediate", "slope": "b (points per 10x)",
-        "slope_se": "SE", "slope_ci95": "95% CI ±", "n_points": "points", "n_fractions": "sizes",
+        "slope": "b (points per 10x)", "slope_ci95": "95% CI ±", "n_seeds": "seeds", "n_fractions": "sizes",
     })
-    columns = [
-        "target", "intermediate", "model", "metric", "split", "group", "b (points per 10x)", "SE", "95% CI ±", "points", "sizes"
-    ]
-    return drop_constant(view[columns], ["model", "split"])
+    labels = ["target_task", *SERIES_COLUMNS, "metric", "split", "group"]
+    columns = [SERIES, *labels, "b (points per 10x)", "95% CI ±", "seeds", "sizes"]
+    return readable_settings(drop_constant(view[columns], ["split"]), SERIES, labels)
 
 
 def group_view(block: pd.DataFrame) -> pd.DataFrame:
-    """Gains of the groups side by side, one row per data size: the table a reader scans for the trend."""
-    index = ["model", "intermediate_task", "intermediate_fraction", "intermediate_examples"]
+    """Gains of the groups side by side, one row per arm: the table a reader scans for the trend."""
     cells = block.assign(gain=[plus_minus(m, c) for m, c in zip(block["mean"], block["ci95"], strict=True)])
-    wide = cells.pivot(index=index, columns="group", values="gain")
+    wide = cells.pivot(index=ARM, columns="group", values="gain")
     n_languages = block.groupby("group")["n_languages"].max()
     headers = {g: f"{GROUP_LABELS[g]}, {n_languages[g]} lang." for g in AVERAGED_GROUPS if g in wide.columns}
     wide = wide[list(headers)].rename(columns=headers)
-    wide["seeds"] = block.groupby(index)["n_seeds"].max()
-    view = wide.reset_index().rename(columns={"intermediate_task": "intermediate", "intermediate_examples": "examples"})
+    wide["seeds"] = block.groupby(ARM)["n_seeds"].max()
+    view = block.drop_duplicates(ARM).set_index(ARM)[ARM_COLUMNS].join(wide).reset_index()
     view["fraction"] = view["intermediate_fraction"].map("{:g}".format)
-    columns = ["model", "intermediate", "fraction", "examples", *headers.values(), "seeds"]
-    return drop_constant(view[columns], ["model"])
+    labels = [*SERIES_COLUMNS, "fraction", "intermediate_examples"]
+    return readable_settings(view[[ARM, *labels, *headers.values(), "seeds"]], ARM, labels)
 
 
 def missing_view(missing: pd.DataFrame) -> pd.DataFrame:
-    """One line per baseline run to do: model, target, seed; with what it would fill."""
+    """One line per baseline run to do: model, target, seed (and baseline key where several); with
+    what it would fill."""
     def joined(s: pd.Series) -> str:
         return " ".join(sorted(set(map(str, s))))
 
-    return missing.groupby(["model", "target_task", "seed"], as_index=False).agg(
+    view = missing.groupby(["model", "target_task", "baseline_key", "seed"], as_index=False).agg(
         languages=("language", joined), splits=("split", joined), metrics=("metric", joined)
     )
+    return drop_constant(view, ["baseline_key"])
+
+
+def headline_sentences(fits: pd.DataFrame) -> list[str]:
+    """Per target, series and metric: the slopes, then the answer to the sweep's question, the
+    low − high difference, and whether its interval excludes 0."""
+    sentences = []
+    fits = fits.assign(_label=series_labels(fits))
+    for (target, label, _, metric), block in fits.groupby(["target_task", "_label", SERIES, "metric"], sort=True):
+        rows = block.set_index("group")
+        slopes = [
+            f"{GROUP_LABELS[g]} b = {plus_minus(rows.loc[g, 'slope'], rows.loc[g, 'slope_ci95'])}"
+            for g in (LOW, HIGH, ALL) if g in rows.index
+        ]
+        seeds = int(rows["n_seeds"].max())
+        sentences.append(
+            f"**{target}** ← {label}, {metric} ({seeds} seed{'s' if seeds > 1 else ''}): "
+            + "; ".join(slopes) + ". " + _difference_phrase(rows.loc[LOW_HIGH] if LOW_HIGH in rows.index else None)
+        )
+    return sentences
+
+
+def _difference_phrase(row: pd.Series | None) -> str:
+    if row is None:
+        return "No low − high difference: it needs both low- and high-resource languages with gains."
+    text = f"Low − high = {plus_minus(row['slope'], row['slope_ci95'])} points per tenfold data"
+    if math.isnan(row["slope_ci95"]):
+        return text + f" from {int(row['n_seeds'])} seed: no interval, so no claim either way."
+    if abs(row["slope"]) <= row["slope_ci95"]:
+        return text + ": the 95% interval includes 0, no detectable difference between the groups."
+    more = "low" if row["slope"] > 0 else "high"
+    return text + f": the 95% interval excludes 0, size matters more for {more}-resource languages."

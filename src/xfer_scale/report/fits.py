@@ -1,0 +1,64 @@
+"""The scaling slope: fitted per seed, then averaged over seeds with a Student-t interval.
+
+A seed's points share one baseline, so they are not independent observations: one regression through
+every (seed, size) point gets the interval wrong. Each seed gives one slope, and the seeds are the
+replicates. "Does size matter more for low-resource languages?" is the per-seed difference of the low-
+and high-resource slopes (group `low-high`), so its interval accounts for the two sharing a seed.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from xfer_scale.report.arms import ARM, SERIES
+from xfer_scale.report.groups import HIGH, LOW, LOW_HIGH
+from xfer_scale.report.stats import aggregate, log_slope
+from xfer_scale.report.tables import group_means_per_seed
+
+CURVE_KEYS = [SERIES, "target_task", "split", "metric"]
+FIT_KEYS = [*CURVE_KEYS, "group"]
+FIT_COLUMNS = [
+    *FIT_KEYS, "n_seeds", "slope", "slope_ci95", "slope_std", "intercept", "n_fractions", "examples_min", "examples_max"
+]
+
+
+def scaling_fits(gains: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
+    """Per series, target and group: mean over seeds of the per-seed slope of the group's mean gain
+    on log10(examples), with its 95% t-interval half-width over seeds."""
+    points = group_means_per_seed(gains, "gain").merge(arms[[ARM, SERIES, "intermediate_examples"]], on=ARM)
+    points = points[points["intermediate_examples"] > 0]
+    slopes = with_difference(seed_slopes(points))
+    if slopes.empty:
+        return pd.DataFrame(columns=FIT_COLUMNS)
+    fits = aggregate(slopes, FIT_KEYS, "slope")
+    fits = fits.rename(columns={"mean": "slope", "std": "slope_std", "ci95": "slope_ci95"})
+    intercepts = slopes.groupby(FIT_KEYS, as_index=False)["intercept"].mean()
+    sizes = points.groupby(CURVE_KEYS, as_index=False).agg(
+        n_fractions=("intermediate_examples", "nunique"),
+        examples_min=("intermediate_examples", "min"),
+        examples_max=("intermediate_examples", "max"),
+    )
+    return fits.merge(intercepts, on=FIT_KEYS).merge(sizes, on=CURVE_KEYS)[FIT_COLUMNS]
+
+
+def seed_slopes(points: pd.DataFrame) -> pd.DataFrame:
+    """One least-squares line per seed and group; a seed with fewer than two sizes has none."""
+    rows = [
+        (*key, *log_slope(seed_points["intermediate_examples"], seed_points["value"]))
+        for key, seed_points in points.groupby([*FIT_KEYS, "seed"], sort=True)
+    ]
+    slopes = pd.DataFrame(rows, columns=[*FIT_KEYS, "seed", "slope", "intercept"])
+    return slopes.dropna(subset=["slope"])
+
+
+def with_difference(slopes: pd.DataFrame) -> pd.DataFrame:
+    """Adds group `low-high`: per seed, the low-resource line minus the high-resource line."""
+    paired = slopes[slopes["group"] == LOW].merge(
+        slopes[slopes["group"] == HIGH], on=[*CURVE_KEYS, "seed"], suffixes=("", "_high")
+    )
+    difference = paired.assign(
+        group=LOW_HIGH,
+        slope=paired["slope"] - paired["slope_high"],
+        intercept=paired["intercept"] - paired["intercept_high"],
+    )
+    return pd.concat([slopes, difference[slopes.columns]], ignore_index=True)
