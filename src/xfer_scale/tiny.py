@@ -22,6 +22,8 @@ from xfer_scale.atomic import atomic_dir
 
 # XLM-R's own special-token ids: <s>=0, <pad>=1, </s>=2, <unk>=3; <mask> is last.
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
+#: XLM-R's position embeddings; positions count from <pad>'s id + 1, so 2 of them hold no token
+MAX_POSITIONS = 514
 
 
 def corpus_path() -> Path:
@@ -53,7 +55,7 @@ def build(out: Path, vocab_size: int, hidden_size: int, num_hidden_layers: int,
             num_hidden_layers=num_hidden_layers,
             num_attention_heads=num_attention_heads,
             intermediate_size=intermediate_size,
-            max_position_embeddings=514,
+            max_position_embeddings=MAX_POSITIONS,
             type_vocab_size=1,
             pad_token_id=tokenizer.pad_token_id,
             bos_token_id=tokenizer.bos_token_id,
@@ -74,6 +76,8 @@ def ensure(cache_dir: Path, **shape: int) -> Path:
     """The tiny model of this shape, built on first use. Concurrent jobs sharing a cache
     take a lock: a second build would swap the folder away under the first job's loading."""
     out = Path(cache_dir) / "models" / f"tiny-{digest(**shape)}"
+    if (out / "config.json").exists():  # built: read-only caches need no lock to use it
+        return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
         return out if (out / "config.json").exists() else build(out, **shape)
