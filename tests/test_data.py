@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import datasets
@@ -96,6 +97,49 @@ def test_hub_failure_says_how_to_work_offline(monkeypatch):
     cfg = smoke_cfg()
     with pytest.raises(UserError, match="xfer-scale prepare.*data.root"):
         data.load_split(cfg.target, "test", "de", data_root=None)
+
+
+def copa_with(tmp_path: Path, line: int, **changes) -> Path:
+    """A copy of the bundled COPA training file with `changes` made to the row on `line`."""
+    cfg = smoke_cfg()
+    lines = (Path(cfg.data.root) / "copa" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[line - 1] = json.dumps({**json.loads(lines[line - 1]), **changes})
+    path = tmp_path / "copa" / "train.jsonl"
+    path.parent.mkdir()
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"premise": None}, "field context (from 'premise') is null"),
+    ({"choice2": None}, "field choices (from ['choice1', 'choice2']) is null"),
+    ({"question": None}, "field question (from 'question') is null"),
+])
+def test_a_null_field_names_the_file_and_line(tmp_path: Path, changes, field):
+    cfg = smoke_cfg("target=xcopa")
+    path = copa_with(tmp_path, 3, **changes)
+    with pytest.raises(UserError) as raised:
+        data.load_split(cfg.target, "train", "en", str(tmp_path))
+    assert str(raised.value) == f"xcopa train [en] ({path}:3): {field}; fix or remove that row."
+
+
+def test_a_missing_column_names_the_file_and_line(tmp_path: Path):
+    cfg = smoke_cfg("target=xcopa")
+    path = copa_with(tmp_path, 5, choice1=None)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    del rows[4]["choice1"]
+    path.write_text("\n".join(map(json.dumps, rows)) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=rf"\({path}:5\): a row has no field 'choice1'"):
+        data.load_split(cfg.target, "train", "en", str(tmp_path))
+
+
+def test_a_null_field_of_a_hub_row_names_the_row(monkeypatch):
+    fake = datasets.Dataset.from_dict({"premise": ["a", None], "hypothesis": ["x", "y"], "label": ["neutral"] * 2})
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: fake)
+    with pytest.raises(UserError) as raised:
+        data.load_split(smoke_cfg().target, "train", "en", data_root=None)
+    assert str(raised.value) == ("xnli train [en] (hub nyu-mll/glue mnli train, row 2): field text_a (from 'premise') "
+                                 "is null; fix or remove that row.")
 
 
 def test_subsample_is_nested_and_stratified():

@@ -189,6 +189,59 @@ def test_qa_task_configs_read_the_bundled_release_files():
     assert len(data.load_split(mlqa, "dev", "zh", cfg.data.root)) == 40
 
 
+PARAGRAPH = "The man paints the red house."
+
+
+def squad_release(root: Path, task: str, file: str, answers: list[dict]) -> Path:
+    """A SQuAD JSON file under `root/task/` whose second question, `bad`, has `answers`."""
+    qas = [{"id": "ok", "question": "The man paints what?", "answers": [{"text": "the red house", "answer_start": 15}]},
+           {"id": "bad", "question": "Who paints?", "answers": answers}]
+    path = root / task / file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": PARAGRAPH, "qas": qas}]}]}))
+    return path
+
+
+TRAINING_FAULTS = [
+    ([], "training question 'bad' has no answer, and the task has no unanswerable questions "
+         "(format_options.unanswerable: false); give it its answer, or remove it."),
+    ([{"text": "house", "answer_start": 40}], "question 'bad': answer 'house' at answer_start 40 lies outside its "
+                                               "29-character context; answer_start must count characters of the context."),
+    ([{"text": "The man", "answer_start": -1}], "question 'bad': answer 'The man' at answer_start -1 lies outside"),
+    ([{"text": "The man", "answer_start": 1}], "question 'bad': answer 'The man' is not at answer_start 1 of its context "
+                                                "(found 'he man '); answer_start must count characters of the context."),
+]
+
+
+@pytest.mark.parametrize("answers, message", TRAINING_FAULTS)
+def test_a_training_question_needs_its_answer_at_its_offset(tmp_path: Path, answers, message):
+    task = compose_cfg("experiment=smoke", "intermediate=squad_v1").intermediate
+    path = squad_release(tmp_path, "squad_v1", "train-v1.1.json", answers)
+    with pytest.raises(UserError) as raised:
+        data.load_split(task, "train", "en", str(tmp_path))
+    assert str(raised.value).startswith(f"squad_v1 train [en] ({path}, row 2): {message}")
+
+
+@pytest.mark.parametrize("answers, message", TRAINING_FAULTS[1:])
+def test_hub_training_answers_are_checked_too(monkeypatch, answers, message):
+    rows = {"id": ["bad"], "context": [PARAGRAPH], "question": ["Who?"],
+            "answers": [{"text": [a["text"] for a in answers], "answer_start": [a["answer_start"] for a in answers]}]}
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: datasets.Dataset.from_dict(rows))
+    task = compose_cfg("experiment=smoke", "intermediate=squad_v1").intermediate
+    with pytest.raises(UserError, match=r"^squad_v1 train \[en\] \(hub rajpurkar/squad train, row 1\): question 'bad'"):
+        data.load_split(task, "train", "en", data_root=None)
+
+
+def test_unanswerable_training_questions_and_evaluation_offsets_pass(tmp_path: Path):
+    """SQuAD v2 trains on questions without answers; evaluation scores answer texts alone."""
+    squad_v2 = compose_cfg("experiment=smoke", "intermediate=squad_v2").intermediate
+    squad_release(tmp_path, "squad_v2", "train-v2.0.json", [])
+    assert data.load_split(squad_v2, "train", "en", str(tmp_path))["answers"][1] == {"text": [], "answer_start": []}
+    squad_v1 = compose_cfg("experiment=smoke", "intermediate=squad_v1").intermediate
+    squad_release(tmp_path, "squad_v1", "dev-v1.1.json", [{"text": "The man", "answer_start": 1}])
+    assert len(data.load_split(squad_v1, "dev", "en", str(tmp_path))) == 2
+
+
 def test_squad_to_xquad_smoke_run_learns_english_and_writes_xtreme_files(cache_dir: Path, tmp_path: Path):
     run_dir = tmp_path / "xquad"
     assert run_cli("intermediate=squad_v1", "target=xquad", run_dir=run_dir, cache_dir=cache_dir) == 0

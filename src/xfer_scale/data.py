@@ -49,18 +49,47 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, (DictConfig, ListConfig)) else node
 
 
-def _get(row: Mapping[str, Any], spec: Any, where: str) -> Any:
+class _BadRow(Exception):
+    """A fault in one row; `RowConverter` says where the row is."""
+
+
+def _get(row: Mapping[str, Any], spec: Any) -> Any:
     if isinstance(spec, list):
-        return [_get(row, part, where) for part in spec]
+        return [_get(row, part) for part in spec]
     value: Any = row
     for key in str(spec).split("."):
         if not isinstance(value, Mapping) or key not in value:
-            raise UserError(
-                f"{where}: a row has no field {spec!r} (it has: {', '.join(row)}); "
-                "fix the task config's `fields` or the file."
-            )
+            raise _BadRow(f"a row has no field {spec!r} (it has: {', '.join(row)}); "
+                          "fix the task config's `fields` or the file.")
         value = value[key]
     return value
+
+
+def _holds_null(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and any(item is None for item in value))
+
+
+def _check_answer(row: dict[str, Any], all_answerable: bool) -> None:
+    """A training question's first answer is the span it is trained on (as in XTREME and
+    run_qa): it must be there, unless the task has unanswerable questions (SQuAD v2), and be at
+    its offset in the context. SQuAD v1.1's training answers all are; a wrong offset (bytes
+    counted instead of characters, an edited context) would train on another span unseen, and
+    XTREME's loader would drop the question with a warning. Evaluation scores answer texts
+    only, so other answers and other splits go unchecked."""
+    answers, context = row["answers"], row["context"]
+    if not answers["text"]:
+        if all_answerable:
+            raise _BadRow(f"training question {row.get('id')!r} has no answer, and the task has no unanswerable "
+                          "questions (format_options.unanswerable: false); give it its answer, or remove it.")
+        return
+    text, start = answers["text"][0], answers["answer_start"][0]
+    if start < 0 or start + len(text) > len(context):
+        raise _BadRow(f"question {row.get('id')!r}: answer {text!r} at answer_start {start} lies outside its "
+                      f"{len(context)}-character context; answer_start must count characters of the context.")
+    found = context[start:start + len(text)]
+    if found != text:
+        raise _BadRow(f"question {row.get('id')!r}: answer {text!r} is not at answer_start {start} of its context "
+                      f"(found {found!r}); answer_start must count characters of the context.")
 
 
 class RowConverter:
@@ -69,20 +98,28 @@ class RowConverter:
     With `grow`, a label not yet in `label_names` is appended to it (the task's own list, so
     every split shares one append-only index): a label first seen outside the training data
     gets an index the head never learns, and so counts as an error, as it should.
+
+    A null in a mapped field is refused, not passed on: the formats would read it as an empty
+    text, or fail far from the row. Training rows of question answering have their answer
+    checked (`_check_answer`).
     """
 
-    def __init__(self, source: Any, label_names: list[str], lang: str, where: str,
-                 class_names: dict[str, list[str]] | None = None, grow: bool = False):
+    def __init__(self, task: Any, source: Any, lang: str, where: str,
+                 class_names: dict[str, list[str]] | None = None, training: bool = False):
         self.fields = _plain(source.fields)
         self.filter = {k: _fill(v, lang) for k, v in _plain(source.filter).items()}
         self.skip = set(map(str, _plain(source.skip_labels)))
         values = _plain(source.label_values)
-        names = list(label_names)
+        names = list(task.label_names)
         self.label_index = {str(v): i for i, v in enumerate(values if values is not None else names)}
-        self.names = label_names
-        self.grow = grow
+        self.names = task.label_names
+        self.grow = task.get("labels_from_data", False)
         self.class_names = class_names or {}
         self.where = where
+        #: what rows are read from (a file, a hub dataset), for rows that do not know their line
+        self.origin = ""
+        self.check_answers = training and "answers" in self.fields
+        self.all_answerable = not (task.get("format_options") or {}).get("unanswerable", False)
 
     def _label(self, raw: Any, column: str) -> int | None:
         if column in self.class_names and isinstance(raw, (int, np.integer)) and raw >= 0:
@@ -94,17 +131,23 @@ class RowConverter:
             self.label_index[key] = len(self.names)
             self.names.append(key)
         if key not in self.label_index:
-            raise UserError(
-                f"{self.where}: label {raw!r} is not one of {', '.join(self.label_index)}; "
-                "fix the file, or list it in the task config's `skip_labels` / `label_values`."
-            )
+            raise _BadRow(f"label {raw!r} is not one of {', '.join(self.label_index)}; "
+                          "fix the file, or list it in the task config's `skip_labels` / `label_values`.")
         return self.label_index[key]
 
-    def __call__(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
+    def __call__(self, row: Mapping[str, Any], number: int) -> dict[str, Any] | None:
+        """The canonical row of the `number`th row read (from 1), or None for a row left out."""
+        try:
+            return self._convert(row)
+        except _BadRow as fault:
+            at = row.where if isinstance(row, readers.Located) else f"{self.origin}, row {number}"
+            raise UserError(f"{self.where} ({at}): {fault}") from None
+
+    def _convert(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
         for column, wanted in self.filter.items():
-            if not fnmatch.fnmatchcase(str(_get(row, column, self.where)), str(wanted)):  # `english-*`: a prefix
+            if not fnmatch.fnmatchcase(str(_get(row, column)), str(wanted)):  # `english-*`: a prefix
                 return None
-        out = {name: _get(row, spec, self.where) for name, spec in self.fields.items()}
+        out = {name: _get(row, spec) for name, spec in self.fields.items()}
         if "label" in out:
             out["label"] = self._label(out["label"], self.fields["label"])
             if out["label"] is None:
@@ -114,6 +157,11 @@ class RowConverter:
             if any(t is None for t in tags):
                 return None
             out["tags"] = tags
+        null = next((name for name, value in out.items() if _holds_null(value)), None)
+        if null is not None:
+            raise _BadRow(f"field {null} (from {self.fields[null]!r}) is null; fix or remove that row.")
+        if self.check_answers:
+            _check_answer(out, self.all_answerable)
         return out
 
 
@@ -130,8 +178,8 @@ def _class_names(features: datasets.Features, fields: dict[str, Any]) -> dict[st
 
 
 def _convert(rows: Iterable[Mapping[str, Any]], convert: RowConverter) -> Iterator[dict[str, Any]]:
-    for row in rows:
-        out = convert(row)
+    for number, row in enumerate(rows, 1):
+        out = convert(row, number)
         if out is not None:
             yield out
 
@@ -164,18 +212,18 @@ def _reader_options(source: Any, base: Path, lang: str) -> dict[str, Any]:
     return {k: _fill(v, lang, dir=str(base)) for k, v in _plain(source.options).items()}
 
 
-def _load_local(task: Any, source: Any, base: Path, lang: str, where: str) -> datasets.Dataset:
+def _load_local(task: Any, source: Any, base: Path, lang: str, where: str, training: bool) -> datasets.Dataset:
     files = _local_files(task, source, base, lang, where)
     options = _reader_options(source, base, lang)
-    convert = RowConverter(source, task.label_names, lang, where, grow=task.get("labels_from_data", False))
+    convert = RowConverter(task, source, lang, where, training=training)
     rows: list[dict[str, Any]] = []
     for file in files:
-        convert.where = f"{where} ({file})"
+        convert.origin = file
         rows.extend(_convert(readers.read(source.reader, Path(file), **options), convert))
     return datasets.Dataset.from_list(rows)
 
 
-def _load_hub(task: Any, source: Any, lang: str, where: str) -> datasets.Dataset:
+def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool) -> datasets.Dataset:
     name = _fill(source.name, lang)
     try:
         raw = datasets.load_dataset(source.path, name, split=source.split, revision=source.revision)
@@ -186,17 +234,18 @@ def _load_hub(task: Any, source: Any, lang: str, where: str) -> datasets.Dataset
             "is reachable, or point data.root at the original-release files."
         ) from error
     fields = _plain(source.fields)
-    convert = RowConverter(source, task.label_names, lang, where, _class_names(raw.features, fields),
-                           grow=task.get("labels_from_data", False))
+    convert = RowConverter(task, source, lang, where, _class_names(raw.features, fields), training)
+    convert.origin = " ".join(part for part in ("hub", source.path, name, source.split) if part)
     return datasets.Dataset.from_list(list(_convert(raw, convert)))
 
 
-def _load_part(task: Any, source: Any, lang: str, where: str, data_root: str | None) -> datasets.Dataset:
+def _load_part(task: Any, source: Any, lang: str, where: str, data_root: str | None,
+               training: bool) -> datasets.Dataset:
     base = local_base(task, source.local, data_root) if source.get("local") else None
     if base is not None:
-        return _load_local(task, source.local, base, lang, where)
+        return _load_local(task, source.local, base, lang, where, training)
     if source.get("hub"):
-        return _load_hub(task, source.hub, lang, where)
+        return _load_hub(task, source.hub, lang, where, training)
     raise UserError(f"{where}: this split has only local files; set data.root or {task.name}.data_dir.")
 
 
@@ -225,11 +274,22 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None) -
     where = f"{task.name} {split} [{lang}]"
     if split not in task.splits:
         raise UserError(f"{where}: task {task.name} has no {split} split (it has: {', '.join(task.splits)}).")
-    parts = [_load_part(task, part, lang, where, data_root) for part in split_parts(task.splits[split], lang)]
+    parts = [_load_part(task, part, lang, where, data_root, split == "train")
+             for part in split_parts(task.splits[split], lang)]
     dataset = _concatenate([part for part in parts if len(part)] or parts[:1], where)
     if len(dataset) == 0:
         raise UserError(f"{where}: no examples found; check the language code and the files.")
     return dataset
+
+
+def local_files(task: Any, split: str, lang: str, data_root: str | None) -> list[Path] | None:
+    """The files of a one-source split in `lang` (a missing one is an error), or None where it
+    comes from the hub: for what is read its own way (the MLM text, sampled at random offsets)."""
+    source = split_parts(task.splits[split], lang)[0]
+    base = local_base(task, source.local, data_root) if source.get("local") else None
+    if base is None:
+        return None
+    return [Path(file) for file in _local_files(task, source.local, base, lang, f"{task.name} {split} [{lang}]")]
 
 
 def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None) -> list[list[Any]]:

@@ -1,10 +1,13 @@
 """Readers for the datasets' original release files.
 
-Each reader streams plain dict rows under the file's own column names: mapping them to a
-task's canonical fields, filtering (SNLI's `-` rows) and casting labels belong to the task
-config, so one reader serves every dataset released in its format. Files can be gigabytes,
-so readers are generators and hold at most one sentence, or a small id set, at a time; the
-one exception is SQuAD JSON, which is a single JSON document.
+Each reader streams dict rows under the file's own column names: mapping them to a task's
+canonical fields, filtering (SNLI's `-` rows) and casting labels belong to the task config,
+so one reader serves every dataset released in its format. Files can be gigabytes, so
+readers are generators and hold at most one sentence, or a small id set, at a time; the one
+exception is SQuAD JSON, which is a single JSON document.
+
+Rows of tables and JSON Lines are `Located`: they know their line, for the faults only a task
+config reveals (a null in a field it maps).
 
 Every problem in a file is a `UserError` that names the file, the line where there is one,
 and what to do, because the person who sees it is the one who downloaded the file.
@@ -24,6 +27,14 @@ from typing import Any
 from xfer_scale.errors import UserError
 
 Row = dict[str, Any]
+
+
+class Located(dict):
+    """A row and its place, `path:line`."""
+
+    def __init__(self, fields: Any, where: str):
+        super().__init__(fields)
+        self.where = where
 
 
 def _decoded_lines(path: Path) -> Iterator[str]:
@@ -91,7 +102,7 @@ def _table(
                 f"{path}:{number}: expected {len(columns)} {kind} fields, found {len(fields)}; "
                 "fix or delete that row (and pass `columns` only for files without a header row)"
             )
-        yield dict(zip(columns, fields, strict=True))
+        yield Located(zip(columns, fields, strict=True), f"{path}:{number}")
 
 
 def read_tsv(path: Path, columns: list[str] | None = None) -> Iterator[Row]:
@@ -170,7 +181,7 @@ def _jsonl_rows(path: Path, flatten: str | None) -> Iterator[Row]:
             ) from None
         if not isinstance(row, dict):
             raise UserError(f"{path}:{number}: expected a JSON object, found {type(row).__name__}")
-        yield row if flatten is None else _flattened(path, number, row, flatten)
+        yield Located(row if flatten is None else _flattened(path, number, row, flatten), f"{path}:{number}")
 
 
 def _nonblank(path: Path) -> Iterator[str]:
@@ -192,7 +203,8 @@ def _labelled(path: Path, rows: Iterator[Row], labels_path: Path) -> Iterator[Ro
             )
         if "label" in row:
             raise UserError(f"{path}: its rows have their own `label`; drop the `labels` option for this file")
-        yield {**row, "label": label}
+        row["label"] = label
+        yield row
 
 
 def _flattened(path: Path, number: int, row: Row, flatten: str) -> Row:
@@ -216,26 +228,16 @@ def _load_json(path: Path) -> Any:
         raise UserError(f"{path}: not UTF-8 ({error.reason}); re-save the file as UTF-8") from None
 
 
-def _squad_row(path: Path, title: str, context: str, qa: Row) -> Row:
-    """Check each answer against its context: a wrong offset (bytes counted instead of
-    characters, an edited context) trains the model on the wrong span without any sign."""
-    texts, starts = [], []
-    for answer in qa["answers"]:
-        text, start = answer["text"], answer["answer_start"]
-        found = context[start : start + len(text)] if start >= 0 else None
-        if found != text:
-            raise UserError(
-                f"{path}: question {qa['id']}: answer {text!r} is not at answer_start {start} of its "
-                f"context (found {found!r}); answer_start must count characters of the context"
-            )
-        texts.append(text)
-        starts.append(start)
+def _squad_row(title: str, context: str, qa: Row) -> Row:
+    """One question as the hub's SQuAD datasets give it. Answers are checked against their
+    context where training uses them (`data`): evaluation scores their texts alone."""
     return {
         "id": qa["id"],
         "title": title,
         "context": context,
         "question": qa["question"],
-        "answers": {"text": texts, "answer_start": starts},
+        "answers": {"text": [answer["text"] for answer in qa["answers"]],
+                    "answer_start": [answer["answer_start"] for answer in qa["answers"]]},
         "is_impossible": bool(qa.get("is_impossible", False)),
     }
 
@@ -248,7 +250,7 @@ def read_squad_json(path: Path) -> Iterator[Row]:
         for article in document["data"]:
             for paragraph in article["paragraphs"]:
                 for qa in paragraph["qas"]:
-                    yield _squad_row(path, article.get("title", ""), paragraph["context"], qa)
+                    yield _squad_row(article.get("title", ""), paragraph["context"], qa)
     except (KeyError, TypeError) as error:
         raise UserError(
             f"{path}: not SQuAD JSON ({type(error).__name__}: {error}); expected "

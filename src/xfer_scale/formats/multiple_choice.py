@@ -86,7 +86,7 @@ class MultipleChoice(Format):
                 f"task {self.task.name}: example {index} has {len(choices)} choices, but the task has "
                 f"{self.num_labels} (its label_names); fix the data or label_names."
             )
-        fields = {"context": context or "", "question": self._question(question or "", index)}
+        fields = {"context": context, "question": self._question(question, index)}
         prompt = self.prompt.format(**fields, choice="").strip()
         return [(prompt, self.choice.format(**fields, choice=choice).strip()) for choice in choices]
 
