@@ -20,10 +20,14 @@ SETTINGS = ("target.languages=[en,de]", "intermediate.train.checkpoint_every_ste
             "target.train.checkpoint_every_steps=10")
 
 
+def command(run_dir: Path, cache_dir: Path, *overrides: str) -> list[str]:
+    """The smoke run with SETTINGS (or `overrides`) as a command of its own process."""
+    return [sys.executable, "-m", "xfer_scale", "run", "experiment=smoke", f"hydra.run.dir={run_dir}",
+            f"cache.dir={cache_dir}", *(overrides or SETTINGS)]
+
+
 def _kill_at_first_target_checkpoint(run_dir: Path, cache_dir: Path) -> None:
-    command = [sys.executable, "-m", "xfer_scale", "run", "experiment=smoke", f"hydra.run.dir={run_dir}",
-               f"cache.dir={cache_dir}", *SETTINGS]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command(run_dir, cache_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     loop_file = run_dir / "checkpoints" / "target" / "loop.json"
     deadline = time.monotonic() + 300
     while not loop_file.exists() and process.poll() is None and time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""`xfer-scale`: run | report | score | tasks | prepare.
+"""`xfer-scale`: run | report | score | tasks | prepare | plan | status.
 
 Exit codes: 0 success, 2 bad configuration or input (one message, no traceback), 1 anything
 else. `run` hands its arguments to Hydra, so every Hydra feature (multirun, launchers,
@@ -17,11 +17,11 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from xfer_scale import config
 from xfer_scale.atomic import write_text
-from xfer_scale.errors import UserError
+from xfer_scale.errors import Interrupted, UserError
 
 log = logging.getLogger("xfer_scale")
 
@@ -43,6 +43,12 @@ commands:
   tasks                    list tasks with their format, metric, languages and sources
   prepare [OVERRIDES...]   download the model and every data set a run (or sweep) needs,
                            so compute nodes can run with HF_HUB_OFFLINE=1
+  plan [OVERRIDES...] [--json FILE] [--tokens-per-second X | --bench FILE] [--workers N]
+                           what a run or sweep will cost, without training: cells, phase-1 models
+                           (and which are cached), examples, tokens, FLOPs, GPU-hours, wall time
+  status DIR [--json FILE] [--stale-after S] [--workers N]
+                           where a sweep stands: each cell done / running / stalled / failed /
+                           pending, totals, ETA; exit 1 if a cell failed
 
 exit codes: 0 success, 2 bad configuration or input, 1 anything else
 """
@@ -53,24 +59,33 @@ class _RunState:
 
     started = False
     failures: list[tuple[str, str, bool]] = []  # (run dir, message, is a user error)
+    log_files: list[logging.Handler] = []  # the run folder's log file, while it runs
 
 
 FAILURE_FILE = "failure.json"
 
 
 def _record_failure(run_dir: Path, message: str, user_error: bool) -> None:
-    write_text(run_dir / FAILURE_FILE, json.dumps({"message": message, "user_error": user_error}) + "\n")
+    """Say why in the folder, for the sweep's summary; where the folder cannot take it (a full
+    disk, a read-only folder), the log line already said it."""
+    try:
+        write_text(run_dir / FAILURE_FILE, json.dumps({"message": message, "user_error": user_error}) + "\n")
+    except (OSError, UserError):
+        log.warning("could not write %s", run_dir / FAILURE_FILE)
 
 
 class SweepSummary(Callback):
     """Collects the failed cells of a sweep, in the process that launched it.
 
     Whatever ran the cells (this process, local subprocesses, SLURM jobs), each left its
-    folder: `run.json` with `finished`, or `failure.json` saying why not, or neither (killed).
+    folder: `run.json` with `finished`, or `failure.json` saying why not (a cell refused
+    before it claimed its folder leaves only that), or neither (killed).
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        for cell in sorted(p.parent for p in Path(config.hydra.sweep.dir).glob("**/.hydra")):
+        sweep = Path(config.hydra.sweep.dir)
+        cells = {p.parent for p in sweep.glob("**/.hydra")} | {p.parent for p in sweep.glob(f"**/{FAILURE_FILE}")}
+        for cell in sorted(cells):
             record = cell / "run.json"
             if record.exists() and "finished" in json.loads(record.read_text()):
                 continue
@@ -82,17 +97,53 @@ class SweepSummary(Callback):
                 _RunState.failures.append((str(cell), "ended without results (killed?); see its log", False))
 
 
+def _claimed(cfg: DictConfig) -> Any:
+    """What a run writes once its folder is claimed: Hydra's record of the job (`.hydra/`)
+    and its log file, which Hydra is told not to write before the folder is checked, and no
+    stale `failure.json`."""
+    hydra_cfg = HydraConfig.get()
+
+    def write(run_dir: Path) -> None:
+        record = run_dir / ".hydra"
+        write_text(record / "config.yaml", OmegaConf.to_yaml(cfg))
+        write_text(record / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra_cfg}))
+        write_text(record / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.overrides.task))
+        handler = logging.FileHandler(run_dir / f"{hydra_cfg.job.name}.log")
+        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+        logging.getLogger().addHandler(handler)
+        _RunState.log_files.append(handler)
+        (run_dir / FAILURE_FILE).unlink(missing_ok=True)
+
+    return write
+
+
 @hydra.main(version_base=None, config_path="pkg://xfer_scale.conf", config_name="config")
 def _run_job(cfg: DictConfig) -> None:
     from xfer_scale import pipeline  # heavy imports only once a run really starts
+    from xfer_scale.atomic import DiskFull
+    from xfer_scale.run_folder import ForeignFolder
 
     _RunState.started = True
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    (run_dir / FAILURE_FILE).unlink(missing_ok=True)
     try:
-        pipeline.run(cfg, run_dir)
+        pipeline.run(cfg, run_dir, on_claimed=_claimed(cfg))
+    except (KeyboardInterrupt, Interrupted) as stop:
+        where = str(stop) if isinstance(stop, Interrupted) else "interrupted"
+        log.error("%s; re-run the same command to resume", where)
+        raise SystemExit(130) from None
+    except DiskFull as error:  # not the configuration's fault: exit 1, with the one line that says what to do
+        log.error("%s", error)
+        _record_failure(run_dir, str(error), False)
+        if not multirun:
+            _RunState.failures.append((str(run_dir), str(error), False))
+            raise SystemExit(1) from None
+    except ForeignFolder as error:  # not ours: leave no failure.json there
+        log.error("%s", error)
+        _RunState.failures.append((str(run_dir), str(error), True))
+        if not multirun:
+            raise SystemExit(2) from None
     except UserError as error:
         log.error("%s", error)
         _record_failure(run_dir, str(error), True)
@@ -104,6 +155,11 @@ def _run_job(cfg: DictConfig) -> None:
         if not multirun:
             raise
         log.exception("run in %s failed", run_dir)
+    finally:
+        for handler in _RunState.log_files:  # the next cell of a sweep logs into its own folder
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        _RunState.log_files.clear()
 
 
 def run_command(args: list[str]) -> int:
@@ -148,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         if command == "prepare":
             from xfer_scale import prepare
             return prepare.main(args)
+        if command == "plan":
+            from xfer_scale.plan import command as plan_command
+            return plan_command.main(args)
+        if command == "status":
+            from xfer_scale.status import command as status_command
+            return status_command.main(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
