@@ -1,0 +1,123 @@
+"""What each phase of one cell computes: examples, optimiser steps, tokens and FLOPs.
+
+Training is counted as `training.train` runs it: an epoch is every training task's batches
+(ceil(features / batch) each), each process takes its share and steps once per `grad_accum`
+of them; phase 1's steps follow its budget (`pipeline.budgeted`). Early stopping cannot be
+foreseen, so training estimates are upper bounds. Checkpoint selection evaluates
+`eval_examples` dev rows every `eval_every_steps` steps and at the end; zero-shot evaluates
+every read of `read_plan` (capped by `eval.max_examples`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from omegaconf import DictConfig
+
+from xfer_scale import pipeline, read_plan
+from xfer_scale.plan.compute import Shape
+from xfer_scale.plan.sizes import Size, Sizes
+
+
+@dataclass
+class Estimate:
+    """One phase of one cell. `equivalent_tokens` is its FLOPs in training tokens of the planned
+    model at the phase's own lengths, what a measured tokens/s divides. `unknown` lists the
+    reads (task, split, language) whose size is unknown (their work is missing), `bounded`
+    those whose lengths are `max_length` (their work is overestimated)."""
+
+    examples: int = 0
+    steps: int = 0
+    train_tokens: float = 0.0
+    forward_tokens: float = 0.0
+    flops: float = 0.0
+    equivalent_tokens: float = 0.0
+    unknown: list[tuple[str, str, str]] = field(default_factory=list)
+    bounded: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, shape: Shape, tokens: float, size: Size, training: bool) -> None:
+        flops = (shape.training_flops if training else shape.forward_flops)(tokens, size.attended)
+        self.flops += flops
+        self.equivalent_tokens += flops / shape.training_flops(1.0, size.attended)
+        if training:
+            self.train_tokens += tokens
+        else:
+            self.forward_tokens += tokens
+
+
+def _name(read: tuple[DictConfig, str, str]) -> tuple[str, str, str]:
+    task, split, language = read
+    return task.name, split, language
+
+
+def _sized(estimate: Estimate, sizes: Sizes, reads: list, max_length: int) -> list[Size]:
+    """The reads' sizes, noting in `estimate` the unknown and the bounded ones."""
+    found = [sizes.of(*read, max_length) for read in reads]
+    estimate.unknown += [_name(read) for read, size in zip(reads, found) if size.examples is None]
+    estimate.bounded += [_name(read) for read, size in zip(reads, found) if size.examples and size.length_bound]
+    return found
+
+
+def _train(estimate: Estimate, shape: Shape, parts: list[tuple[Size, int]], dev: Size | None, train: DictConfig,
+           processes: int) -> None:
+    """Training on `parts` ((size, examples kept) per training task), with selection on `dev`."""
+    features = [kept * size.features_per_example for size, kept in parts]
+    batches = sum(math.ceil(count / train.batch_size) for count in features)
+    steps_per_epoch = math.ceil(math.ceil(batches / processes) / train.grad_accum)
+    estimate.steps = train.max_steps or max(1, math.ceil(train.epochs * steps_per_epoch))
+    epochs = (estimate.steps * train.batch_size * train.grad_accum * processes / sum(features)
+              if train.max_steps else train.epochs)
+    for (size, _), count in zip(parts, features):
+        estimate.add(shape, epochs * count * size.tokens_per_feature, size, training=True)
+    if dev is not None and dev.examples:
+        rows = min(train.eval_examples or dev.examples, dev.examples)
+        evaluations = math.ceil(estimate.steps / train.eval_every_steps)
+        estimate.add(shape, evaluations * rows * dev.features_per_example * dev.tokens_per_feature, dev, training=False)
+
+
+def _training_phase(shape: Shape, sizes: Sizes, task: DictConfig, reads: list, amount: tuple[float, int | None],
+                    processes: int, budget: bool) -> Estimate:
+    """A training phase over `reads` (its training splits, then a dev split if it has one),
+    keeping `amount` = (fraction, examples) of the training data."""
+    estimate = Estimate()
+    train_reads = [read for read in reads if read[1] == "train"]
+    dev_reads = [read for read in reads if read[1] == "dev"]
+    found = _sized(estimate, sizes, train_reads, task.train.max_length)
+    dev = _sized(estimate, sizes, dev_reads, task.train.max_length)
+    if not found or any(size.examples is None for size in found):
+        return estimate
+    full = sum(size.examples for size in found)
+    fraction, examples = amount
+    share = examples / full if examples is not None else fraction
+    kept = [round(share * size.examples) for size in found]
+    train = pipeline.budgeted(task, full, processes) if budget else task.train
+    _train(estimate, shape, list(zip(found, kept)), dev[0] if dev else None, train, processes)
+    estimate.examples = sum(kept)
+    return estimate
+
+
+def intermediate(cfg: DictConfig, shape: Shape, sizes: Sizes, processes: int) -> Estimate:
+    """Phase 1: the subsample of the intermediate task, under its budget."""
+    inter = cfg.intermediate
+    return _training_phase(shape, sizes, inter, read_plan.phase1_reads(inter), (inter.fraction, inter.examples),
+                           processes, budget=True)
+
+
+def target(cfg: DictConfig, shape: Shape, sizes: Sizes, processes: int) -> Estimate:
+    """Phase 2: all of the target's English training data."""
+    return _training_phase(shape, sizes, cfg.target, read_plan.data_reads(cfg, "target"), (1.0, None),
+                           processes, budget=False)
+
+
+def zero_shot(cfg: DictConfig, shape: Shape, sizes: Sizes) -> Estimate:
+    """Phase 3: every evaluated language and split, forward only."""
+    estimate = Estimate()
+    reads = read_plan.data_reads(cfg, "zero_shot")
+    for size in _sized(estimate, sizes, reads, cfg.target.train.max_length):
+        if size.examples is None:
+            continue
+        rows = min(cfg.eval.max_examples or size.examples, size.examples)
+        estimate.examples += rows
+        estimate.add(shape, rows * size.features_per_example * size.tokens_per_feature, size, training=False)
+    return estimate
