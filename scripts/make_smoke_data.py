@@ -111,8 +111,10 @@ def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> None:
     write_lines(path, ["\t".join(header)] + ["\t".join(map(str, row)) for row in rows])
 
 
-def nli_examples(lang: str, n: int, seed: int) -> list[tuple[str, str, str]]:
-    rng = random.Random(f"{lang}-{seed}")
+def nli_examples(lang: str, n: int, seed: int, drawn_as: str | None = None) -> list[tuple[str, str, str]]:
+    """`drawn_as`: make the choices `drawn_as`'s examples make (the lexicons list words in the
+    same order), which translates them word for word into `lang`."""
+    rng = random.Random(f"{drawn_as or lang}-{seed}")
     return [(*nli_pair(lang, rng, LABELS[i % 3]), LABELS[i % 3]) for i in range(n)]
 
 
