@@ -85,7 +85,7 @@ def test_two_processes_are_another_experiment_than_one(tmp_path: Path):
 
     same_folder = subprocess.run([*launch, f"hydra.run.dir={one}"], env=env, capture_output=True, text=True, timeout=300)
     said = same_folder.stdout + same_folder.stderr
-    assert same_folder.returncode != 0 and "holds the results of another configuration" in said, said[-3000:]
+    assert same_folder.returncode != 0 and "of another configuration" in said, said[-3000:]
     assert "already complete" not in said  # (torchrun turns a rank's exit 2 into its own exit 1)
 
     two = tmp_path / "two"
@@ -95,3 +95,19 @@ def test_two_processes_are_another_experiment_than_one(tmp_path: Path):
     assert not phases.loc["intermediate", "cache_hit"]
     entries = sorted(cache.glob("intermediate/*/meta.json"))
     assert sorted(json.loads(entry.read_text())["identity"]["processes"] for entry in entries) == [1, 2]
+
+
+@pytest.mark.multiprocess
+def test_two_processes_train_a_phase1_whose_batches_use_one_head_of_several(tmp_path: Path):
+    """A multitask (here the MLM mix) trains one head a batch: DDP must be told, or it stops."""
+    cache = tmp_path / "cache"
+    assert main(["prepare", f"cache.dir={cache}", *RUN]) == 0  # builds the tiny model before both processes look
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(_free_port()), "-m", "xfer_scale", "run", f"cache.dir={cache}",
+              f"hydra.run.dir={tmp_path / 'run'}", *RUN, "intermediate.mlm.ratio=0.5"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stderr[-3000:]
+    phases = pd.read_parquet(tmp_path / "run" / "phases.parquet").set_index("phase")
+    assert phases.loc["intermediate", "steps"] > 0 and not phases.loc["intermediate", "cache_hit"]

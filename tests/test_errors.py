@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,26 @@ def test_bad_input_exits_2_with_the_fix(overrides, message, tmp_path: Path, capf
     assert not (tmp_path / "run" / "results.parquet").exists()
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("intermediate.train.batch_size=0", "intermediate.train.batch_size=0 must be a whole number >= 1."),
+        ("target.train.epochs=0", "target.train.epochs=0.0 must be a number > 0 (or set target.train.max_steps)."),
+        ("seed=-5", "seed=-5 must be a whole number in [0, 4294967295]."),
+        ("phases=[]", "phases=[] runs nothing"),
+        ("precision=fp16", "precision=fp16 needs a GPU, and this run is on the CPU (cpu=true)"),
+        ("+target.trian.epochs=1", "unknown key target.trian (did you mean target.train?)"),
+        ("+foo=1", "unknown key foo: no setting has this name"),
+        ("seed=1e20", "Value '1e+20' of type 'float' could not be converted to Integer"),  # Hydra's own type check
+    ],
+)
+def test_a_setting_out_of_range_exits_2_before_any_work(override, message, tmp_path: Path, capfd):
+    assert run_cli(override, run_dir=tmp_path / "run", cache_dir=tmp_path / "cache") == 2
+    out, err = capfd.readouterr()
+    assert message in out + err and "Traceback" not in out + err
+    assert not (tmp_path / "cache").exists()  # not even the tiny model was built
+
+
 def test_malformed_row_names_file_and_line(tmp_path: Path, capfd):
     root = smoke_copy(tmp_path)
     train = root / "mnli" / "train.tsv"
@@ -54,3 +75,26 @@ def test_console_script_exit_code_and_message(tmp_path: Path):
          f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "has no language qq" in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_null_text_names_file_and_line(tmp_path: Path, cache_dir: Path, capfd):
+    root = smoke_copy(tmp_path)
+    train = root / "copa" / "train.jsonl"
+    rows = [json.loads(line) for line in train.read_text(encoding="utf-8").splitlines()]
+    rows[6]["premise"] = None
+    train.write_text("\n".join(map(json.dumps, rows)) + "\n", encoding="utf-8")
+    code = run_cli("intermediate=none", "target=xcopa", f"data.root={root}", run_dir=tmp_path / "run", cache_dir=cache_dir)
+    out, err = capfd.readouterr()
+    assert code == 2 and f"({train}:7): field context (from 'premise') is null" in out + err
+
+
+def test_a_training_question_without_its_answer_names_file_and_question(tmp_path: Path, cache_dir: Path, capfd):
+    root = smoke_copy(tmp_path)
+    train = root / "squad_v1" / "train-v1.1.json"
+    release = json.loads(train.read_text(encoding="utf-8"))
+    question = release["data"][0]["paragraphs"][0]["qas"][1]
+    question["answers"] = []
+    train.write_text(json.dumps(release), encoding="utf-8")
+    code = run_cli("intermediate=none", "target=xquad", f"data.root={root}", run_dir=tmp_path / "run", cache_dir=cache_dir)
+    out, err = capfd.readouterr()
+    assert code == 2 and f"({train}, row 2): training question {question['id']!r} has no answer" in out + err

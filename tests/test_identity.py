@@ -78,3 +78,38 @@ def test_a_run_differing_only_in_bookkeeping_reuses_phase1(smoke_run: Path, cach
     assert bool(phases.loc["intermediate", "cache_hit"])
     first = pd.read_parquet(smoke_run / "results.parquet")
     assert pd.read_parquet(run_dir / "results.parquet").run_id.iloc[0] != first.run_id.iloc[0]  # fewer languages
+
+
+def arms(*overrides: str) -> tuple[str, str, str]:
+    cfg = compose_cfg(*BASE, *overrides)
+    return identity.arm(cfg, 1), identity.series(cfg, 1), identity.baseline_key(cfg, 1)
+
+
+def test_seeds_are_replicates_of_one_arm_and_amounts_points_of_one_series():
+    arm, series, baseline = arms("seed=1")
+    assert arms("seed=2") == (arm, series, baseline)  # the subsample seed follows the seed
+    half = arms("intermediate.fraction=0.5")
+    assert half[0] != arm and half[1:] == (series, baseline)
+    assert arms("intermediate.examples=100")[1] == series
+
+
+@pytest.mark.parametrize("override", ["intermediate.budget=full_data_steps", "intermediate.subsample_seed=0",
+                                      "intermediate.train.learning_rate=0.01", "intermediate=qqp"])
+def test_another_phase1_setting_is_another_series_with_the_same_baseline(override: str):
+    arm, series, baseline = arms()
+    changed = arms(override)
+    assert changed[0] != arm and changed[1] != series and changed[2] == baseline
+
+
+@pytest.mark.parametrize("override", ["target.train.learning_rate=0.01", "recipe=xtreme", "benchmark=xtreme",
+                                      "model.revision=abc"])
+def test_the_baseline_key_holds_the_target_side(override: str):
+    assert arms(override)[2] != arms()[2]
+    assert arms("intermediate=none", override)[2] == arms(override)[2]  # a baseline run has the key it serves
+
+
+def test_the_subsample_seed_follows_the_seed_unless_set():
+    from xfer_scale import config
+
+    assert config.subsample_seed(compose_cfg(*BASE, "seed=3")) == 3
+    assert config.subsample_seed(compose_cfg(*BASE, "seed=3", "intermediate.subsample_seed=0")) == 0

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from safetensors.torch import load_file
@@ -139,3 +140,33 @@ def test_tensorboard_tracking_logs_losses_and_dev_scores(cache_dir: Path, tmp_pa
     scalars = events.Tags()["scalars"]
     assert {"target/loss", "target/dev_score"} <= set(scalars)
     assert all(math.isfinite(point.value) for point in events.Scalars("target/loss"))
+
+
+def test_checkpoints_are_selected_on_a_seeded_label_stratified_dev_sample(cache_dir: Path):
+    from collections import Counter
+
+    from tests.test_config import compose_cfg
+    from xfer_scale import data, formats, pipeline
+
+    def sample(seed: int):
+        cfg = compose_cfg("experiment=smoke", "target.train.eval_examples=30", f"seed={seed}", f"cache.dir={cache_dir}")
+        tokenizer = modeling.load_tokenizer(modeling.resolve(cfg.model, cfg.cache.dir))
+        dev, rows = pipeline._dev_for_selection(cfg, cfg.target, formats.get(cfg.target), tokenizer, "en")
+        return cfg, dev, rows
+
+    cfg, (examples, features), rows = sample(1)
+    full = data.load_split(cfg.target, "dev", "en", cfg.data.root)
+    assert len(examples) == len(features) == 30 and rows["indices"] != list(range(30))
+    assert examples["text_a"] == full.select(rows["indices"])["text_a"]
+    shares = {label: n / len(full) for label, n in Counter(full["label"]).items()}
+    assert {label: n / 30 for label, n in Counter(examples["label"]).items()} == pytest.approx(shares, abs=1 / 30)
+    assert sample(1)[2] == rows and sample(2)[2]["indices"] != rows["indices"]
+
+
+def test_a_task_that_learns_its_labels_from_the_data_trains_through_phase1(cache_dir: Path, tmp_path: Path):
+    """CCG's ~1,300 supertags are read with its data: its head is sized after the format exists."""
+    assert run_cli("intermediate=ccg", "target=udpos", "target.languages=[en]", "target.eval_splits=[test]",
+                   "intermediate.train.max_steps=3", "target.train.max_steps=3",
+                   run_dir=tmp_path / "run", cache_dir=cache_dir) == 0
+    meta = json.loads(next(cache_dir.glob("intermediate/ccg-*/meta.json")).read_text())
+    assert meta["steps"] == 3

@@ -8,9 +8,13 @@ that names the fix.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import types
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -125,15 +129,35 @@ class TaskConfig:
 
 
 @dataclass
+class MlmConfig:
+    """Masked-LM training on raw multilingual text in phase 1: the paper's "continued
+    multilingual MLM" control, mixed into the task's batches (`ratio`) or alone
+    (`intermediate=mlm`). conf/mlm/ says which text (`corpus`); see formats/mlm.py."""
+
+    #: the share of phase-1 batches that are MLM batches, in [0, 1); 0 is off
+    ratio: float = 0.0
+    #: the languages of the text; by default every language the target has in `benchmark`
+    languages: list[str] = "${target.benchmark_languages.${benchmark}}"  # type: ignore[assignment]
+    #: language sampling exponent: p(lang) ~ size^alpha (1 proportional, 0 uniform, XLM-R's 0.3)
+    alpha: float = 0.3
+    #: where the text is: a task whose `train` split is one paragraph a row, in each language
+    corpus: TaskConfig = field(default_factory=TaskConfig)
+
+
+@dataclass
 class IntermediateConfig(TaskConfig):
     """Phase-1 task and how much of its training set to use (`none` = the baseline)."""
 
     name: str = "none"
     fraction: float = 1.0
     examples: Optional[int] = None
-    subsample_seed: int = 0
+    #: which nested subsample; null (the default) follows `seed`, so each seed draws its own
+    subsample_seed: Optional[int] = None
     budget: str = "epochs"
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
+    #: train on the task in these languages (translate-train: the union of the translations)
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    mlm: MlmConfig = field(default_factory=MlmConfig)
 
 
 @dataclass
@@ -193,6 +217,7 @@ class ExperimentConfig:
     """The root of the resolved config; one experiment = one of these."""
 
     name: str = "default"
+    #: 0 <= seed < 2**32, numpy's seed range
     seed: int = 1
     benchmark: str = "xtreme"
     phases: list[str] = field(default_factory=lambda: list(PHASES))
@@ -235,15 +260,141 @@ def _choice(what: str, value: str, valid: tuple[str, ...]) -> None:
         raise UserError(f"{what}={value!r} is not valid; choose one of: {', '.join(valid)}.")
 
 
-def validate(cfg: DictConfig | ExperimentConfig) -> None:
-    """Checks no type can express; raise the first problem as a UserError."""
+def _check(key: str, value: Any, ok: bool, valid: str) -> None:
+    if not ok:
+        raise UserError(f"{key}={value} must be {valid}.")
+
+
+def _whole(key: str, value: int | None, least: int, most: int | None = None, nullable: bool = False,
+           note: str = "") -> None:
+    """A count or an id: `value` in [least, most] (or null where the schema allows it)."""
+    if value is None and nullable:
+        return
+    bounds = f">= {least}" if most is None else f"in [{least}, {most}]"
+    _check(key, value, least <= value and (most is None or value <= most),
+           f"a whole number {bounds}{' or null' if nullable else ''}{note}")
+
+
+#: numpy's seed range: `set_seed` seeds numpy's global generator, which takes no more
+MAX_SEED = 2**32 - 1
+#: the shortest sequence: XLM-R's tokenizer does not truncate at all below a pair's 4 special
+#: tokens, and a few more leave some room for text
+MIN_LENGTH = 8
+#: model types that number positions from pad_token_id + 1, as XLM-R does (2 of its 514 hold no token)
+POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert")
+
+
+def _max_length(model: Any) -> int | None:
+    """The longest sequence the model's position embeddings hold, or None where its config is
+    not on this machine (a hub id not yet downloaded): validation reads no network, and the
+    model's own loading reports an unreachable model."""
+    if model.path == "builtin:tiny":
+        from xfer_scale import tiny
+
+        return tiny.MAX_POSITIONS - 2  # numbered from <pad>'s id + 1, as XLM-R's
+    from transformers import AutoConfig
+
+    try:
+        found = AutoConfig.from_pretrained(model.path, revision=model.revision, local_files_only=True)
+    except (OSError, ValueError):
+        return None
+    offset = found.pad_token_id + 1 if found.model_type in POSITIONS_AFTER_PADDING else 0
+    return found.max_position_embeddings - offset
+
+
+def _check_train(train: Any, at: str, max_length: int | None) -> None:
+    """A phase's recipe: out of these ranges the training loop divides by zero (batch_size=0),
+    trains one step (epochs=0) or reads 0 as "all" (eval_examples=0)."""
+    for key in ("batch_size", "grad_accum", "eval_every_steps", "checkpoint_every_steps"):
+        _whole(f"{at}.{key}", train[key], 1)
+    for key in ("max_steps", "early_stop_patience", "eval_examples"):
+        _whole(f"{at}.{key}", train[key], 1, nullable=True)
+    if train.max_steps is None:
+        _check(f"{at}.epochs", train.epochs, train.epochs > 0, f"a number > 0 (or set {at}.max_steps)")
+    _check(f"{at}.learning_rate", train.learning_rate, train.learning_rate > 0, "a number > 0")
+    _check(f"{at}.warmup_ratio", train.warmup_ratio, 0 <= train.warmup_ratio < 1, "a number in [0, 1)")
+    _check(f"{at}.weight_decay", train.weight_decay, train.weight_decay >= 0, "a number >= 0")
+    _check(f"{at}.max_grad_norm", train.max_grad_norm, train.max_grad_norm > 0, "a number > 0")
+    _whole(f"{at}.max_length", train.max_length, MIN_LENGTH, max_length,
+           note="" if max_length is None else f" (the model's position embeddings hold {max_length} tokens)")
+
+
+def _check_precision(cfg: DictConfig) -> None:
+    """Mixed precision this machine can run: accelerate autocasts only to bf16 on the CPU, and
+    a GPU before Ampere has no bf16; either would fail as training starts."""
+    if cfg.precision not in ("bf16", "fp16"):
+        return
+    import torch
+
+    on_gpu = torch.cuda.is_available() and not cfg.cpu
+    if cfg.precision == "fp16" and not on_gpu:
+        where = "cpu=true" if cfg.cpu else "no GPU found"
+        raise UserError(f"precision=fp16 needs a GPU, and this run is on the CPU ({where}); "
+                        "use precision=bf16 (the CPU's mixed precision) or no, or auto.")
+    if cfg.precision == "bf16" and on_gpu and not torch.cuda.is_bf16_supported():
+        raise UserError(f"precision=bf16 is not supported by this GPU ({torch.cuda.get_device_name()}); "
+                        "use precision=fp16 or no, or auto.")
+
+
+def _check_keys(node: Any, schema: Any, at: str = "") -> None:
+    """Refuse keys the schema lacks, and schema keys removed (`~key`). Hydra's struct mode
+    stops a misspelt override, but `+key=value`, the fix Hydra itself suggests, adds any key,
+    and nothing would read it. Fields typed as dicts (`format_options`, `fields`, `tasks`...)
+    hold keys of their own choosing; dataclasses inside them are checked in turn."""
+    if typing.get_origin(schema) in (Union, types.UnionType):  # Optional[...]
+        schema = next(arg for arg in typing.get_args(schema) if arg is not type(None))
+    if dataclasses.is_dataclass(schema) and isinstance(node, dict):
+        fields = typing.get_type_hints(schema)
+        for key, value in node.items():
+            if key not in fields:
+                close = difflib.get_close_matches(key, list(fields), n=1)
+                hint = f" (did you mean {at}{close[0]}?)" if close else ""
+                raise UserError(f"unknown key {at}{key}{hint}: no setting has this name, so the run would "
+                                "ignore it; fix the name, or drop the override.")
+            _check_keys(value, fields[key], f"{at}{key}.")
+        removed = sorted(fields.keys() - node.keys())
+        if removed:
+            raise UserError(f"{at}{removed[0]} was removed (an override `~{at}{removed[0]}`?); every setting "
+                            "of the schema needs a value: drop that override.")
+    elif typing.get_origin(schema) is dict and isinstance(node, dict):
+        for key, value in node.items():
+            _check_keys(value, typing.get_args(schema)[1], f"{at}{key}.")
+    elif typing.get_origin(schema) is list and isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_keys(value, typing.get_args(schema)[0], f"{at[:-1]}[{index}].")
+
+
+def validate(cfg: DictConfig, this_machine: bool = True) -> None:
+    """Checks no type can express; raise the first problem as a UserError.
+
+    Every number is range-checked here, before any work: a bad one otherwise surfaces as a
+    traceback mid-run, or not at all. `max_length` is checked against the model's positions
+    where its config is on this machine (`builtin:tiny`, a directory, the hub cache), else
+    only from below. `this_machine`: the run starts here, so check the precision against this
+    machine's accelerator; off where a config is checked for another machine (`prepare` on a
+    login node).
+    """
+    _check_keys(OmegaConf.to_container(cfg, resolve=False), ExperimentConfig)
     _choice("precision", cfg.precision, PRECISIONS)
     _choice("tracking", cfg.tracking, TRACKERS)
     _choice("model.attention", cfg.model.attention, ATTENTIONS)
+    if not cfg.phases:
+        raise UserError(f"phases=[] runs nothing; list some of: {', '.join(PHASES)}.")
     for phase in cfg.phases:
         _choice("phases entry", phase, PHASES)
+    twice = sorted({phase for phase in cfg.phases if list(cfg.phases).count(phase) > 1})
+    if twice:
+        raise UserError(f"phases={list(cfg.phases)} lists {', '.join(twice)} twice; list each phase once.")
+    _whole("seed", cfg.seed, 0, MAX_SEED)
+    _whole("log_every_steps", cfg.log_every_steps, 1)
+    _whole("data.num_workers", cfg.data.num_workers, 0)
+    _whole("eval.batch_size", cfg.eval.batch_size, 1)
+    _whole("eval.max_examples", cfg.eval.max_examples, 1, nullable=True)
+    if this_machine:
+        _check_precision(cfg)
     from xfer_scale import formats  # heavy (torch); the CLI imports this module at start-up
 
+    max_length = _max_length(cfg.model)
     inter = cfg.intermediate
     if inter.name != "none":
         if inter.format in formats.names() and inter.format not in formats.names("intermediate"):
@@ -256,10 +407,13 @@ def validate(cfg: DictConfig | ExperimentConfig) -> None:
                 "intermediate.fraction=0.1, or intermediate.examples=N for a count."
             )
         _choice("intermediate.budget", inter.budget, BUDGETS)
-        if inter.examples is not None and inter.examples < 1:
-            raise UserError(f"intermediate.examples={inter.examples} must be a positive count.")
+        _whole("intermediate.examples", inter.examples, 1, nullable=True)
+        _whole("intermediate.subsample_seed", inter.subsample_seed, 0, MAX_SEED, nullable=True)
+        # a multitask trains on its own recipe; its tasks' `train` blocks are not read
+        _check_train(inter.train, "intermediate.train", max_length)
     target = cfg.target
     _choice("target.format", target.format, tuple(formats.names("target")))
+    _check_train(target.train, "target.train", max_length)
     available = target_languages(cfg, restrict=False)
     unknown = [lang for lang in (target.languages or []) if lang not in available]
     if unknown:
@@ -283,6 +437,12 @@ def target_languages(cfg: DictConfig | ExperimentConfig, restrict: bool = True) 
     if restrict and cfg.target.languages:
         languages = [lang for lang in languages if lang in cfg.target.languages]
     return languages
+
+
+def subsample_seed(cfg: DictConfig | ExperimentConfig) -> int:
+    """The seed of phase 1's subsample: `intermediate.subsample_seed`, else the run's seed."""
+    chosen = cfg.intermediate.subsample_seed
+    return cfg.seed if chosen is None else chosen
 
 
 def to_yaml(cfg: DictConfig) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from xfer_scale import config, data, read_plan, tiny
+from xfer_scale import config, controls, data, read_plan, tiny
 
 #: training settings that change when and how often the loop saves, not what it computes
 BOOKKEEPING_TRAIN_KEYS = ("checkpoint_every_steps",)
@@ -74,8 +74,9 @@ def phase1_identity(cfg: DictConfig, world_size: int) -> dict[str, Any]:
         "precision": config.precision(cfg),
         "seed": cfg.seed,
         "processes": world_size,
-        "intermediate": task_settings(cfg.intermediate, world_size),
-        "intermediate_files": _files(read_plan.phase1_reads(cfg.intermediate), cfg.data.root),
+        "intermediate": controls.identity_settings(task_settings(cfg.intermediate, world_size), cfg.intermediate),
+        "intermediate_files": _files([*read_plan.phase1_reads(cfg.intermediate), *read_plan.corpus_reads(cfg.intermediate)],
+                                     cfg.data.root),
     }
 
 
@@ -94,6 +95,38 @@ def scientific_config(cfg: DictConfig, world_size: int) -> dict[str, Any]:
         "eval_max_examples": cfg.eval.max_examples,
         "phases": list(cfg.phases),
     }
+
+
+def _without(settings: dict[str, Any], *paths: str) -> dict[str, Any]:
+    """A deep copy of `settings` without the dotted `paths`."""
+    out = json.loads(json.dumps(settings, default=str))
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = out
+        for parent in parents:
+            node = node[parent]
+        node.pop(leaf, None)
+    return out
+
+
+def arm(cfg: DictConfig, world_size: int) -> str:
+    """Runs of one arm differ only in their seed: the report's replicates. A subsample seed
+    that follows the seed (the default) is part of the seed's variation, not of the arm."""
+    return digest(_without(scientific_config(cfg, world_size), "seed"))
+
+
+def series(cfg: DictConfig, world_size: int) -> str:
+    """The arms of one scaling curve: the same settings but for the amount of intermediate data."""
+    return digest(_without(scientific_config(cfg, world_size), "seed", "intermediate.fraction",
+                           "intermediate.examples"))
+
+
+def baseline_key(cfg: DictConfig, world_size: int) -> str:
+    """What a run shares with the `intermediate=none` run its gains are measured against: the
+    model, precision, processes, the target (its recipe included) and what is evaluated."""
+    settings = scientific_config(cfg, world_size)
+    return digest({key: settings[key] for key in ("model", "precision", "processes", "target", "benchmark",
+                                                  "evaluated_languages", "target_files", "eval_max_examples")})
 
 
 def run_id(cfg: DictConfig, world_size: int) -> str:

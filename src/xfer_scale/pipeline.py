@@ -13,10 +13,11 @@ model it builds, its loss and its predictions.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import math
 import time
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,15 @@ from accelerate.utils import broadcast_object_list, set_seed
 from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import (checkpoint, config, data, evaluation, formats, identity, modeling, phase_cache, read_plan,
-                        results, submission, training)
-from xfer_scale.atomic import atomic_dir
+from xfer_scale import (checkpoint, config, controls, data, evaluation, formats, identity, modeling, phase_cache,
+                        read_plan, results, run_folder, submission, training)
+from xfer_scale.atomic import atomic_dir, write_text
 from xfer_scale.errors import UserError
+from xfer_scale.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 TARGET_MODEL = "target_model"
+DEV_SELECTION_FILE = "dev_selection.json"  # the English dev rows that selected phase 2's checkpoint
 
 
 @dataclass
@@ -77,17 +80,22 @@ def _flat(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _phase_row(run_id: str, phase: str, cache_hit: bool, wall_s: float, stats: training.TrainStats | None,
-               examples: int) -> dict[str, Any]:
+               examples: int, selection: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A row of phases.parquet; a cached phase brings the `selection` its training recorded."""
+    if stats is not None:
+        selection = {"best_step": stats.best_step, "history": stats.history}
+    selection = selection or {"best_step": 0, "history": []}
     return {
         "run_id": run_id, "phase": phase, "cache_hit": cache_hit, "wall_s": wall_s,
         "examples": examples, "steps": stats.steps if stats else 0, "tokens": stats.tokens if stats else 0,
         "padding_fraction": stats.padding_fraction if stats else 0.0,
+        "best_step": selection["best_step"], "dev_history": json.dumps(selection["history"]),
     }
 
 
 def _loader(cfg: DictConfig, language: str) -> formats.base.Loader:
     """How a format reads a task's split in the training language, from the run's data source."""
-    return lambda task, split: data.load_split(task, split, language, cfg.data.root)
+    return formats.base.Loader(cfg.data.root, language)
 
 
 def _revision(cfg: DictConfig, path: str) -> str | None:
@@ -96,33 +104,41 @@ def _revision(cfg: DictConfig, path: str) -> str | None:
 
 
 def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, tokenizer: Any,
-                       language: str) -> tuple[datasets.Dataset, datasets.Dataset] | None:
-    """The English dev subset that picks the best checkpoint (500 examples in the paper)."""
+                       language: str) -> tuple[tuple[datasets.Dataset, datasets.Dataset] | None, dict[str, Any]]:
+    """The English dev subset that picks the best checkpoint (500 examples in the paper), and
+    which rows it holds. A seeded sample, stratified by label where there are labels: the
+    first rows of a file are no sample (a UD release's first English treebank is airline
+    queries)."""
     if "dev" not in task.splits:
-        return None
+        return None, {}
     examples = data.load_split(task, "dev", language, cfg.data.root)
-    if task.train.eval_examples:
-        examples = examples.select(range(min(task.train.eval_examples, len(examples))))
-    return examples, fmt.encode(examples, tokenizer, task.train.max_length)
+    size = min(task.train.eval_examples or len(examples), len(examples))
+    labels = examples["label"] if "label" in examples.column_names else None
+    chosen = sorted(data.subsample_order(labels, len(examples), cfg.seed)[:size].tolist())
+    examples = examples.select(chosen)
+    record = {"task": task.name, "split": "dev", "language": language, "seed": cfg.seed, "indices": chosen}
+    return (examples, fmt.encode(examples, tokenizer, task.train.max_length)), record
 
 
 def _train_phase(cfg: DictConfig, phase: str, fmt: formats.Format, train_cfg: DictConfig, examples: Any,
                  start_from: str, tokenizer: Any, accelerator: Accelerator, language: str,
-                 checkpoints: training.Checkpoints) -> tuple[torch.nn.Module, training.TrainStats]:
+                 checkpoints: training.Checkpoints,
+                 beat: Heartbeat) -> tuple[torch.nn.Module, training.TrainStats, dict[str, Any]]:
+    """The trained model, the loop's record, and the dev rows that selected its checkpoint."""
     task = fmt.task
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
     features = fmt.encode(examples, tokenizer, task.train.max_length)
     set_seed(cfg.seed)  # the new head's initial weights belong to the seeded run
     model = modeling.load(start_from, fmt, with_head=False, revision=_revision(cfg, start_from),
                           attention=cfg.model.attention)
+    dev, dev_rows = _dev_for_selection(cfg, task, fmt, tokenizer, language)
     stats = training.train(
-        phase=phase, model=model, fmt=fmt, features=features,
-        dev=_dev_for_selection(cfg, task, fmt, tokenizer, language), cfg=train_cfg,
+        phase=phase, model=model, fmt=fmt, features=features, dev=dev, cfg=train_cfg,
         accelerator=accelerator, seed=cfg.seed, pad_token_id=tokenizer.pad_token_id, checkpoints=checkpoints,
         num_workers=cfg.data.num_workers, eval_batch_size=cfg.eval.batch_size,
-        log_every_steps=cfg.log_every_steps,
+        log_every_steps=cfg.log_every_steps, heartbeat=beat.of(phase),
     )
-    return accelerator.unwrap_model(model), stats
+    return accelerator.unwrap_model(model), stats, dev_rows
 
 
 def budgeted(inter: DictConfig, full_size: int, processes: int = 1) -> DictConfig:
@@ -136,38 +152,43 @@ def budgeted(inter: DictConfig, full_size: int, processes: int = 1) -> DictConfi
 
 
 def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, accelerator: Accelerator,
-                       run_id: str, phase_rows: list[dict[str, Any]]) -> Encoder:
+                       run_id: str, phase_rows: list[dict[str, Any]], beat: Heartbeat) -> Encoder:
     """Phase 1, or its cached result. Returns the encoder phase 2 starts from."""
     inter = cfg.intermediate
     if inter.name == "none":
         return Encoder(model_path)
     entry = phase_cache.entry_path(cfg, accelerator.num_processes)
+    beat("intermediate")
     start = time.perf_counter()
     with phase_cache.claim(entry, accelerator) as meta:
         if meta is not None:
             log.info("intermediate: reusing cached %s (%d examples)", entry, meta["examples"])
-            phase_rows.append(_phase_row(run_id, "intermediate", True, time.perf_counter() - start, None, meta["examples"]))
+            phase_rows.append(_phase_row(run_id, "intermediate", True, time.perf_counter() - start, None,
+                                         meta["examples"], meta["selection"]))
             return Encoder(str(entry), meta["examples"], meta["fraction"], meta["steps"])
         if "intermediate" not in cfg.phases:
             raise UserError(
                 f"phases={list(cfg.phases)} skips phase 1, but no cached phase-1 model exists at {entry}; "
                 "add `intermediate` to phases, or use intermediate=none."
             )
-        fmt = formats.get(inter, accelerator.device)
+        fmt = controls.intermediate_format(inter, accelerator.device)
+        subsample_seed = config.subsample_seed(cfg)
         training_set = fmt.training_set(_loader(cfg, "en"), formats.Amount(inter.fraction, inter.examples,
-                                                                          inter.subsample_seed))
+                                                                          subsample_seed, controls.languages(inter)))
         examples, full_size = training_set.examples, training_set.full_size
         checkpoints = training.Checkpoints(phase_cache.checkpoint_dir(entry), entry.name)
-        model, stats = _train_phase(cfg, "intermediate", fmt, budgeted(inter, full_size, accelerator.num_processes),
-                                    examples, model_path, tokenizer, accelerator, "en", checkpoints)
+        model, stats, dev_rows = _train_phase(cfg, "intermediate", fmt,
+                                               budgeted(inter, full_size, accelerator.num_processes),
+                                               examples, model_path, tokenizer, accelerator, "en", checkpoints, beat)
         if accelerator.is_main_process:
             phase_cache.write(
                 entry, lambda folder: modeling.save(model, tokenizer, folder, fmt, with_head=False, identity=entry.name),
                 meta={"examples": len(examples), "fraction": len(examples) / full_size, "steps": stats.steps,
                       "best_dev": stats.best_score,
+                      "selection": {"best_step": stats.best_step, "history": stats.history},
                       "identity": identity.phase1_identity(cfg, accelerator.num_processes)},
-                subsample={"task": inter.name, "of": full_size, "seed": inter.subsample_seed,
-                           "indices": training_set.indices})
+                subsample={"task": inter.name, "of": full_size, "seed": subsample_seed,
+                           "indices": training_set.indices, "dev_selection": dev_rows})
             checkpoint.remove(checkpoints.directory)
         accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "intermediate", False, time.perf_counter() - start, stats, len(examples)))
@@ -189,7 +210,7 @@ def _reusable_target_model(saved: Path, run_id: str) -> bool:
 
 
 def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator: Accelerator, run_dir: Path,
-                 run_id: str, phase_rows: list[dict[str, Any]]) -> torch.nn.Module:
+                 run_id: str, phase_rows: list[dict[str, Any]], beat: Heartbeat) -> torch.nn.Module:
     """Phase 2: the model phase 3 evaluates (a trained checkpoint, or the encoder as it is)."""
     target = cfg.target
     fmt = formats.get(target, accelerator.device)
@@ -201,6 +222,7 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
             log.warning("target: phase 2 skipped; the %s head is untrained (set target.checkpoint=DIR to evaluate a trained model)", target.name)
         return modeling.load(encoder.path, fmt, with_head=False, revision=_revision(cfg, encoder.path),
                              attention=cfg.model.attention)
+    beat("target")
     start = time.perf_counter()
     saved = run_dir / TARGET_MODEL
     if _reusable_target_model(saved, run_id):
@@ -209,11 +231,12 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
         return modeling.load(str(saved), fmt, with_head=True, attention=cfg.model.attention)
     examples = fmt.training_set(_loader(cfg, target.train_language), None).examples
     checkpoints = training.Checkpoints(run_dir / "checkpoints" / "target", run_id)
-    model, stats = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer, accelerator,
-                                target.train_language, checkpoints)
+    model, stats, dev_rows = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer,
+                                           accelerator, target.train_language, checkpoints, beat)
     if accelerator.is_main_process:
         with atomic_dir(saved) as tmp:
             modeling.save(model, tokenizer, tmp, fmt, with_head=True, identity=run_id)
+            write_text(tmp / DEV_SELECTION_FILE, json.dumps(dev_rows) + "\n")
         checkpoint.remove(checkpoints.directory)
     accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples)))
@@ -221,7 +244,8 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
 
 
 def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, accelerator: Accelerator,
-                    run_dir: Path, run_id: str, phase_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                    run_dir: Path, run_id: str, phase_rows: list[dict[str, Any]],
+                    beat: Heartbeat) -> list[dict[str, Any]]:
     """Phase 3: (language, split, metric, value, n_examples) rows for every language.
 
     A language's dev split tunes what its later splits use (`Format.calibrate`: BUCC's
@@ -235,7 +259,9 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
     calibrations: dict[str, Any] = {}
     evaluated = 0
     submission_task = target.submission_task or target.name  # XTREME's folder name, e.g. bucc2018
-    for _, split, language in read_plan.data_reads(cfg, "zero_shot"):
+    reads = read_plan.data_reads(cfg, "zero_shot")
+    for done, (_, split, language) in enumerate(reads):
+        beat("zero_shot", done, len(reads))
         examples = data.load_split(target, split, language, cfg.data.root)
         if cfg.eval.max_examples:
             examples = examples.select(range(min(cfg.eval.max_examples, len(examples))))
@@ -257,47 +283,47 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
         if split == "test" and accelerator.is_main_process and submission_task in submission.TASK_FORMATS:
             submission.write_predictions(run_dir / "predictions", submission_task, language,
                                          fmt.submission(predictions, examples))
+    beat("zero_shot", len(reads), len(reads))
     phase_rows.append(_phase_row(run_id, "zero_shot", False, time.perf_counter() - start, None, evaluated))
     return rows
 
 
 def finished_before(run_dir: Path, run_id: str) -> bool:
-    """Whether `run_dir` already holds this run's complete results (a re-run skips it).
-
-    Results of another configuration in the same folder are never overwritten.
-    """
-    record_file = run_dir / "run.json"
-    if not record_file.exists():
+    """Whether `run_dir` already holds this run's complete results (a re-run skips it)."""
+    record_file = run_dir / run_folder.RECORD_FILE
+    if run_folder.recorded_run(run_dir) != run_id:
         return False
-    record = json.loads(record_file.read_text())
-    if record.get("run_id") != run_id:
-        if (run_dir / results.RESULTS_FILE).exists():
-            raise UserError(
-                f"{run_dir} holds the results of another configuration (run {record.get('run_id')}); "
-                "choose another hydra.run.dir (or hydra.sweep.dir), or move that folder away."
-            )
-        return False
-    return "finished" in record and (run_dir / results.RESULTS_FILE).exists()
+    return "finished" in json.loads(record_file.read_text()) and (run_dir / results.RESULTS_FILE).exists()
 
 
-def run(cfg: DictConfig, run_dir: Path) -> Path:
+def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | None = None) -> Path:
     """Run the selected phases of one experiment and write its tables into `run_dir`.
 
     Running it again in the same folder resumes: finished runs are skipped, a finished
     phase 2 is reused, and an interrupted training phase continues from its checkpoint.
+    Nothing is written into the folder before it is claimed for this configuration
+    (`run_folder`); `on_claimed(run_dir)` then runs in the main process first.
     """
     config.validate(cfg)
     datasets.disable_progress_bars()  # our own bars and log lines say what runs
     hf_logging.disable_progress_bar()
-    world_size = PartialState(cpu=cfg.cpu).num_processes  # part of the identity: the effective batch
-    rid = identity.run_id(cfg, world_size)
-    if finished_before(run_dir, rid):
-        log.info("run %s is already complete in %s; nothing to do", rid, run_dir)
-        return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = make_accelerator(cfg, run_dir)
+    state = PartialState(cpu=cfg.cpu)
     # `accelerate launch` runs Hydra in every process: a `${now:...}` run dir can differ by a second
     run_dir = Path(broadcast_object_list([str(run_dir)])[0])
+    world_size = state.num_processes  # part of the identity: the effective batch
+    rid = identity.run_id(cfg, world_size)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_folder.held(run_dir, rid, state.is_main_process):
+        if broadcast_object_list([finished_before(run_dir, rid)])[0]:  # the main process, holding the folder, decides
+            log.info("run %s is already complete in %s; nothing to do", rid, run_dir)
+            return run_dir
+        if on_claimed is not None and state.is_main_process:
+            on_claimed(run_dir)
+        return _run_claimed(cfg, run_dir, rid, world_size)
+
+
+def _run_claimed(cfg: DictConfig, run_dir: Path, rid: str, world_size: int) -> Path:
+    accelerator = make_accelerator(cfg, run_dir)
     record = {"run_id": rid, **results.provenance(str(accelerator.device))}
     log.info("run %s (%s) on %s, precision %s, into %s", rid, cfg.name, accelerator.device, config.precision(cfg), run_dir)
     if accelerator.is_main_process:
@@ -307,11 +333,12 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         model_path = modeling.resolve(cfg.model, cfg.cache.dir)
     tokenizer = modeling.load_tokenizer(model_path, cfg.model.revision)
     phase_rows: list[dict[str, Any]] = []
-    encoder = intermediate_phase(cfg, model_path, tokenizer, accelerator, rid, phase_rows)
-    model = target_phase(cfg, encoder, tokenizer, accelerator, run_dir, rid, phase_rows)
+    beat = Heartbeat(run_dir if accelerator.is_main_process else None)
+    encoder = intermediate_phase(cfg, model_path, tokenizer, accelerator, rid, phase_rows, beat)
+    model = target_phase(cfg, encoder, tokenizer, accelerator, run_dir, rid, phase_rows, beat)
     rows = []
     if "zero_shot" in cfg.phases:
-        rows = zero_shot_phase(cfg, model, tokenizer, accelerator, run_dir, rid, phase_rows)
+        rows = zero_shot_phase(cfg, model, tokenizer, accelerator, run_dir, rid, phase_rows, beat)
 
     inter = cfg.intermediate
     common = {
@@ -319,6 +346,10 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         "intermediate_task": inter.name,
         "intermediate_fraction": encoder.fraction, "intermediate_examples": encoder.examples,
         "target_task": cfg.target.name, "intermediate_steps": encoder.steps,
+        "arm": identity.arm(cfg, world_size), "series": identity.series(cfg, world_size),
+        "baseline_key": identity.baseline_key(cfg, world_size), "intermediate_budget": inter.budget,
+        "intermediate_subsample_seed": config.subsample_seed(cfg), "benchmark": cfg.benchmark,
+        "model_revision": cfg.model.revision, "processes": world_size, **controls.result_columns(inter),
     }
     if accelerator.is_main_process:
         frame = results.write_tables(run_dir, [{**common, **row} for row in rows], phase_rows)

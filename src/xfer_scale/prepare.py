@@ -95,7 +95,7 @@ def compose_sweep(overrides: list[str]) -> list[DictConfig]:
     except (HydraException, OmegaConfBaseException) as error:
         raise UserError(f"cannot compose the config from {' '.join(overrides) or 'the defaults'}: {error}") from None
     for cfg in configs.values():
-        config.validate(cfg)
+        config.validate(cfg, this_machine=False)  # a login node lists what GPU nodes will run
     return list(configs.values())
 
 

@@ -9,17 +9,29 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from xfer_scale import config, formats
+from xfer_scale import config, controls, formats
 
 Read = tuple[DictConfig, str, str]
 
 
 def phase1_reads(inter: DictConfig) -> list[Read]:
-    """The intermediate task's English training data and the dev split that selects checkpoints."""
+    """The intermediate task's training data (English, and its translations where it trains on
+    them: their examples are chosen over the English rows) and the dev split that selects checkpoints."""
     if inter.name == "none":
         return []
-    training = [(task, "train", "en") for task in formats.get(inter).training_tasks()]
+    training_languages = sorted({"en", *controls.languages(inter)}, key=lambda lang: lang != "en")
+    training = [(task, "train", language) for task in controls.intermediate_format(inter).training_tasks()
+                for language in training_languages]
     return training + ([(inter, "dev", "en")] if "dev" in inter.splits else [])
+
+
+def corpus_reads(inter: DictConfig) -> list[Read]:
+    """The MLM text phase 1 samples, per language. Not in `data_reads`: it is never loaded
+    whole, only sampled (`mlm_corpus`), so `prepare` cannot fetch it; its local files are part
+    of the phase-1 identity like any data's."""
+    if not controls.uses_mlm(inter):
+        return []
+    return [(inter.mlm.corpus, "train", language) for language in inter.mlm.languages]
 
 
 def target_reads(cfg: DictConfig) -> list[Read]:

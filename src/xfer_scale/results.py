@@ -35,8 +35,24 @@ RESULT_COLUMNS = {
     "value": "float64",
     "n_examples": "int64",
 }
-# beyond the contract: phase-1 optimiser steps, to tell a fixed-epoch sweep from a compute-matched one
-EXTRA_RESULT_COLUMNS = {"intermediate_steps": "int64"}
+# beyond the contract: phase-1 optimiser steps, to tell a fixed-epoch sweep from a compute-matched one;
+# the run's arm (every setting that determines the numbers but the seed, hashed: `identity.arm`),
+# its scaling series (the arm without the amount), the key of the baseline it is measured
+# against, and readable columns for the settings a sweep typically varies (the control conditions
+# too: the task's training languages, comma-joined and sorted, and the share of MLM batches)
+EXTRA_RESULT_COLUMNS = {
+    "intermediate_steps": "int64",
+    "arm": "string",
+    "series": "string",
+    "baseline_key": "string",
+    "intermediate_budget": "string",
+    "intermediate_subsample_seed": "int64",
+    "benchmark": "string",
+    "model_revision": "string",
+    "processes": "int64",
+    "intermediate_languages": "string",
+    "intermediate_mlm_ratio": "float64",
+}
 PHASE_COLUMNS = {
     "run_id": "string",
     "phase": "string",
@@ -46,6 +62,9 @@ PHASE_COLUMNS = {
     "steps": "int64",
     "tokens": "int64",
     "padding_fraction": "float64",
+    # checkpoint selection, auditable: the step kept and every (step, dev score) it chose from (JSON)
+    "best_step": "int64",
+    "dev_history": "string",
 }
 RESULTS_FILE = "results.parquet"
 PHASES_FILE = "phases.parquet"

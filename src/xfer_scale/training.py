@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,17 +21,19 @@ import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.data_loader import prepare_data_loader, skip_first_batches
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from xfer_scale import checkpoint, evaluation, packing
-from xfer_scale.errors import UserError
+from xfer_scale.errors import Interrupted, UserError
 from xfer_scale.formats import Format
 
 log = logging.getLogger(__name__)
 logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)  # a line per file saved
+#: the most seconds between two heartbeats of a training phase (`status` calls a run stalled after 600)
+HEARTBEAT_EVERY_S = 60.0
 
 
 @dataclass
@@ -85,12 +89,16 @@ def train(
     num_workers: int = 0,
     eval_batch_size: int = 64,
     log_every_steps: int = 50,
+    heartbeat: Callable[[int, int], None] | None = None,
 ) -> TrainStats:
     """Train `model` in place on `features`; `dev` = (examples, features) for selection.
 
     With `checkpoints`, the loop saves its state every `cfg.checkpoint_every_steps` and, if
     a checkpoint of the same configuration is already there, continues from it with the
     same batches and RNG, so the result equals that of an uninterrupted run.
+
+    `heartbeat(step, total_steps)` is called when the loop starts and ends and at most every
+    HEARTBEAT_EVERY_S seconds between: a clock read per optimiser step, no file I/O in the loop.
     """
     set_seed(seed)
     lengths = fmt.lengths(features)
@@ -110,6 +118,8 @@ def train(
     ]
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)  # one kernel for all parameters
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    if accelerator.num_processes > 1:  # DDP refuses a step that leaves weights without gradients unless told
+        accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=fmt.leaves_weights_unused)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     collate = fmt.collator(features, pad_token_id)
     if cfg.packing:
@@ -122,6 +132,9 @@ def train(
         log.info("%s: resuming from the checkpoint at step %d in %s", phase, stats.steps, checkpoints.directory)
     log.info("%s: training on %d features, %d optimiser steps (batch %d x %d accumulation) on %s",
              phase, len(features), total_steps, cfg.batch_size, cfg.grad_accum, accelerator.device)
+    heartbeat = heartbeat or (lambda step, total: None)
+    heartbeat(stats.steps, total_steps)
+    beat_at = time.monotonic()
     best_changed = False
     running_loss = torch.zeros((), device=accelerator.device)
     # examples, real tokens, padded tokens seen by this rank since the last read (no host sync per step)
@@ -129,62 +142,69 @@ def train(
     progress = tqdm(total=total_steps, initial=stats.steps, desc=phase, disable=not accelerator.is_local_main_process)
     model.train()
     stop = stats.steps >= total_steps
-    while not stop:
-        batches = fmt.batches(features, lengths, cfg.batch_size, seed + stats.epoch)
-        # accelerate's function, not the Accelerator method: a loader per epoch must not be
-        # registered with the Accelerator, whose saved state would then grow every epoch
-        loader = prepare_data_loader(
-            _epoch_loader(features, batches, collate, num_workers, seed), device=accelerator.device,
-            num_processes=accelerator.num_processes, process_index=accelerator.process_index, put_on_device=True,
-        )
-        epoch_length = len(loader)  # this rank's share of the batches
-        loader = skip_first_batches(loader, stats.epoch_batches_done) if stats.epoch_batches_done else loader
-        for micro_step, batch in enumerate(loader, start=stats.epoch_batches_done):
-            sync = (micro_step + 1) % cfg.grad_accum == 0 or micro_step + 1 == epoch_length
-            with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-                loss = fmt.loss(model(**batch), batch, accelerator)
-                accelerator.backward(loss / cfg.grad_accum)
-            running_loss += loss.detach() / cfg.grad_accum
-            counts[0] += len(batch["attention_mask"])  # a packed batch's input_ids are one row
-            counts[1] += batch["attention_mask"].sum()
-            counts[2] += batch["input_ids"].numel()
-            if not sync:
-                continue
-            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            stats.steps += 1
-            stats.epoch_batches_done = micro_step + 1
-            progress.update(1)
-            if stats.steps % log_every_steps == 0 or stats.steps == total_steps:
-                _log_loss(phase, running_loss, stats.steps, log_every_steps, accelerator, scheduler, progress)
-            at_end = stats.steps >= total_steps
-            if dev is not None and (stats.steps % cfg.eval_every_steps == 0 or at_end):
-                score = _select_score(model, fmt, dev, accelerator, pad_token_id, eval_batch_size)
-                stats.history.append({"step": stats.steps, "score": score})
-                accelerator.log({f"{phase}/dev_score": score}, step=stats.steps)
-                if stats.best_score is None or score > stats.best_score:
-                    stats.best_score, stats.best_step, stats.evals_without_gain = score, stats.steps, 0
-                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
-                    best_changed = True
-                else:
-                    stats.evals_without_gain += 1
-                patience = cfg.early_stop_patience
-                if patience is not None and stats.evals_without_gain >= patience:
-                    log.info("%s: no dev gain in %d evaluations; stopping at step %d", phase, patience, stats.steps)
+    try:
+        while not stop:
+            batches = fmt.batches(features, lengths, cfg.batch_size, seed + stats.epoch)
+            # accelerate's function, not the Accelerator method: a loader per epoch must not be
+            # registered with the Accelerator, whose saved state would then grow every epoch
+            loader = prepare_data_loader(
+                _epoch_loader(features, batches, collate, num_workers, seed), device=accelerator.device,
+                num_processes=accelerator.num_processes, process_index=accelerator.process_index, put_on_device=True,
+            )
+            epoch_length = len(loader)  # this rank's share of the batches
+            loader = skip_first_batches(loader, stats.epoch_batches_done) if stats.epoch_batches_done else loader
+            for micro_step, batch in enumerate(loader, start=stats.epoch_batches_done):
+                sync = (micro_step + 1) % cfg.grad_accum == 0 or micro_step + 1 == epoch_length
+                with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+                    loss = fmt.loss(model(**batch), batch, accelerator)
+                    accelerator.backward(loss / cfg.grad_accum)
+                running_loss += loss.detach() / cfg.grad_accum
+                counts[0] += len(batch["attention_mask"])  # a packed batch's input_ids are one row
+                counts[1] += batch["attention_mask"].sum()
+                counts[2] += batch["input_ids"].numel()
+                if not sync:
+                    continue
+                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                stats.steps += 1
+                stats.epoch_batches_done = micro_step + 1
+                progress.update(1)
+                if time.monotonic() - beat_at >= HEARTBEAT_EVERY_S:
+                    heartbeat(stats.steps, total_steps)
+                    beat_at = time.monotonic()
+                if stats.steps % log_every_steps == 0 or stats.steps == total_steps:
+                    _log_loss(phase, running_loss, stats.steps, log_every_steps, accelerator, scheduler, progress)
+                at_end = stats.steps >= total_steps
+                if dev is not None and (stats.steps % cfg.eval_every_steps == 0 or at_end):
+                    score = _select_score(model, fmt, dev, accelerator, pad_token_id, eval_batch_size)
+                    stats.history.append({"step": stats.steps, "score": score})
+                    accelerator.log({f"{phase}/dev_score": score}, step=stats.steps)
+                    if stats.best_score is None or score > stats.best_score:
+                        stats.best_score, stats.best_step, stats.evals_without_gain = score, stats.steps, 0
+                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
+                        best_changed = True
+                    else:
+                        stats.evals_without_gain += 1
+                    patience = cfg.early_stop_patience
+                    if patience is not None and stats.evals_without_gain >= patience:
+                        log.info("%s: no dev gain in %d evaluations; stopping at step %d", phase, patience, stats.steps)
+                        stop = True
+                if at_end or stop:
                     stop = True
-            if at_end or stop:
-                stop = True
-                break
-            if checkpoints and stats.steps % cfg.checkpoint_every_steps == 0:
-                _add_counts(stats, counts, accelerator)
-                checkpoint.save(accelerator, checkpoints.directory, stats, best_state, best_changed, checkpoints.identity)
-                best_changed = False
-        else:
-            stats.epoch += 1
-            stats.epoch_batches_done = 0
+                    break
+                if checkpoints and stats.steps % cfg.checkpoint_every_steps == 0:
+                    _add_counts(stats, counts, accelerator)
+                    checkpoint.save(accelerator, checkpoints.directory, stats, best_state, best_changed, checkpoints.identity)
+                    best_changed = False
+            else:
+                stats.epoch += 1
+                stats.epoch_batches_done = 0
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted at {phase} step {stats.steps}") from None
     progress.close()
+    heartbeat(stats.steps, total_steps)
     _add_counts(stats, counts, accelerator)
     if best_state is not None:
         accelerator.unwrap_model(model).load_state_dict(best_state)

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import torch
 from torch import nn
 
-from xfer_scale import data, metrics
+from xfer_scale import data, metrics, translate_train
 from xfer_scale.errors import UserError
 from xfer_scale.formats.model import TaskModel
 
@@ -21,16 +21,29 @@ IGNORE_INDEX = -100
 PAD_VALUES = {"attention_mask": 0, "labels": IGNORE_INDEX}
 
 
-Loader = Callable[[Any, str], datasets.Dataset]  # (task config, split) -> canonical rows
+@dataclass(frozen=True)
+class Loader:
+    """How a format reads a task's split: `(task config, split) -> canonical rows` in the
+    phase's training language, or in `language` where given (translations); from the original
+    files under `data_root` where set, else from the hub. Formats that read lazily rather than
+    through `data.load_split` (the MLM text) find the files through `data_root`."""
+
+    data_root: str | None = None
+    language: str = "en"
+
+    def __call__(self, task: Any, split: str, language: str | None = None) -> datasets.Dataset:
+        return data.load_split(task, split, language or self.language, self.data_root)
 
 
 @dataclass
 class Amount:
-    """How much of a training set phase 1 keeps: a fraction or a count, and which subsample."""
+    """How much of a training set phase 1 keeps: a fraction or a count, which subsample, and in
+    which languages (translate-train: the same examples in each; see `translate_train`)."""
 
     fraction: float
     examples: int | None
     seed: int
+    languages: tuple[str, ...] = ("en",)
 
 
 @dataclass
@@ -59,13 +72,21 @@ class Format:
     roles: tuple[str, ...] = ("intermediate", "target")
     #: the columns a feature carries into the model (`labels` only where it is trained)
     model_inputs = ("input_ids", "attention_mask", "labels")
+    #: a batch leaves some of the model's weights unused (one head of several): data-parallel
+    #: training must then look for them, which costs a little on every step
+    leaves_weights_unused = False
 
     def __init__(self, task: Any, device: torch.device | None = None):
         self.task = task
         self.device = device or torch.device("cpu")  # where predictions are computed
-        self.num_labels = len(task.label_names)
         # e.g. token accuracy for CCG supertags, where the span F1 of seqeval means nothing
         self.selection_metric = task.get("format_options", {}).get("selection_metric", self.selection_metric)
+
+    @property
+    def num_labels(self) -> int:
+        """Read when the head is built: a task with `labels_from_data` (CCG) learns its label
+        names while its training data is read, after the format exists."""
+        return len(self.task.label_names)
 
     # -- data ------------------------------------------------------------------------------
 
@@ -74,12 +95,16 @@ class Format:
         return [self.task]
 
     def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
-        """The training examples: the whole split, or the nested stratified subsample `amount`."""
+        """The training examples: the whole split, or the nested stratified subsample `amount`,
+        drawn over the English rows and taken from each of its languages (`indices`: the
+        English rows; the set it is drawn from counts once per language)."""
         full = load(self.task, "train")
         if amount is None:
             return TrainingSet(full, len(full))
         examples, chosen = data.subsample(full, amount.fraction, amount.examples, amount.seed, self.task.name)
-        return TrainingSet(examples, len(full), chosen)
+        if amount.languages != ("en",):
+            examples = translate_train.union(self.task, load, full, chosen, amount.languages)
+        return TrainingSet(examples, len(full) * len(amount.languages), chosen)
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Model features, one or more per example, each with `example_index`."""

@@ -42,8 +42,17 @@ class TaskModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor | None = None,
                 cu_seq_lens: torch.Tensor | None = None, max_length: int | None = None,
-                unpack_index: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
-        return self.head(self.encode(input_ids, attention_mask, position_ids, cu_seq_lens, max_length, unpack_index))
+                unpack_index: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                **_: Any) -> torch.Tensor:
+        hidden = self.encode(input_ids, attention_mask, position_ids, cu_seq_lens, max_length, unpack_index)
+        return apply_head(self.head, hidden, labels)
+
+
+def apply_head(head: nn.Module, hidden: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """A head's output for the hidden states. A head that says it `reads_labels` gets the
+    training labels too (None when predicting): an MLM head then scores only the masked
+    positions, whose logits over a 250k vocabulary would otherwise dominate memory."""
+    return head(hidden, labels) if getattr(head, "reads_labels", False) else head(hidden)
 
 
 def head_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -20,7 +20,7 @@ from torch import nn
 from xfer_scale import data
 from xfer_scale.errors import UserError
 from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet, check_options, get, register
-from xfer_scale.formats.model import TaskModel
+from xfer_scale.formats.model import TaskModel, apply_head
 
 
 @dataclass
@@ -66,14 +66,17 @@ class MultiTaskModel(TaskModel):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task: int = 0,
                 position_ids: torch.Tensor | None = None, cu_seq_lens: torch.Tensor | None = None,
-                max_length: int | None = None, unpack_index: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
+                max_length: int | None = None, unpack_index: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
         head = list(self.head.values())[task]
-        return head(self.encode(input_ids, attention_mask, position_ids, cu_seq_lens, max_length, unpack_index))
+        hidden = self.encode(input_ids, attention_mask, position_ids, cu_seq_lens, max_length, unpack_index)
+        return apply_head(head, hidden, labels)
 
 
 @register("multitask")
 class MultiTask(Format):
     roles = ("intermediate",)
+    leaves_weights_unused = True  # a batch trains one task's head
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)

@@ -22,6 +22,8 @@ SETTINGS = {
     "benchmark": "string",
     "model_revision": "string",
     "processes": "Int64",
+    "intermediate_languages": "string",
+    "intermediate_mlm_ratio": "Float64",
 }
 AMOUNT = ["intermediate_fraction", "intermediate_examples"]
 SERIES_COLUMNS = ["model", "experiment", "intermediate_task", *SETTINGS]
