@@ -66,7 +66,7 @@ def test_each_control_trains_and_evaluates_from_a_phase1_model_of_its_own(arm: s
 def test_the_three_controls_and_english_are_four_phase1_models_and_four_arms():
     settings = [(*overrides, *FAST) for overrides, _, _ in ARMS.values()] + [("intermediate=mnli", *FAST)]
     assert len({phase1_key(*s) for s in settings}) == 4
-    assert len({identity.arm(smoke(*s), 1) for s in settings}) == 4
+    assert len({identity.run_keys(smoke(*s), 1).arm for s in settings}) == 4
 
 
 # -- MLM mixed into phase 1 -------------------------------------------------------------------

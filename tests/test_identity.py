@@ -82,7 +82,8 @@ def test_a_run_differing_only_in_bookkeeping_reuses_phase1(smoke_run: Path, cach
 
 def arms(*overrides: str) -> tuple[str, str, str]:
     cfg = compose_cfg(*BASE, *overrides)
-    return identity.arm(cfg, 1), identity.series(cfg, 1), identity.baseline_key(cfg, 1)
+    keys = identity.run_keys(cfg, 1)
+    return keys.arm, keys.series, keys.baseline_key
 
 
 def test_seeds_are_replicates_of_one_arm_and_amounts_points_of_one_series():

@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from xfer_scale import config
+from xfer_scale import config, run_folder
 from xfer_scale.atomic import write_text
 from xfer_scale.errors import Interrupted, UserError
 
@@ -86,8 +86,7 @@ class SweepSummary(Callback):
         sweep = Path(config.hydra.sweep.dir)
         cells = {p.parent for p in sweep.glob("**/.hydra")} | {p.parent for p in sweep.glob(f"**/{FAILURE_FILE}")}
         for cell in sorted(cells):
-            record = cell / "run.json"
-            if record.exists() and "finished" in json.loads(record.read_text()):
+            if run_folder.finished(cell):
                 continue
             failure = cell / FAILURE_FILE
             if failure.exists():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -109,29 +110,38 @@ def _without(settings: dict[str, Any], *paths: str) -> dict[str, Any]:
     return out
 
 
-def arm(cfg: DictConfig, world_size: int) -> str:
-    """Runs of one arm differ only in their seed: the report's replicates. A subsample seed
-    that follows the seed (the default) is part of the seed's variation, not of the arm."""
-    return digest(_without(scientific_config(cfg, world_size), "seed"))
+@dataclass(frozen=True)
+class RunKeys:
+    """The hashes a run is known by, all from one scientific configuration."""
+
+    #: the run itself: stable across machines, folders and re-runs
+    run_id: str
+    #: runs of one arm differ only in their seed: the report's replicates. A subsample seed that
+    #: follows the seed (the default) is part of the seed's variation, not of the arm
+    arm: str
+    #: the arms of one scaling curve: the same settings but for the amount of intermediate data
+    series: str
+    #: what a run shares with the `intermediate=none` run its gains are measured against: the
+    #: model, precision, processes, the target (its recipe included) and what is evaluated
+    baseline_key: str
 
 
-def series(cfg: DictConfig, world_size: int) -> str:
-    """The arms of one scaling curve: the same settings but for the amount of intermediate data."""
-    return digest(_without(scientific_config(cfg, world_size), "seed", "intermediate.fraction",
-                           "intermediate.examples"))
+BASELINE_SETTINGS = ("model", "precision", "processes", "target", "benchmark", "evaluated_languages", "target_files",
+                     "eval_max_examples")
 
 
-def baseline_key(cfg: DictConfig, world_size: int) -> str:
-    """What a run shares with the `intermediate=none` run its gains are measured against: the
-    model, precision, processes, the target (its recipe included) and what is evaluated."""
+def run_keys(cfg: DictConfig, world_size: int) -> RunKeys:
     settings = scientific_config(cfg, world_size)
-    return digest({key: settings[key] for key in ("model", "precision", "processes", "target", "benchmark",
-                                                  "evaluated_languages", "target_files", "eval_max_examples")})
+    return RunKeys(
+        run_id=digest(settings),
+        arm=digest(_without(settings, "seed")),
+        series=digest(_without(settings, "seed", "intermediate.fraction", "intermediate.examples")),
+        baseline_key=digest({key: settings[key] for key in BASELINE_SETTINGS}),
+    )
 
 
 def run_id(cfg: DictConfig, world_size: int) -> str:
-    """Stable across machines, folders and re-runs."""
-    return digest(scientific_config(cfg, world_size))
+    return run_keys(cfg, world_size).run_id
 
 
 def phase1_key(cfg: DictConfig, world_size: int) -> str:

@@ -288,14 +288,6 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
     return rows
 
 
-def finished_before(run_dir: Path, run_id: str) -> bool:
-    """Whether `run_dir` already holds this run's complete results (a re-run skips it)."""
-    record_file = run_dir / run_folder.RECORD_FILE
-    if run_folder.recorded_run(run_dir) != run_id:
-        return False
-    return "finished" in json.loads(record_file.read_text()) and (run_dir / results.RESULTS_FILE).exists()
-
-
 def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | None = None) -> Path:
     """Run the selected phases of one experiment and write its tables into `run_dir`.
 
@@ -311,18 +303,20 @@ def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | Non
     # `accelerate launch` runs Hydra in every process: a `${now:...}` run dir can differ by a second
     run_dir = Path(broadcast_object_list([str(run_dir)])[0])
     world_size = state.num_processes  # part of the identity: the effective batch
-    rid = identity.run_id(cfg, world_size)
+    keys = identity.run_keys(cfg, world_size)
+    rid = keys.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_folder.held(run_dir, rid, state.is_main_process):
-        if broadcast_object_list([finished_before(run_dir, rid)])[0]:  # the main process, holding the folder, decides
+        if broadcast_object_list([run_folder.finished(run_dir, rid)])[0]:  # the main process, holding the folder, decides
             log.info("run %s is already complete in %s; nothing to do", rid, run_dir)
             return run_dir
         if on_claimed is not None and state.is_main_process:
             on_claimed(run_dir)
-        return _run_claimed(cfg, run_dir, rid, world_size)
+        return _run_claimed(cfg, run_dir, keys, world_size)
 
 
-def _run_claimed(cfg: DictConfig, run_dir: Path, rid: str, world_size: int) -> Path:
+def _run_claimed(cfg: DictConfig, run_dir: Path, keys: identity.RunKeys, world_size: int) -> Path:
+    rid = keys.run_id
     accelerator = make_accelerator(cfg, run_dir)
     record = {"run_id": rid, **results.provenance(str(accelerator.device))}
     log.info("run %s (%s) on %s, precision %s, into %s", rid, cfg.name, accelerator.device, config.precision(cfg), run_dir)
@@ -346,8 +340,7 @@ def _run_claimed(cfg: DictConfig, run_dir: Path, rid: str, world_size: int) -> P
         "intermediate_task": inter.name,
         "intermediate_fraction": encoder.fraction, "intermediate_examples": encoder.examples,
         "target_task": cfg.target.name, "intermediate_steps": encoder.steps,
-        "arm": identity.arm(cfg, world_size), "series": identity.series(cfg, world_size),
-        "baseline_key": identity.baseline_key(cfg, world_size), "intermediate_budget": inter.budget,
+        "arm": keys.arm, "series": keys.series, "baseline_key": keys.baseline_key, "intermediate_budget": inter.budget,
         "intermediate_subsample_seed": config.subsample_seed(cfg), "benchmark": cfg.benchmark,
         "model_revision": cfg.model.revision, "processes": world_size, **controls.result_columns(inter),
     }

@@ -36,7 +36,7 @@ RESULT_COLUMNS = {
     "n_examples": "int64",
 }
 # beyond the contract: phase-1 optimiser steps, to tell a fixed-epoch sweep from a compute-matched one;
-# the run's arm (every setting that determines the numbers but the seed, hashed: `identity.arm`),
+# the run's arm (every setting that determines the numbers but the seed, hashed: `identity.RunKeys`),
 # its scaling series (the arm without the amount), the key of the baseline it is measured
 # against, and readable columns for the settings a sweep typically varies (the control conditions
 # too: the task's training languages, comma-joined and sorted, and the share of MLM batches)

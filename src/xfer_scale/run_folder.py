@@ -22,6 +22,7 @@ import platform
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -30,10 +31,11 @@ from xfer_scale.errors import UserError
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "run.json"
+RESULTS_FILE = "results.parquet"  # results.RESULTS_FILE, without importing pandas here
 LOCK_FILE = ".run.lock"
 HOLDER_FILE = ".run.holder"
 #: what a configuration's run leaves that took compute, by the file that says it is there
-WORK = {"results": "results.parquet", "a trained target model": "target_model/model.json",
+WORK = {"results": RESULTS_FILE, "a trained target model": "target_model/model.json",
         "a training checkpoint": "checkpoints/target/loop.json"}
 
 
@@ -41,10 +43,26 @@ class ForeignFolder(UserError):
     """The folder holds another configuration's work; nothing in it was changed."""
 
 
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """`run.json` of the run that last claimed `run_dir`; None where there is none (or, read
+    by `status` while a run writes it elsewhere, none whole yet)."""
+    try:
+        return json.loads((run_dir / RECORD_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def recorded_run(run_dir: Path) -> str | None:
     """The run id of the configuration that last claimed `run_dir`, if any."""
-    record = run_dir / RECORD_FILE
-    return json.loads(record.read_text()).get("run_id") if record.is_file() else None
+    return (read_record(run_dir) or {}).get("run_id")
+
+
+def finished(run_dir: Path, run_id: str | None = None) -> bool:
+    """Whether `run_dir` holds a complete run (of `run_id`, if given): its record says
+    finished and its results are there."""
+    record = read_record(run_dir) or {}
+    return ("finished" in record and (run_dir / RESULTS_FILE).exists()
+            and (run_id is None or record.get("run_id") == run_id))
 
 
 def check(run_dir: Path, run_id: str) -> None:

@@ -24,7 +24,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from xfer_scale import results, run_folder
+from xfer_scale import run_folder
 from xfer_scale.cli import FAILURE_FILE
 from xfer_scale.status import heartbeat
 
@@ -46,14 +46,6 @@ class Cell:
     total_steps: int = 0
     heartbeat: datetime | None = None
     message: str = ""
-
-
-def _finished(folder: Path) -> bool:
-    try:
-        record = json.loads((folder / run_folder.RECORD_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return "finished" in record and (folder / results.RESULTS_FILE).exists()
 
 
 def _failure(folder: Path) -> str | None:
@@ -90,7 +82,7 @@ def _last_sign_of_life(folder: Path) -> dict[str, Any]:
 def state(folder: Path, name: str, now: datetime, stale_after: float) -> Cell:
     """done (results written) > failed (`failure.json`) > running or stalled (by the age of
     its heartbeat, or a process on this host that is gone)."""
-    if _finished(folder):
+    if run_folder.finished(folder):
         return Cell(name, "done")
     message = _failure(folder)
     if message is not None:
