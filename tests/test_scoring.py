@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pandas as pd
 import pytest
 
 from xfer_scale.errors import UserError
-from xfer_scale.scoring import main, score_directory
+from xfer_scale.scoring import BENCHMARKS, main, score_directory, withheld_note
 from xfer_scale.submission import (
     read_labels,
     read_predictions,
@@ -46,9 +45,31 @@ FIXTURE_XTREME = {
 }
 
 
+# Per task, evaluate.py's avg_metric: (EM + F1) / 2 for QA, else F1, else accuracy.
+FIXTURE_AVG_METRIC = {
+    "pawsx": FIXTURE_XTREME[("pawsx", "accuracy")],
+    "xnli": FIXTURE_XTREME[("xnli", "accuracy")],
+    "panx": FIXTURE_XTREME[("panx", "f1")],
+    "udpos": FIXTURE_XTREME[("udpos", "f1")],  # F1, not the token accuracy beside it
+    "bucc2018": FIXTURE_XTREME[("bucc2018", "f1")],
+    "tatoeba": FIXTURE_XTREME[("tatoeba", "accuracy")],
+    "xquad": (FIXTURE_XTREME[("xquad", "exact_match")] + FIXTURE_XTREME[("xquad", "f1")]) / 2,
+    "mlqa": (FIXTURE_XTREME[("mlqa", "exact_match")] + FIXTURE_XTREME[("mlqa", "f1")]) / 2,
+    "tydiqa": 100.0,
+}
+
+
 def averages(scores: pd.DataFrame) -> dict[tuple[str, str], float]:
-    avg = scores[scores["language"] == "avg"]
+    """The language averages of the task metrics (not avg_metric, groups or all_task)."""
+    avg = scores[(scores["language"] == "avg") & (scores["metric"] != "avg_metric")]
     return {(t, m): v for t, m, v in zip(avg["task"], avg["metric"], avg["value"])}
+
+
+def avg_metrics(scores: pd.DataFrame) -> dict[str, float]:
+    """task, group or all_task -> its avg_metric row."""
+    rows = scores[scores["metric"] == "avg_metric"]
+    assert set(rows["language"]) <= {"avg"}
+    return dict(zip(rows["task"], rows["value"]))
 
 
 @pytest.fixture
@@ -69,6 +90,7 @@ def submission(tmp_path: Path) -> Path:
         ("bucc2018", [("de-1", "en-7"), ("de-2", "en-2")], "test-en.tsv"),
         ("mlqa", {"q1": "电动势", "q2": ""}, "test-en.json"),
         ("xcopa", [0, 1, 1], "test-en.jsonl"),
+        ("lareqa", {"q1": ["c2", "c1"], "q2": []}, "test-en.json"),
     ],
 )
 def test_written_predictions_read_back_unchanged(tmp_path, task, predictions, name):
@@ -115,7 +137,7 @@ def test_squad_labels_become_id_to_gold_answers():
         ("panx", [["B-PER", ""]], "tag '' has no text"),
         ("xnli", ["entail\nment"], "has a line break"),
         ("bucc2018", [("de\t1", "en-1")], "source id 'de\\\\t1' has a tab"),
-        ("mewslix", [], "no submission format for task 'mewslix'"),
+        ("siqa", [], "no submission format for task 'siqa'"),
     ],
 )
 def test_writer_refuses_what_would_not_read_back(tmp_path, task, predictions, message):
@@ -138,17 +160,124 @@ def test_fixture_scores_xtreme():
     assert per_lang[("pawsx", "de", "accuracy")] == 50.0
     # xquad ro is an XTREME-R language: its label file does not count for XTREME.
     assert "ro" not in set(scores.loc[scores["task"] == "xquad", "language"])
+    # Every task's avg_metric; no group, as no task has all its languages.
+    assert avg_metrics(scores) == pytest.approx(FIXTURE_AVG_METRIC)
 
 
-def test_fixture_scores_xtreme_r(caplog):
-    with caplog.at_level(logging.WARNING):
-        scores = score_directory(FIXTURE / "predictions", FIXTURE / "labels", "xtreme-r")
+def test_fixture_scores_xtreme_r():
+    scores = score_directory(FIXTURE / "predictions", FIXTURE / "labels", "xtreme-r")
     got = averages(scores)
     tasks = {task for task, _ in got}
-    assert tasks == {"xnli", "panx", "udpos", "tatoeba", "xcopa", "xquad", "mlqa", "tydiqa"}
+    assert tasks == {
+        "xnli", "panx", "udpos", "tatoeba", "xcopa", "xquad", "mlqa", "tydiqa", "mewslix", "lareqa"
+    }
     assert got[("xcopa", "accuracy")] == pytest.approx(200 / 3)
     assert got[("xquad", "exact_match")] == pytest.approx((25.0 + 100.0) / 2)
-    assert "skipping mewslix" in caplog.text
+    # Mewsli-X: gold at rank 1, rank 3, rank 2 (" Q7 " stripped), m4 unranked (0).
+    assert got[("mewslix", "map@20")] == pytest.approx((1 + 1 / 3 + 1 / 2 + 0) / 4 * 100)
+    assert avg_metrics(scores)["mewslix"] == got[("mewslix", "map@20")]
+
+
+def test_lareqa_averages_over_questions_not_languages():
+    scores = score_directory(FIXTURE / "predictions", FIXTURE / "labels", "xtreme-r")
+    per_lang = scores.set_index(["task", "language", "metric"])["value"]
+    en_questions = [(1 + 2 / 3) / 2, 1 / 2, 0.0]  # AP@20 of en-1, en-2, en-3
+    assert per_lang[("lareqa", "en", "map@20")] == pytest.approx(sum(en_questions) / 3 * 100)
+    assert per_lang[("lareqa", "de", "map@20")] == 100.0  # one question, both answers on top
+    micro = (sum(en_questions) + 1.0) / 4 * 100  # the macro mean would be (44.44 + 100) / 2
+    assert per_lang[("lareqa", "avg", "map@20")] == pytest.approx(micro)
+    assert per_lang[("lareqa", "avg", "avg_metric")] == pytest.approx(micro)
+
+
+# --- groups and all_task ----------------------------------------------------------------
+
+# One fixture file per task, copied to every language of the benchmark: each language then
+# scores as that file, so a task's average is the file's score. MLQA takes TyDi QA's Swahili
+# file: exact answers up to case score 100 under every language's normalisation, which the
+# German file (an article dropped) would not.
+TEMPLATES = {
+    "pawsx": ("pawsx", "de"),
+    "xnli": ("xnli", "en"),
+    "panx": ("panx", "en"),
+    "udpos": ("udpos", "en"),
+    "bucc2018": ("bucc2018", "de"),
+    "tatoeba": ("tatoeba", "fr"),
+    "xquad": ("xquad", "es"),
+    "mlqa": ("tydiqa", "sw"),
+    "tydiqa": ("tydiqa", "sw"),
+    "xcopa": ("xcopa", "et"),
+    "mewslix": ("mewslix", "en"),
+    "lareqa": ("lareqa", "en"),
+}
+# Each template's avg_metric, by hand (test_metrics.py scores the same cases).
+TEMPLATE_AVG_METRIC = {
+    "pawsx": 50.0,  # de: 1 of 2
+    "xnli": 200 / 3,
+    "panx": 400 / 7,  # en: span F1, 2 correct of 4 predicted and 3 gold
+    "udpos": 80.0,
+    "bucc2018": 400 / 7,
+    "tatoeba": 60.0,
+    "xquad": FIXTURE_AVG_METRIC["xquad"],  # es is XTREME's only fixture language of xquad
+    "mlqa": 100.0,
+    "tydiqa": 100.0,
+}
+
+
+def complete_submission(root: Path, benchmark: str) -> Path:
+    """Every task and language of `benchmark`, each file a copy of its task's template."""
+    for task, langs in BENCHMARKS[benchmark].items():
+        source_task, source_lang = TEMPLATES[task]
+        for side in ("labels", "predictions"):
+            source = submission_path(FIXTURE / side, source_task, source_lang)
+            for lang in langs:
+                target = submission_path(root / side, task, lang)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+    return root
+
+
+def test_complete_xtreme_submission_has_evaluate_py_groups(tmp_path):
+    root = complete_submission(tmp_path, "xtreme")
+    scores = score_directory(root / "predictions", root / "labels")
+    task = TEMPLATE_AVG_METRIC
+    expected = {
+        "classification": (task["pawsx"] + task["xnli"]) / 2,
+        "tagging": (task["udpos"] + task["panx"]) / 2,
+        "qa": (task["xquad"] + task["mlqa"] + task["tydiqa"]) / 3,
+        "retrieval": (task["bucc2018"] + task["tatoeba"]) / 2,
+        "all_task": sum(task.values()) / 9,
+    }
+    assert avg_metrics(scores) == pytest.approx(task | expected)
+    assert withheld_note(scores, "xtreme") is None
+
+
+def test_complete_xtreme_r_submission_counts_lareqa_in_all_task(tmp_path):
+    root = complete_submission(tmp_path, "xtreme-r")
+    scores = score_directory(root / "predictions", root / "labels", "xtreme-r")
+    got = avg_metrics(scores)
+    task = {t: got[t] for t in BENCHMARKS["xtreme-r"]}
+    assert task["xcopa"] == pytest.approx(200 / 3)
+    assert task["mewslix"] == pytest.approx((1 + 1 / 3 + 1 / 2 + 0) / 4 * 100)
+    assert task["lareqa"] == pytest.approx(((1 + 2 / 3) / 2 + 1 / 2 + 0) / 3 * 100)
+    assert got["classification"] == pytest.approx((task["xnli"] + task["xcopa"]) / 2)
+    assert got["retrieval"] == pytest.approx((task["tatoeba"] + task["mewslix"]) / 2)  # as evaluate.py
+    assert got["multi_choice"] == pytest.approx(task["xcopa"])
+    assert got["all_task"] == pytest.approx(sum(task.values()) / 10)
+
+
+def test_a_missing_language_withholds_its_groups(tmp_path, capsys):
+    root = complete_submission(tmp_path, "xtreme")
+    for side in ("labels", "predictions"):
+        submission_path(root / side, "udpos", "yo").unlink()
+    scores = score_directory(root / "predictions", root / "labels")
+    got = avg_metrics(scores)
+    assert "tagging" not in got and "all_task" not in got
+    assert {"classification", "qa", "retrieval"} <= got.keys()
+    assert got["udpos"] == pytest.approx(80.0)  # the task itself still averages what is there
+    note = withheld_note(scores, "xtreme")
+    assert note.startswith("groups withheld (tagging, all_task): udpos lacks 1 of 33 languages (yo).")
+    main(["--predictions", str(root / "predictions"), "--labels", str(root / "labels")])
+    assert capsys.readouterr().out.rstrip().endswith(note)
 
 
 def test_missing_prediction_file_is_named(submission):
@@ -161,6 +290,12 @@ def test_malformed_files_are_named_with_line(submission):
     (submission / "predictions" / "bucc2018" / "test-de.tsv").write_text("de-1\ten-1\nde-2 en-2\n")
     with pytest.raises(UserError, match=r"bucc2018/test-de\.tsv:2: expected 'source_id<TAB>"):
         score_directory(submission / "predictions", submission / "labels")
+
+
+def test_ranking_prediction_that_is_not_a_list_is_named(submission):
+    (submission / "predictions" / "mewslix" / "test-en.json").write_text('{"m1": "Q1"}')
+    with pytest.raises(UserError, match=r"mewslix/test-en\.json: 'm1' maps to \"Q1\"; expected a list"):
+        score_directory(submission / "predictions", submission / "labels", "xtreme-r")
 
 
 def test_malformed_json_is_named_with_line(submission):
@@ -193,11 +328,16 @@ def test_main_writes_csv_and_prints_averages(tmp_path, capsys):
     assert len(csv) == len(score_directory(FIXTURE / "predictions", FIXTURE / "labels"))
     assert averages(csv)[("bucc2018", "f1")] == pytest.approx(400 / 7)
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0].split() == ["accuracy", "f1", "precision", "recall", "exact_match"]
-    assert printed[1].split() == ["pawsx", "62.50"]
-    assert next(line for line in printed if line.startswith("udpos")).split() == [
-        "udpos", "75.00", "80.00", "75.00", "85.71"
+    assert printed[0].split() == [
+        "accuracy", "f1", "precision", "recall", "exact_match", "avg_metric"
     ]
+    assert printed[1].split() == ["pawsx", "62.50", "62.50"]
+    assert next(line for line in printed if line.startswith("udpos")).split() == [
+        "udpos", "75.00", "80.00", "75.00", "85.71", "80.00"
+    ]
+    # No task has every language: no group block, and a note that says why.
+    assert printed[-1].startswith("groups withheld (classification, tagging, qa, retrieval, all_task): ")
+    assert "pawsx lacks 5 of 7 languages (es fr ja ko zh)" in printed[-1]
 
 
 # --- XTREME's own mock submission (optional: only where /work/shared exists) ------------

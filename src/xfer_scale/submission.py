@@ -1,7 +1,7 @@
 """XTREME's submission layout, `<root>/<task>/test-<lang>.<ext>`: write predictions, read
 predictions and labels exactly as XTREME's official `evaluate.py` reads them.
 
-Five file formats cover the scored tasks:
+Six file formats cover the scored tasks:
 
 - ``label`` (xnli, pawsx, tatoeba; .tsv): one label per line, stripped; a blank line is
   an (empty) label, not a separator.
@@ -12,6 +12,9 @@ Five file formats cover the scored tasks:
   text; labels a SQuAD v1.1 file (``data`` / ``paragraphs`` / ``qas`` / ``answers``).
 - ``xcopa`` (xcopa, XTREME-R; .jsonl): one JSON object per line with a ``label`` key,
   for predictions and labels alike.
+- ``ranking`` (mewslix, lareqa, XTREME-R; .json): a JSON object mapping each query id to a
+  list of ids: predictions the top candidates, best first (XTREME-R takes 20); labels the
+  gold entity (Mewsli-X, a one-id list) or every relevant answer (LAReQA).
 
 Readers return the shapes `xfer_scale.metrics.compute` takes. Where XTREME's reader would
 crash or silently mis-score (a BUCC line without a tab, a question id listed twice, bad
@@ -39,8 +42,12 @@ TASK_FORMATS: dict[str, str] = {
     "mlqa": "squad",
     "tydiqa": "squad",
     "xcopa": "xcopa",
+    "mewslix": "ranking",
+    "lareqa": "ranking",
 }
-_EXTENSIONS = {"label": "tsv", "tag": "tsv", "pair": "tsv", "squad": "json", "xcopa": "jsonl"}
+_EXTENSIONS = {
+    "label": "tsv", "tag": "tsv", "pair": "tsv", "squad": "json", "xcopa": "jsonl", "ranking": "json"
+}
 
 
 def _format(task: str) -> str:
@@ -95,6 +102,9 @@ def _render(fmt: str, predictions: Any) -> str:
     if fmt == "squad":
         answers = {str(qid): str(text) for qid, text in dict(predictions).items()}
         return json.dumps(answers, ensure_ascii=False, indent=1) + "\n"
+    if fmt == "ranking":
+        ranked = {str(qid): [str(c) for c in ids] for qid, ids in dict(predictions).items()}
+        return json.dumps(ranked, ensure_ascii=False) + "\n"
     return "".join(
         json.dumps({"label": p if isinstance(p, str) else int(p)}) + "\n" for p in predictions
     )
@@ -110,7 +120,8 @@ def write_predictions(
 
     Shapes, as `compute` takes them: labels (xnli, pawsx, tatoeba, xcopa: str or int per
     example), tag lists (udpos, panx: one list of str per sentence), (source_id, target_id)
-    pairs (bucc2018), or a dict question id -> answer text (xquad, mlqa, tydiqa).
+    pairs (bucc2018), a dict question id -> answer text (xquad, mlqa, tydiqa), or a dict
+    query id -> ranked candidate ids (mewslix, lareqa).
     """
     path = submission_path(out_dir, task, lang)
     # Atomic, so a crash or a parallel sweep job never leaves half a file that would
@@ -186,6 +197,19 @@ def _read_answers(path: Path) -> dict[str, str]:
     return answers
 
 
+def _read_ranking(path: Path) -> dict[str, list[str]]:
+    ranking = _json(path)
+    if not isinstance(ranking, dict):
+        raise UserError(f"{path}: expected a JSON object mapping each id to a list of ids")
+    for key, ids in ranking.items():
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise UserError(
+                f"{path}: {key!r} maps to {json.dumps(ids)[:60]}; expected a list of id strings "
+                '(e.g. "q1": ["Q42", "Q7"])'
+            )
+    return ranking
+
+
 def _read_squad_gold(path: Path) -> dict[str, list[str]]:
     dataset = _json(path)
     gold: dict[str, list[str]] = {}
@@ -227,4 +251,6 @@ def _read_labelled(path: Path, fmt: str) -> Any:
         return _read_pairs(path)
     if fmt == "xcopa":
         return _read_xcopa(path)
+    if fmt == "ranking":
+        return _read_ranking(path)
     return _lines(path)

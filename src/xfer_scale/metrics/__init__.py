@@ -17,6 +17,7 @@ from xfer_scale.metrics.qa import (
     normalize_squad,
     squad_scores,
 )
+from xfer_scale.metrics.ranking import average_precision_at_k, mean_average_precision, mean_reciprocal_rank
 from xfer_scale.metrics.retrieval import bucc_scores
 from xfer_scale.metrics.tagging import seqeval_scores, token_accuracy
 
@@ -26,8 +27,11 @@ __all__ = [
     "FAMILIES",
     "MLQA_LANGUAGES",
     "accuracy",
+    "average_precision_at_k",
     "bucc_scores",
     "compute",
+    "mean_average_precision",
+    "mean_reciprocal_rank",
     "mlqa_scores",
     "normalize_mlqa",
     "normalize_squad",

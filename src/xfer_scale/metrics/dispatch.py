@@ -7,10 +7,11 @@ from typing import Any
 from xfer_scale.errors import UserError
 from xfer_scale.metrics.classification import accuracy
 from xfer_scale.metrics.qa import mlqa_scores, squad_scores
+from xfer_scale.metrics.ranking import mean_average_precision, mean_reciprocal_rank
 from xfer_scale.metrics.retrieval import bucc_scores
 from xfer_scale.metrics.tagging import seqeval_scores
 
-FAMILIES = ("accuracy", "seqeval", "squad", "mlqa", "bucc")
+FAMILIES = ("accuracy", "seqeval", "squad", "mlqa", "bucc", "mrr", "map")
 
 
 def compute(family: str, predictions: Any, references: Any, language: str) -> dict[str, float]:
@@ -27,6 +28,11 @@ def compute(family: str, predictions: Any, references: Any, language: str) -> di
       unanswered ones as 0. Returns ``exact_match`` and ``f1``.
     - ``bucc``: predicted and gold pairs, iterables of (source_id, target_id). Returns
       ``f1``/``precision``/``recall``.
+    - ``mrr`` (Mewsli-X): predictions a dict example id -> ranked ids (best first),
+      references a dict example id -> [gold id]. Returns ``map@20``, the mean reciprocal rank
+      within the top 20 (XTREME's name for it); unranked examples count 0.
+    - ``map`` (LAReQA): predictions a dict question id -> ranked candidate ids, references a
+      dict question id -> relevant candidate ids. Returns ``map@20``.
 
     `language` matters only to ``mlqa`` (it picks the answer normalisation); the other
     families take it so every caller can use one call shape.
@@ -41,4 +47,8 @@ def compute(family: str, predictions: Any, references: Any, language: str) -> di
         return mlqa_scores(predictions, references, language)
     if family == "bucc":
         return bucc_scores(predictions, references)
+    if family == "mrr":
+        return mean_reciprocal_rank(predictions, references)
+    if family == "map":
+        return mean_average_precision(predictions, references)
     raise UserError(f"unknown metric family {family!r}; choose one of {', '.join(FAMILIES)}")
