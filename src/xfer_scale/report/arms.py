@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -35,9 +36,9 @@ _LEGACY_SERIES = ["model", "experiment", "intermediate_task", "target_task"]
 _LEGACY_BASELINE = ["model", "target_task"]
 
 
-def records_identity(frame: pd.DataFrame) -> bool:
-    """Whether a results file was written with its arm, series and baseline key."""
-    return all(c in frame.columns for c in IDENTITY_COLUMNS)
+def records_identity(columns: Collection[str]) -> bool:
+    """Whether a results file with these columns was written with its arm, series and baseline key."""
+    return all(c in columns for c in IDENTITY_COLUMNS)
 
 
 def with_identity(frame: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import pandas as pd
 from xfer_scale import languages
 from xfer_scale.atomic import write_text
 from xfer_scale.report.arms import ARM, ARM_COLUMNS, SERIES, SERIES_COLUMNS, attach, describe
+from xfer_scale.report.benchmark_groups import benchmark_group_table
 from xfer_scale.report.duplicates import ERROR, resolve_duplicates
 from xfer_scale.report.fits import scaling_fits
 from xfer_scale.report.groups import UNKNOWN, add_language_groups
@@ -53,10 +54,12 @@ def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -
         "groups": attach(group_table(results, gains), arms, ARM),
         "scaling_fit": attach(scaling_fits(gains, arms), series, SERIES),
         "missing_baselines": missing,
+        "benchmark_groups": benchmark_group_table(results),
     }
     for table_name, frame in tables.items():
         write_table(frame, out / "tables", table_name)
-    splits = {target: headline_split(results, target) for target in sorted(results["target_task"].unique())}
+    evaluated = results[["target_task", "split"]].drop_duplicates()  # what the choice of split needs, once
+    splits = {target: headline_split(evaluated, target) for target in sorted(evaluated["target_task"].unique())}
     sections = write_plots(tables, splits, out)
     unknown = sorted(set(results.loc[results["group"] == UNKNOWN, "language"]))
     markdown = out / "report.md"

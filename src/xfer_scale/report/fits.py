@@ -8,6 +8,7 @@ and high-resource slopes (group `low-high`), so its interval accounts for the tw
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from xfer_scale.report.arms import ARM, SERIES
@@ -42,13 +43,22 @@ def scaling_fits(gains: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_slopes(points: pd.DataFrame) -> pd.DataFrame:
-    """One least-squares line per seed and group; a seed with fewer than two sizes has none."""
-    rows = [
-        (*key, *log_slope(seed_points["intermediate_examples"], seed_points["value"]))
-        for key, seed_points in points.groupby([*FIT_KEYS, "seed"], sort=True)
-    ]
-    slopes = pd.DataFrame(rows, columns=[*FIT_KEYS, "seed", "slope", "intercept"])
-    return slopes.dropna(subset=["slope"])
+    """One least-squares line per seed and group; a seed with fewer than two sizes has none.
+
+    Lines are cut from sorted columns rather than iterated as groups: a sub-frame per line costs
+    more than its fit.
+    """
+    lines = points.groupby([*FIT_KEYS, "seed"], sort=True)
+    number = lines.ngroup().to_numpy()
+    order = np.argsort(number, kind="stable")
+    order = order[number[order] >= 0]  # rows with a missing key belong to no line
+    bounds = np.flatnonzero(np.diff(number[order])) + 1
+    examples = np.split(points["intermediate_examples"].to_numpy()[order], bounds)
+    values = np.split(points["value"].to_numpy()[order], bounds)
+    fitted = np.array([log_slope(x, y) for x, y in zip(examples, values, strict=True)] if len(order) else [])
+    fitted = fitted.reshape(-1, 2)  # (slope, intercept) per line, none without points
+    slopes = pd.DataFrame(lines.size().index.tolist(), columns=[*FIT_KEYS, "seed"])  # plain keys, as tables hold
+    return slopes.assign(slope=fitted[:, 0], intercept=fitted[:, 1]).dropna(subset=["slope"])
 
 
 def with_difference(slopes: pd.DataFrame) -> pd.DataFrame:

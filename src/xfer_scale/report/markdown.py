@@ -9,7 +9,8 @@ import pandas as pd
 
 from xfer_scale import languages
 from xfer_scale.report.arms import ARM
-from xfer_scale.report.plots import Section
+from xfer_scale.report.benchmark_groups import benchmark_group_view, missing_tasks
+from xfer_scale.report.plots import F1_PARTS, HEADLINE_METRIC, Section
 from xfer_scale.report.views import fit_view, group_view, headline_fits, headline_sentences, missing_view
 
 # How report.md names the language table: a path that holds on every reader's machine.
@@ -56,6 +57,7 @@ def render_markdown(
     lines += bullets or ["No slope could be fitted: it needs gains (so baselines) at two or more data sizes."]
     if not shown_fits.empty:
         lines += ["", markdown_table(fit_view(shown_fits))]
+    lines += _benchmark_groups(results, tables["benchmark_groups"])
     for section in sections:
         lines += ["", f"## {section.target} ({section.split})", ""]
         lines += [f"![{caption}]({rel})" for caption, rel in section.plots] or ["No gains to plot for this target."]
@@ -68,6 +70,24 @@ def render_markdown(
     lines += _problems(missing, unknown)
     lines += _file_list()
     return "\n".join(lines) + "\n"
+
+
+def _benchmark_groups(results: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """XTREME's task groups, or which tasks keep every group incomplete."""
+    lines = ["", "## XTREME's task groups", ""]
+    if table.empty:
+        lines.append(
+            "No group is complete: a group needs, for one configuration and seed, every task of the group on "
+            "the test split in every language of the run's benchmark. Tasks that are never complete:"
+        )
+        return [*lines, "", *[f"- {line}" for line in missing_tasks(results)]]
+    return [
+        *lines,
+        "Per configuration, each task's headline average over its benchmark languages (QA: (EM + F1) / 2; "
+        "tagging and BUCC: F1; else accuracy), then each complete group, the mean of its tasks' averages, as "
+        "XTREME's evaluate.py computes them (test split); ± is the 95% CI over seeds.",
+        "", markdown_table(benchmark_group_view(table)),
+    ]
 
 
 def _overview(results: pd.DataFrame) -> str:
@@ -106,6 +126,8 @@ def _reading_guide() -> list[str]:
         "t-interval over seeds: above 0 with an interval that excludes 0 means more intermediate data helps "
         "low-resource languages more.",
         "- Plots and the tables here use each target's `test` split where it has one, else `dev`; "
+        f"the overview plots every metric (but {' and '.join(F1_PARTS)} where there is {HEADLINE_METRIC}), "
+        f"the scaling curves and heat map the target's {HEADLINE_METRIC} where it has one (else its metric); "
         "the files under `tables/` hold every split and metric. Plot axes are set by the means: an interval "
         "reaching beyond them is clipped and marked ▲/▼.",
         "",
@@ -144,4 +166,7 @@ def _file_list() -> list[str]:
         "(all / low / high / unknown / low-high): slope (mean over seeds), slope_ci95 (half-width), "
         "slope_std, n_seeds, intercept.",
         "- `missing_baselines`: the cells without a baseline run.",
+        "- `benchmark_groups`: XTREME's group and `all_task` averages (kind `group`) and the per-task headline "
+        "averages they average (kind `task`), per configuration, over seeds; only configurations with a "
+        "complete group.",
     ]

@@ -9,6 +9,8 @@ shown leave two rows looking the same.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -106,23 +108,25 @@ def missing_view(missing: pd.DataFrame) -> pd.DataFrame:
 def headline_sentences(fits: pd.DataFrame) -> list[str]:
     """Per target, series and metric: the slopes, then the answer to the sweep's question, the
     low − high difference, and whether its interval excludes 0."""
+    blocks: dict[tuple[str, str, str, str], dict[str, dict[str, Any]]] = {}
+    # plain records: a sub-frame per block cost more than the sentence (a sweep has hundreds)
+    for row in fits.assign(_label=series_labels(fits)).to_dict("records"):
+        blocks.setdefault((row["target_task"], row["_label"], row[SERIES], row["metric"]), {})[row["group"]] = row
     sentences = []
-    fits = fits.assign(_label=series_labels(fits))
-    for (target, label, _, metric), block in fits.groupby(["target_task", "_label", SERIES, "metric"], sort=True):
-        rows = block.set_index("group")
+    for (target, label, _, metric), rows in sorted(blocks.items()):
         slopes = [
-            f"{GROUP_LABELS[g]} b = {plus_minus(rows.loc[g, 'slope'], rows.loc[g, 'slope_ci95'])}"
-            for g in (LOW, HIGH, ALL) if g in rows.index
+            f"{GROUP_LABELS[g]} b = {plus_minus(rows[g]['slope'], rows[g]['slope_ci95'])}"
+            for g in (LOW, HIGH, ALL) if g in rows
         ]
-        seeds = int(rows["n_seeds"].max())
+        seeds = int(max(r["n_seeds"] for r in rows.values()))
         sentences.append(
             f"**{target}** ← {label}, {metric} ({seeds} seed{'s' if seeds > 1 else ''}): "
-            + "; ".join(slopes) + ". " + _difference_phrase(rows.loc[LOW_HIGH] if LOW_HIGH in rows.index else None)
+            + "; ".join(slopes) + ". " + _difference_phrase(rows.get(LOW_HIGH))
         )
     return sentences
 
 
-def _difference_phrase(row: pd.Series | None) -> str:
+def _difference_phrase(row: Mapping[str, Any] | None) -> str:
     if row is None:
         return "No low − high difference: it needs both low- and high-resource languages with gains."
     text = f"Low − high = {plus_minus(row['slope'], row['slope_ci95'])} points per tenfold data"

@@ -1,0 +1,147 @@
+"""XTREME's task-group averages (classification, tagging, QA, retrieval, and `all_task`) from a
+sweep's runs, next to the per-task averages they are made of, as `xfer-scale score` and XTREME's
+`evaluate.py` compute them.
+
+A group number means something only when it is XTREME's: every task of the group, every language
+the run's benchmark lists for it, on the test split, from one configuration and seed. Runs of
+different targets have different arms (the target is part of a run's settings), so they are
+matched here by what they share: model, experiment, intermediate task and fraction, and the
+readable settings (benchmark included). The subsample seed counts as "the seed" where it follows
+the seed, so such runs still pool over seeds. A task with two runs of one such key and seed (two
+target recipes, which the results do not spell out) is left out rather than silently averaged.
+Runs without a `benchmark` (older results files) have no language list and give no group.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from xfer_scale.report.arms import SETTINGS
+from xfer_scale.report.stats import aggregate
+from xfer_scale.report.views import READABLE, VARYING, drop_constant
+from xfer_scale.scoring import BENCHMARKS, TASK_SCORING, overall_tasks
+
+SPLIT = "test"  # XTREME's numbers are test numbers
+SUBSAMPLE_SEED = "intermediate_subsample_seed"
+#: what runs of different targets share: one configuration of phase 1 and the benchmark
+KEYS = ["model", "experiment", "intermediate_task", "intermediate_fraction", *SETTINGS]
+SEED_KEYS = [*KEYS, "seed"]
+#: results name a target as its config does; XTREME by its submission folder
+XTREME_NAMES = {"bucc": "bucc2018"}
+_HEADLINE_SIZE = {task: len(scoring.headline) for task, scoring in TASK_SCORING.items()}
+TASK, GROUP = "task", "group"  # the two kinds of row: a task's headline average, a group's
+CONFIGURATION = "configuration"
+COLUMNS = [*KEYS, "kind", "name", "tasks", "mean", "std", "n_seeds", "ci95"]
+#: columns of the view: every task, then every group, as XTREME lists them
+_ORDER = list(dict.fromkeys([
+    *(task for tasks in BENCHMARKS.values() for task in tasks),
+    *(name for benchmark in BENCHMARKS for name in overall_tasks(benchmark)),
+]))
+
+
+def _expected() -> pd.DataFrame:
+    """One row per (benchmark, task, headline metric, language) XTREME averages, with the task's
+    name in the results (`target_task`) beside XTREME's (`task`)."""
+    results_names = {xtreme: ours for ours, xtreme in XTREME_NAMES.items()}
+    rows = [
+        (benchmark, results_names.get(task, task), task, metric, language)
+        for benchmark, tasks in BENCHMARKS.items()
+        for task, languages in tasks.items()
+        for metric in TASK_SCORING[task].headline
+        for language in languages
+    ]
+    return pd.DataFrame(rows, columns=["benchmark", "target_task", "task", "metric", "language"])
+
+
+def _membership() -> pd.DataFrame:
+    """One row per (benchmark, group or all_task, task in it), with the group's size."""
+    rows = [
+        (benchmark, name, task, ", ".join(tasks), len(tasks))
+        for benchmark in BENCHMARKS
+        for name, tasks in overall_tasks(benchmark).items()
+        for task in tasks
+    ]
+    return pd.DataFrame(rows, columns=["benchmark", "name", "task", "tasks", "size"])
+
+
+def task_averages(results: pd.DataFrame) -> pd.DataFrame:
+    """Per key, seed and task with one run covering every benchmark language: the task's headline
+    average (evaluate.py's avg_metric: the mean over its headline metrics of their language means).
+
+    Rows are reduced per run on a narrow frame first and given their run's settings afterwards:
+    copying a dozen text columns of every row would cost most of the time.
+    """
+    expected = _expected()
+    on = ["benchmark", "target_task", "metric", "language"]
+    headline = (results["split"] == SPLIT) & results["metric"].isin(set(expected["metric"]))
+    test = results.loc[headline, ["run_id", *on, "value"]]
+    rows = test.merge(expected, on=on)  # XTREME's rows only: its languages, headline metrics, benchmarks
+    per_metric = rows.groupby(["run_id", "benchmark", "task", "metric"], as_index=False).agg(
+        value=("value", "mean"), n_languages=("language", "nunique")
+    )
+    needed = expected.groupby(["benchmark", "task", "metric"], as_index=False).agg(needed=("language", "size"))
+    per_metric = per_metric.merge(needed, on=["benchmark", "task", "metric"])
+    complete = per_metric[per_metric["n_languages"] == per_metric["needed"]]
+    per_run = complete.groupby(["run_id", "task"], as_index=False).agg(
+        value=("value", "mean"), n_metrics=("metric", "nunique")
+    )
+    per_run = per_run[per_run["n_metrics"] == per_run["task"].map(_HEADLINE_SIZE)]
+    runs = results.drop_duplicates("run_id")[["run_id", *SEED_KEYS]]
+    per_run = per_run.merge(runs, on="run_id")
+    follows = (per_run[SUBSAMPLE_SEED] == per_run["seed"]).fillna(False)
+    per_run[SUBSAMPLE_SEED] = per_run[SUBSAMPLE_SEED].astype("string").mask(follows, "seed")
+    n_runs = per_run.groupby([*SEED_KEYS, "task"], dropna=False)["run_id"].transform("size")
+    return per_run.loc[n_runs == 1, [*SEED_KEYS, "task", "value"]]
+
+
+def benchmark_group_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Group and per-task headline averages over seeds (mean, std, n_seeds, ci95) for every key
+    with at least one complete group; empty when no key has one."""
+    per_task = task_averages(results)
+    # One number per key: settings older results lack are NA, which groupby and merge keys drop.
+    per_task[CONFIGURATION] = per_task.groupby(KEYS, dropna=False, sort=False).ngroup()
+    members = per_task.merge(_membership(), on=["benchmark", "task"])
+    per_group = members.groupby([CONFIGURATION, "seed", "name", "tasks", "size"], as_index=False).agg(
+        value=("value", "mean"), n_tasks=("task", "nunique")
+    )
+    per_group = per_group[per_group["n_tasks"] == per_group["size"]]
+    if per_group.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    beside = per_task[per_task[CONFIGURATION].isin(per_group[CONFIGURATION])]  # tasks beside a complete group
+    tasks = beside.rename(columns={"task": "name"}).assign(tasks=lambda d: d["name"])
+    stats = pd.concat(
+        [aggregate(frame, [CONFIGURATION, "name", "tasks"], "value").assign(kind=kind)
+         for kind, frame in ((TASK, tasks), (GROUP, per_group))],
+        ignore_index=True,
+    )
+    table = per_task.drop_duplicates(CONFIGURATION)[[CONFIGURATION, *KEYS]].merge(stats, on=CONFIGURATION)
+    return table[COLUMNS].sort_values([*KEYS, "kind"], kind="stable", ignore_index=True)
+
+
+def missing_tasks(results: pd.DataFrame) -> list[str]:
+    """Per benchmark in the results and group, the tasks no key and seed has complete; runs of
+    language lists that are no XTREME version (`benchmark=smoke`) have no groups to miss."""
+    complete = task_averages(results).groupby("benchmark")["task"].agg(set)
+    lines = []
+    for benchmark in sorted(set(results["benchmark"].dropna()) & set(BENCHMARKS)):
+        for name, tasks in overall_tasks(benchmark).items():
+            missing = [t for t in tasks if t not in complete.get(benchmark, set())]
+            why = ", ".join(missing) if missing else "each task is complete somewhere, never all in one configuration"
+            lines.append(f"{benchmark} {name}: {why}")
+    return lines
+
+
+def benchmark_group_view(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: its tasks' headline averages, then its groups (mean ± 95% CI
+    over seeds), in XTREME's order; seeds as the groups have them."""
+    # Keys as text ("–" for a setting not recorded): pandas does not match NA index labels.
+    keys = table[KEYS].assign(intermediate_fraction=table["intermediate_fraction"].map("{:g}".format))
+    cells = keys.astype("string").fillna("–").assign(
+        name=table["name"],
+        cell=[f"{m:.2f}" if pd.isna(c) else f"{m:.2f} ± {c:.2f}" for m, c in zip(table["mean"], table["ci95"])],
+        seeds=table["n_seeds"].where(table["kind"] == GROUP),
+    )
+    wide = cells.pivot(index=KEYS, columns="name", values="cell")
+    seeds = cells.groupby(KEYS)["seeds"].max().astype("Int64")
+    view = wide.reindex(columns=[n for n in _ORDER if n in wide.columns]).assign(seeds=seeds).reset_index()
+    return drop_constant(view, VARYING).rename(columns={**READABLE, "intermediate_fraction": "fraction"})
