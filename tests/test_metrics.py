@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import warnings
+
 import pytest
+from seqeval.metrics import f1_score, precision_score, recall_score
 
 from xfer_scale.errors import UserError
 from xfer_scale.metrics import (
@@ -64,6 +68,32 @@ def test_seqeval_on_pos_tags_chunks_like_xtreme():
     assert scores["recall"] == pytest.approx(600 / 7)
     assert scores["f1"] == pytest.approx(80.0)
     assert token_accuracy(preds, refs) == {"accuracy": 75.0}
+
+
+BIO_TAGS = ["O", "O", "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+UPOS_TAGS = ["NOUN", "PROPN", "VERB", "AUX", "DET", "ADP", "PUNCT", "CCONJ", "SCONJ", "ADJ", "X", "NUM"]
+
+
+def _random_tagging(rng: random.Random, tags: list[str], n: int) -> tuple[list[list[str]], list[list[str]]]:
+    """Gold sentences, and predictions that keep most tags and swap some, as a tagger's would."""
+    refs = [[rng.choice(tags) for _ in range(rng.randint(1, 12))] for _ in range(n)]
+    preds = [[t if rng.random() < 0.7 else rng.choice(tags) for t in sent] for sent in refs]
+    return preds, refs
+
+
+@pytest.mark.parametrize("tags", [BIO_TAGS, UPOS_TAGS], ids=["bio", "upos"])
+def test_seqeval_scores_equal_seqeval_functions(tags):
+    """One span extraction for the three scores gives seqeval's numbers, zero-division cases included."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rng = random.Random(0)
+        cases = [_random_tagging(rng, tags, n) for n in (1, 3, 50, 400) for _ in range(5)]
+        cases += [([["O", "O"]], [["B-PER", "O"]]), ([["B-PER", "O"]], [["O", "O"]]), ([["O"]], [["O"]])]
+        for preds, refs in cases:
+            scores = seqeval_scores(preds, refs)
+            expected = {"f1": f1_score, "precision": precision_score, "recall": recall_score}
+            for name, function in expected.items():
+                assert scores[name] == pytest.approx(100.0 * function(refs, preds), abs=1e-12, rel=0)
 
 
 def test_seqeval_rejects_misaligned_sentences():

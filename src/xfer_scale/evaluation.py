@@ -6,24 +6,69 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 from xfer_scale.formats import Format
-from xfer_scale.formats.base import feature_lengths, pad_batch
+from xfer_scale.formats.base import PAD_VALUES, feature_lengths
 
 
 def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], batch_size: int,
                   pad_token_id: int) -> list[tuple[list[int], dict[str, torch.Tensor]]]:
-    columns = [c for c in fmt.model_inputs if c in features.column_names]
-    rows = features.select_columns(columns)
+    """The features in `order`, cut into batches of `batch_size` and padded as `pad_batch` pads.
+
+    Each input column is read from Arrow once and every batch gathered and padded with numpy:
+    reading a batch's rows as Python lists and copying them back into arrays cost a tenth of the
+    tiny model's forward pass (0.12 of 1.2 s on 10k PAN-X-like sentences), gathering 0.015 s.
+    """
+    columns = [_Column(features, c, pad_token_id if c == "input_ids" else PAD_VALUES.get(c, 0))
+               for c in fmt.model_inputs if c in features.column_names]
     out = []
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        block = rows[chunk]  # one read per batch: row-by-row reads cost 3-6 times as much
-        out.append((chunk, pad_batch([{c: block[c][j] for c in columns} for j in range(len(chunk))], pad_token_id)))
+        rows = np.asarray(chunk, dtype=np.int64)
+        out.append((chunk, {column.name: column.batch(rows) for column in columns}))
     return out
+
+
+class _Column:
+    """One model input of every feature: its innermost values concatenated, and per nesting level
+    (a multiple-choice feature: choices, then tokens) each list's length and first position."""
+
+    def __init__(self, features: datasets.Dataset, name: str, pad: int):
+        self.name, self.pad = name, pad
+        column = features.with_format("arrow")[name]  # follows a `select`'s indices, unlike `features.data`
+        self.lengths: list[np.ndarray] = []
+        while any(is_list(column.type) for is_list in (pa.types.is_list, pa.types.is_large_list,
+                                                        pa.types.is_fixed_size_list)):
+            self.lengths.append(pc.list_value_length(column).to_numpy())
+            column = pc.list_flatten(column)
+        self.values = column.to_numpy()
+        self.starts = [np.cumsum(n) - n for n in self.lengths]
+
+    def batch(self, rows: np.ndarray) -> torch.Tensor:
+        """The rows as one tensor: scalars as `torch.tensor` makes them, sequences padded to the
+        longest in the batch, under the row's outer shape (its first row's, as `pad_batch`)."""
+        if not self.lengths:
+            return torch.tensor(self.values[rows].tolist())
+        lists, shape = rows, [len(rows)]
+        for lengths, starts in zip(self.lengths[:-1], self.starts[:-1]):  # rows -> their inner lists
+            shape.append(int(lengths[lists[0]]))
+            lists = _ranges(starts[lists], lengths[lists])
+        lengths, starts = self.lengths[-1][lists], self.starts[-1][lists]
+        width = int(lengths.max())
+        inside = np.arange(width) < lengths[:, None]
+        padded = np.full((len(lists), width), self.pad, dtype=np.int64)
+        padded[inside] = self.values[(starts[:, None] + np.arange(width))[inside]]
+        return torch.from_numpy(padded.reshape(*shape, width))
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """`starts[i], ..., starts[i] + counts[i] - 1` for every i, concatenated."""
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
 
 
 @torch.inference_mode()
@@ -66,6 +111,18 @@ def predict_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Form
     return result  # type: ignore[return-value]
 
 
+def all_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Format, batch_size: int,
+               device: torch.device, pad_token_id: int, autocast_dtype: torch.dtype | None = None,
+               progress: str | None = None, shard: tuple[int, int] = (0, 1)) -> list[torch.Tensor]:
+    """`predict_logits` of every feature in every process: each process predicts its `shard`,
+    then all exchange theirs."""
+    logits = predict_logits(model, features, fmt, batch_size, device, pad_token_id, autocast_dtype, progress, shard)
+    if shard[1] > 1:
+        for feature, row in gather_object([(i, row) for i, row in enumerate(logits) if row is not None]):
+            logits[feature] = row
+    return logits  # type: ignore[return-value]
+
+
 def evaluate(model: torch.nn.Module, fmt: Format, examples: datasets.Dataset, features: datasets.Dataset,
              language: str, batch_size: int, device: torch.device, pad_token_id: int,
              autocast_dtype: torch.dtype | None = None, progress: str | None = None,
@@ -77,10 +134,7 @@ def evaluate(model: torch.nn.Module, fmt: Format, examples: datasets.Dataset, fe
     Every process of a data-parallel run calls this with its `shard`; each predicts its
     share, and all of them then hold every logit, so all compute the same predictions.
     """
-    logits = predict_logits(model, features, fmt, batch_size, device, pad_token_id, autocast_dtype, progress, shard)
-    if shard[1] > 1:
-        for feature, row in gather_object([(i, row) for i, row in enumerate(logits) if row is not None]):
-            logits[feature] = row
+    logits = all_logits(model, features, fmt, batch_size, device, pad_token_id, autocast_dtype, progress, shard)
     if tune:
         calibration = fmt.calibrate(logits, features, examples)
     predictions = fmt.predict(logits, features, examples, calibration)
