@@ -1,5 +1,6 @@
-"""scripts/bench_train.py on tiny settings: what it counts and reports (never how fast), and
-the host-side pieces it made faster (pad_batch, feature_lengths, predict_logits)."""
+"""scripts/bench_train.py and scripts/bench_prep.py on tiny settings: what they count and report
+(never how fast), and the host-side pieces bench_train made faster (pad_batch, feature_lengths,
+predict_logits)."""
 
 from __future__ import annotations
 
@@ -19,20 +20,22 @@ from xfer_scale.errors import UserError
 from xfer_scale.formats.base import IGNORE_INDEX, feature_lengths, pad_batch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_train.py"
+PREP_SCRIPT = SCRIPT.with_name("bench_prep.py")
 TRAIN_KEYS = {"speedup", "speedup_vs_tuned", "tokens_per_s", "baseline_tokens_per_s", "tuned_tokens_per_s",
               "padding_fraction", "baseline_padding_fraction", "tuned_padding_fraction", "device", "mfu",
               "optimizer_step_share", "peak_memory_gb", "flops_per_token", "runs"}
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
+def _load_script(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_train"] = module  # dataclasses look their module up by name
+    sys.modules[path.stem] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
 
-bench = _load_script()
+bench = _load_script(SCRIPT)
+prep = _load_script(PREP_SCRIPT)
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +150,25 @@ def test_predict_logits_returns_every_feature_in_order() -> None:
     features = datasets.Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * len(i) for i in ids]})
     logits = evaluation.predict_logits(Tagger(), features, Fmt(), batch_size=2, device=torch.device("cpu"), pad_token_id=1)
     assert [row[:, 0].int().tolist() for row in logits] == ids
+
+
+def test_prep_counts_every_example_of_every_cell(cache_dir: Path, tmp_path: Path) -> None:
+    """A first cell builds an examples and a features entry per read, a later one none; every
+    cell prepares the same features; evaluation counts the English test sentences."""
+    spec = prep.Spec(pairs=120, questions=20, panx_languages=2, panx_sentences=15, xnli_languages=2, xnli_dev=10,
+                     xnli_test=12, repeats=1, processes=False, cache_dir=str(cache_dir))
+    result = json.loads(json.dumps(prep.run_benchmark(spec, tmp_path)))
+    workloads = result["workloads"]
+    assert list(workloads) == list(prep.WORKLOADS)
+    examples = {"xnli-train": 120, "xquad-train": 20, "panx-eval": 2 * 2 * 15, "xnli-eval": 2 * (10 + 12)}
+    reads = {"xnli-train": 1, "xquad-train": 1, "panx-eval": 4, "xnli-eval": 4}
+    for name, found in workloads.items():
+        assert found["examples"] == examples[name]
+        assert len(set(found["features_by_cell"].values())) == 1 and found["features"] >= found["examples"]
+        assert found["entries_built"] == {"first": 2 * reads[name], "later": 0, "uncached": 0}
+        assert found["first_over_later"] == pytest.approx(found["first_s"] / found["later_s"])
+        assert found["first_over_raw"] == pytest.approx(found["first_s"] / found["raw_s"])
+    evaluation = result["evaluation"]
+    assert evaluation["sentences"] == 15 and evaluation["batches"] == 1
+    assert evaluation["evaluate_over_forward"] == pytest.approx(evaluation["evaluate_s_per_10k"] / evaluation["forward_s_per_10k"])
+    assert "first/later" in prep.table(result)

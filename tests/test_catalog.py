@@ -75,6 +75,27 @@ def test_tasks_command_prints_one_entry_per_task(capsys):
     assert out[tatoeba + 1].split() == ["hub:", "google/xtreme", "tatoeba.{iso3}", "[test]"]
     assert out[tatoeba + 2].split() == ["local:", "DIR/tatoeba/tatoeba.{iso3}-eng.{iso3}", "(aligned_text,",
                                         "target_path:", "{dir}/tatoeba.{iso3}-eng.eng)", "[test]"]
+    assert out[tatoeba + 3].split()[:3] == ["languages", "by", "source:"]
+    assert not out[siqa + 3].strip().startswith("languages by source")  # intermediate tasks are English
+
+
+def test_tasks_command_shows_which_source_each_benchmark_language_uses(capsys):
+    """A target's third line groups its languages by source: the hub config, a per-language
+    override (XTREME-R's additions), or local files only."""
+    assert main(["tasks", "--benchmark", "xtreme-r"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    prefix = "languages by source: "
+    by_source = {line.split()[1]: out[index + 3].strip().removeprefix(prefix).split(" | ")
+                 for index, line in enumerate(out[:-3])
+                 if line.startswith("target ") and out[index + 3].strip().startswith(prefix)}
+    assert by_source["udpos"][1] == "local only: lt pl ro uk wo"
+    assert by_source["udpos"][0].startswith("google/xtreme udpos.{lang_name}: af ar bg")
+    assert by_source["panx"][1] == "unimelb-nlp/wikiann {lang}: az gu lt pa pl qu ro uk"
+    assert by_source["tatoeba"][1] == "mteb/tatoeba-bitext-mining {iso3}-eng: az lt pl ro uk"
+    assert by_source["xquad"] == ["google/xtreme XQuAD.{lang}: ar de el en es hi ru th tr vi zh",
+                                  "google/xquad xquad.ro: ro"]
+    assert by_source["xcopa"] == ["cambridgeltl/xcopa {lang}: et ht id it qu sw ta th tr vi zh"]
+    assert "bucc" not in by_source  # not in XTREME-R
 
 
 def test_tasks_command_refuses_an_unknown_benchmark(capsys):

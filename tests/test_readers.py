@@ -442,4 +442,9 @@ def test_every_reader_is_registered():
         "ccg_auto",
         "aligned_text",
         "bucc",
+        "lareqa_questions",
+        "lareqa_candidates",
+        "mewslix_mentions",
+        "mewslix_entities",
+        "mewslix_pairs",
     }

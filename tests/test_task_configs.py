@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.test_config import compose_cfg
-from xfer_scale import config, data, formats
+from xfer_scale import catalog, config, data, formats
 from xfer_scale.errors import UserError
 
 
@@ -89,8 +89,8 @@ def test_xcopa_english_dev_set_is_copa_and_the_others_are_xcopa(monkeypatch):
                                     "label": datasets.ClassLabel(names=["choice1", "choice2"])})
     calls = []
 
-    def load_dataset(path, name=None, split=None, revision=None):
-        calls.append((path, name, split, revision))
+    def load_dataset(path, name=None, split=None, revision=None, **files):
+        calls.append((path, name, split, revision, files))
         rows = {"premise": [path], "choice1": ["a"], "choice2": ["b"], "question": ["effect"], "label": [1]}
         return datasets.Dataset.from_dict(rows, features=copa_label if path == "aps/super_glue" else None)
 
@@ -98,8 +98,8 @@ def test_xcopa_english_dev_set_is_copa_and_the_others_are_xcopa(monkeypatch):
     target = compose_cfg("target=xcopa", "benchmark=xtreme-r").target
     en = data.load_split(target, "dev", "en")
     et = data.load_split(target, "dev", "et")
-    assert calls == [("aps/super_glue", "copa", "validation", "refs/convert/parquet"),
-                     ("cambridgeltl/xcopa", "et", "validation", None)]
+    assert calls == [("aps/super_glue", None, "validation", "refs/convert/parquet", {"data_dir": "copa"}),
+                     ("cambridgeltl/xcopa", "et", "validation", None, {})]
     assert en[0] == {"context": "aps/super_glue", "question": "effect", "choices": ["a", "b"], "label": 1}
     assert et[0]["label"] == 1
 
@@ -230,3 +230,17 @@ def test_smoke_run_scores_every_language_with_its_true_size(target, metrics, cac
     assert sizes == {"dev": [40], "test": [60]}
     assert len(frame) == len(languages) * 2 * len(metrics)
     assert frame.value.between(0, 100).all()
+
+
+def test_no_shipped_hub_source_names_a_config_on_the_parquet_branch():
+    """On `refs/convert/parquet` the original configs are folders (`data_dir`), not names: COPA's
+    `name: copa` failed there with "BuilderConfig 'copa' not found. Available: ['default']"."""
+    on_branch = []
+    for task in catalog.load_tasks():
+        for split, source in task.config.splits.items():
+            for part in [source, *(source.get("also") or []), *(source.get("per_language") or {}).values()]:
+                hub = part.get("hub")
+                if hub is not None and hub.revision == data.PARQUET_BRANCH:
+                    on_branch.append(task.name)
+                    assert hub.name in (None, "default"), f"{task.name} {split}: use data_dir: {hub.name}"
+    assert {"xcopa", "hellaswag", "siqa", "cosmosqa"} <= set(on_branch)

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import time
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -146,6 +147,13 @@ def inventory(folder: Path, hashed: bool) -> dict[str, dict[str, Any]]:
             record["sha256"] = _sha256(path)
         files[path.relative_to(folder).as_posix()] = record
     return files
+
+
+def move_aside(entry: Path) -> Path:
+    """Rename a damaged cache entry to `<entry>.damaged-<UTC time>`, kept for a look, out of the way of its rebuild."""
+    aside = entry.with_name(f"{entry.name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    os.rename(entry, aside)
+    return aside
 
 
 def damage(folder: Path, files: dict[str, dict[str, Any]]) -> str | None:

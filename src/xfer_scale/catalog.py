@@ -1,4 +1,5 @@
-"""`xfer-scale tasks [--benchmark B]`: every shipped task, its format, metric, languages and sources.
+"""`xfer-scale tasks [--benchmark B]`: every shipped task, its format, metric, languages and sources
+(for a target, also which source each of the benchmark's languages is evaluated from).
 
 Each task file is composed through Hydra with the schema, as a run composes it, so the table
 shows what a run gets (schema defaults filled in) and a task file a run could not use fails
@@ -18,10 +19,11 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from xfer_scale import config
+from xfer_scale import config, data
 from xfer_scale.errors import UserError
 
 KINDS = ("intermediate", "target")
+LOCAL_ONLY = "local only"
 BASELINE = "none"  # intermediate=none is the no-intermediate baseline, not a task
 COLUMNS = ("kind", "name", "format", "metric", "languages")
 
@@ -66,6 +68,16 @@ def languages(task: Task, benchmark: str) -> str:
     return f"{len(codes)}: {' '.join(codes)}" if codes else f"- (not in {benchmark})"
 
 
+def _hub_where(spec: DictConfig) -> str:
+    """`path name`, a `data_dir` as `folder/` (a Parquet branch's folder, not a config)."""
+    folder = f"{spec.data_dir}/" if spec.get("data_dir") else None
+    return " ".join(str(value) for value in (spec.path, spec.name, folder) if value)
+
+
+def _part_source(part: DictConfig) -> str:
+    return _hub_where(part.hub) if part.get("hub") is not None else LOCAL_ONLY
+
+
 def sources(task: DictConfig, which: str) -> str:
     """The task's `hub` or `local` sources, one entry per distinct source with the splits it
     serves; local paths are shown under DIR, the data root (`data.root`)."""
@@ -76,7 +88,7 @@ def sources(task: DictConfig, which: str) -> str:
             if spec is None:
                 continue
             if which == "hub":
-                where = " ".join(str(v) for v in (spec.path, spec.name) if v)
+                where = _hub_where(spec)
             else:
                 folder = task.data_dir or f"DIR/{spec.task_dir or task.name}"
                 options = "".join(f", {key}: {value}" for key, value in (spec.get("options") or {}).items())
@@ -85,8 +97,24 @@ def sources(task: DictConfig, which: str) -> str:
     return "; ".join(f"{where} [{' '.join(splits)}]" for where, splits in served.items()) or "-"
 
 
+def languages_by_source(task: DictConfig, benchmark: str) -> str:
+    """The benchmark's languages grouped by the source their evaluated splits load from (the
+    hub config, a `per_language` override, or local files only), so a language that needs the
+    original release, or a community mirror, shows before a run does."""
+    grouped: dict[str, list[str]] = {}
+    for language in task.benchmark_languages.get(benchmark) or []:
+        by_split = {split: " + ".join(_part_source(part) for part in data.split_parts(task.splits[split], language))
+                    for split in task.eval_splits if split in task.splits
+                    and not (split == "dev" and language in task.languages_without_dev)}
+        kinds = set(by_split.values())
+        label = kinds.pop() if len(kinds) == 1 else ", ".join(f"{split}: {where}" for split, where in by_split.items())
+        grouped.setdefault(label, []).append(language)
+    return " | ".join(f"{label}: {' '.join(codes)}" for label, codes in grouped.items())
+
+
 def table(tasks: list[Task], benchmark: str) -> str:
-    """One aligned row per task, its hub and local sources on the two lines beneath."""
+    """One aligned row per task, its hub and local sources on the two lines beneath; a target
+    in the benchmark also gets a third, its languages by source."""
     rows = [COLUMNS] + [(t.kind, t.name, t.config.format, t.config.metric, languages(t, benchmark)) for t in tasks]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
     indent = " " * (sum(widths[:2]) + 4)
@@ -99,6 +127,8 @@ def table(tasks: list[Task], benchmark: str) -> str:
                 lines.append(f"{indent}tasks: {' '.join(task.tasks)}")
             else:
                 lines += [f"{indent}hub:   {sources(task, 'hub')}", f"{indent}local: {sources(task, 'local')}"]
+            if tasks[index - 1].kind == "target" and task.benchmark_languages.get(benchmark):
+                lines.append(f"{indent}languages by source: {languages_by_source(task, benchmark)}")
     return "\n".join(lines)
 
 

@@ -53,12 +53,21 @@ class RowsConfig:
 
 @dataclass
 class HubSource(RowsConfig):
-    """A `datasets.load_dataset(path, name, split=..., revision=...)` call."""
+    """A `datasets.load_dataset(path, name, split=..., revision=...)` call.
+
+    `data_dir` / `data_files` (passed only where set) pick files instead of a config: a
+    Parquet-conversion branch (`revision: refs/convert/parquet`, how script-based repos load
+    under `datasets` >= 4) has no README, so its one config is `default` and each original
+    config is a folder: SuperGLUE's COPA is `data_dir: copa` there, not `name: copa`.
+    `data_dir` takes the same placeholders as `name`.
+    """
 
     path: str = MISSING
     name: Optional[str] = None
     split: str = "train"
     revision: Optional[str] = None
+    data_dir: Optional[str] = None
+    data_files: Optional[Any] = None
 
 
 @dataclass
@@ -71,6 +80,8 @@ class LocalSource(RowsConfig):
     reader: str = "tsv"
     options: dict[str, Any] = field(default_factory=dict)
     task_dir: Optional[str] = None
+    #: where the original release lives (a URL): named when a run needs these files and has none
+    release: Optional[str] = None
 
 
 @dataclass
@@ -210,6 +221,8 @@ class EvalConfig:
 @dataclass
 class CacheConfig:
     dir: str = "outputs/cache"
+    #: keep prepared examples and features under `dir`/features for later cells (`feature_cache`)
+    features: bool = True
 
 
 @dataclass

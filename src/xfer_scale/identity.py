@@ -28,6 +28,20 @@ BOOKKEEPING_TRAIN_KEYS = ("checkpoint_every_steps",)
 SELECTION_TRAIN_KEYS = ("eval_every_steps", "early_stop_patience", "eval_examples")
 #: task settings that say where files are, not which files (their identity is fingerprinted)
 LOCATION_TASK_KEYS = ("data_dir",)
+#: source keys that name no data when unset (and `release`, a URL for people, never): left out
+#: so that adding them to the schema did not change every earlier run's identity
+SOURCE_KEYS_IF_SET = ("data_dir", "data_files")
+SOURCE_KEYS_NEVER = ("release",)
+
+
+def _sources(node: Any) -> Any:
+    """A task's `splits` without the keys above, at any depth (`also`, `per_language`)."""
+    if isinstance(node, dict):
+        return {key: _sources(value) for key, value in node.items()
+                if key not in SOURCE_KEYS_NEVER and not (key in SOURCE_KEYS_IF_SET and value is None)}
+    if isinstance(node, list):
+        return [_sources(value) for value in node]
+    return node
 
 
 def digest(value: Any) -> str:
@@ -55,6 +69,8 @@ def task_settings(task: DictConfig, world_size: int) -> dict[str, Any]:
     """A task's settings with its training recipe; a multitask's parts recurse."""
     settings = OmegaConf.to_container(task, resolve=True)
     out = {k: v for k, v in settings.items() if k not in (*LOCATION_TASK_KEYS, "train", "tasks")}
+    if "splits" in out:
+        out["splits"] = _sources(out["splits"])
     out["train"] = _train_identity(task, world_size)
     if task.get("tasks"):
         out["tasks"] = {name: task_settings(sub, world_size) for name, sub in task.tasks.items()}
@@ -92,7 +108,8 @@ def scientific_config(cfg: DictConfig, world_size: int) -> dict[str, Any]:
         "target": target,
         "benchmark": cfg.benchmark,
         "evaluated_languages": config.target_languages(cfg),
-        "target_files": _files([*read_plan.target_reads(cfg), *read_plan.zero_shot_reads(cfg)], cfg.data.root),
+        "target_files": _files([*read_plan.target_reads(cfg), *read_plan.zero_shot_reads(cfg),
+                              *read_plan.search_reads(cfg)], cfg.data.root),
         "eval_max_examples": cfg.eval.max_examples,
         "phases": list(cfg.phases),
     }

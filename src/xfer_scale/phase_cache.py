@@ -21,9 +21,7 @@ import errno
 import glob
 import json
 import logging
-import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ from filelock import FileLock
 from omegaconf import DictConfig
 
 from xfer_scale import identity
-from xfer_scale.atomic import atomic_dir, damage, inventory, write_text
+from xfer_scale.atomic import atomic_dir, damage, inventory, move_aside, write_text
 from xfer_scale.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -80,8 +78,7 @@ def read_meta(entry: Path) -> dict[str, Any] | None:
     problem = _damage(entry)
     if problem is None:
         return _meta(entry)
-    aside = entry.with_name(f"{entry.name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
-    os.rename(entry, aside)
+    aside = move_aside(entry)
     log.warning("phase-1 cache entry %s is damaged: %s; moved to %s, phase 1 will be retrained", entry, problem, aside.name)
     return None
 

@@ -29,8 +29,8 @@ from accelerate.utils import broadcast_object_list, set_seed
 from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import (checkpoint, config, controls, data, evaluation, formats, identity, modeling, phase_cache,
-                        read_plan, results, run_folder, submission, training)
+from xfer_scale import (checkpoint, config, controls, data, evaluation, feature_cache, formats, identity, modeling,
+                        phase_cache, read_plan, results, run_folder, submission, training)
 from xfer_scale.atomic import atomic_dir, write_text
 from xfer_scale.errors import UserError
 from xfer_scale.status.heartbeat import Heartbeat
@@ -93,11 +93,6 @@ def _phase_row(run_id: str, phase: str, cache_hit: bool, wall_s: float, stats: t
     }
 
 
-def _loader(cfg: DictConfig, language: str) -> formats.base.Loader:
-    """How a format reads a task's split in the training language, from the run's data source."""
-    return formats.base.Loader(cfg.data.root, language)
-
-
 def _revision(cfg: DictConfig, path: str) -> str | None:
     """`model.revision` pins the hub model, not our own saved phase outputs."""
     return cfg.model.revision if path == cfg.model.path else None
@@ -111,13 +106,13 @@ def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, t
     queries)."""
     if "dev" not in task.splits:
         return None, {}
-    examples = data.load_split(task, "dev", language, cfg.data.root)
+    examples = feature_cache.load_split(cfg, task, "dev", language)
     size = min(task.train.eval_examples or len(examples), len(examples))
-    labels = examples["label"] if "label" in examples.column_names else None
+    labels = data.label_column(examples)
     chosen = sorted(data.subsample_order(labels, len(examples), cfg.seed)[:size].tolist())
-    examples = examples.select(chosen)
+    examples = feature_cache.select(examples, chosen)
     record = {"task": task.name, "split": "dev", "language": language, "seed": cfg.seed, "indices": chosen}
-    return (examples, fmt.encode(examples, tokenizer, task.train.max_length)), record
+    return (examples, feature_cache.encode(fmt, examples, tokenizer, task.train.max_length)), record
 
 
 def _train_phase(cfg: DictConfig, phase: str, fmt: formats.Format, train_cfg: DictConfig, examples: Any,
@@ -127,7 +122,7 @@ def _train_phase(cfg: DictConfig, phase: str, fmt: formats.Format, train_cfg: Di
     """The trained model, the loop's record, and the dev rows that selected its checkpoint."""
     task = fmt.task
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
-    features = fmt.encode(examples, tokenizer, task.train.max_length)
+    features = feature_cache.encode(fmt, examples, tokenizer, task.train.max_length)
     set_seed(cfg.seed)  # the new head's initial weights belong to the seeded run
     model = modeling.load(start_from, fmt, with_head=False, revision=_revision(cfg, start_from),
                           attention=cfg.model.attention)
@@ -173,8 +168,8 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
             )
         fmt = controls.intermediate_format(inter, accelerator.device)
         subsample_seed = config.subsample_seed(cfg)
-        training_set = fmt.training_set(_loader(cfg, "en"), formats.Amount(inter.fraction, inter.examples,
-                                                                          subsample_seed, controls.languages(inter)))
+        training_set = feature_cache.training_set(fmt, feature_cache.loader(cfg, "en"), formats.Amount(
+            inter.fraction, inter.examples, subsample_seed, controls.languages(inter)))
         examples, full_size = training_set.examples, training_set.full_size
         checkpoints = training.Checkpoints(phase_cache.checkpoint_dir(entry), entry.name)
         model, stats, dev_rows = _train_phase(cfg, "intermediate", fmt,
@@ -229,7 +224,7 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
         log.info("target: reusing the model an earlier attempt of this run trained, %s", saved)
         phase_rows.append(_phase_row(run_id, "target", True, time.perf_counter() - start, None, 0))
         return modeling.load(str(saved), fmt, with_head=True, attention=cfg.model.attention)
-    examples = fmt.training_set(_loader(cfg, target.train_language), None).examples
+    examples = fmt.training_set(feature_cache.loader(cfg, target.train_language), None).examples
     checkpoints = training.Checkpoints(run_dir / "checkpoints" / "target", run_id)
     model, stats, dev_rows = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer,
                                            accelerator, target.train_language, checkpoints, beat)
@@ -243,13 +238,33 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
     return model
 
 
+def _search_index(cfg: DictConfig, fmt: formats.Format, model: torch.nn.Module, tokenizer: Any,
+                  accelerator: Accelerator) -> Any:
+    """The embedded search space that every language's queries are ranked against (LAReQA's
+    pooled answer sentences, Mewsli-X's entities), built once a run rather than per language;
+    None for formats without one."""
+    candidates = fmt.search_space(feature_cache.loader(cfg, cfg.target.train_language))
+    if candidates is None:
+        return None
+    start = time.perf_counter()
+    features = feature_cache.encode(fmt, candidates, tokenizer, cfg.target.train.max_length)
+    logits = evaluation.all_logits(
+        model, features, fmt, cfg.eval.batch_size, accelerator.device, tokenizer.pad_token_id,
+        training.autocast_dtype(accelerator), progress="search space" if accelerator.is_local_main_process else None,
+        shard=(accelerator.process_index, accelerator.num_processes))
+    log.info("zero_shot: %s search space of %d candidates embedded in %.1f s", cfg.target.name, len(candidates),
+             time.perf_counter() - start)
+    return fmt.index(candidates, features, logits)
+
+
 def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, accelerator: Accelerator,
                     run_dir: Path, run_id: str, phase_rows: list[dict[str, Any]],
                     beat: Heartbeat) -> list[dict[str, Any]]:
     """Phase 3: (language, split, metric, value, n_examples) rows for every language.
 
     A language's dev split tunes what its later splits use (`Format.calibrate`: BUCC's
-    mining threshold), so its calibration is handed on explicitly, language by language.
+    mining threshold), so its calibration is handed on explicitly, language by language; a
+    ranking format's queries get the embedded search space instead (`_search_index`).
     """
     target = cfg.target
     fmt = formats.get(target, accelerator.device)
@@ -260,18 +275,19 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
     evaluated = 0
     submission_task = target.submission_task or target.name  # XTREME's folder name, e.g. bucc2018
     reads = read_plan.data_reads(cfg, "zero_shot")
+    index = _search_index(cfg, fmt, model, tokenizer, accelerator)
     for done, (_, split, language) in enumerate(reads):
         beat("zero_shot", done, len(reads))
-        examples = data.load_split(target, split, language, cfg.data.root)
+        examples = feature_cache.load_split(cfg, target, split, language)
         if cfg.eval.max_examples:
-            examples = examples.select(range(min(cfg.eval.max_examples, len(examples))))
-        features = fmt.encode(examples, tokenizer, target.train.max_length)
+            examples = feature_cache.select(examples, range(min(cfg.eval.max_examples, len(examples))))
+        features = feature_cache.encode(fmt, examples, tokenizer, target.train.max_length)
         predictions, scores, calibration = evaluation.evaluate(
             model, fmt, examples, features, language, cfg.eval.batch_size, accelerator.device,
             tokenizer.pad_token_id, training.autocast_dtype(accelerator),
             progress=f"zero-shot {language} {split}" if accelerator.is_local_main_process else None,
             shard=(accelerator.process_index, accelerator.num_processes),
-            tune=split == "dev", calibration=calibrations.get(language),
+            tune=split == "dev", calibration=calibrations.get(language, index),
         )
         calibrations[language] = calibration
         n_examples = fmt.count_examples(examples)
@@ -297,6 +313,7 @@ def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | Non
     (`run_folder`); `on_claimed(run_dir)` then runs in the main process first.
     """
     config.validate(cfg)
+    read_plan.check_sources(cfg)
     datasets.disable_progress_bars()  # our own bars and log lines say what runs
     hf_logging.disable_progress_bar()
     state = PartialState(cpu=cfg.cpu)

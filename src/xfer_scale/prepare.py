@@ -96,6 +96,7 @@ def compose_sweep(overrides: list[str]) -> list[DictConfig]:
         raise UserError(f"cannot compose the config from {' '.join(overrides) or 'the defaults'}: {error}") from None
     for cfg in configs.values():
         config.validate(cfg, this_machine=False)  # a login node lists what GPU nodes will run
+        read_plan.check_sources(cfg)
     return list(configs.values())
 
 
@@ -124,7 +125,10 @@ def prepare(configs: list[DictConfig]) -> list[str]:
         if model_key not in models:
             models[model_key] = fetch_model(cfg.model, cfg.cache.dir)
         for phase in config.PHASES:
-            for task, split, language in read_plan.data_reads(cfg, phase):
+            reads = read_plan.data_reads(cfg, phase)
+            if phase == "zero_shot" and reads:
+                reads += read_plan.search_reads(cfg)
+            for task, split, language in reads:
                 key = _read_key(task, split, language, cfg.data.root)
                 if key not in counts:
                     counts[key] = len(data.load_split(task, split, language, cfg.data.root))

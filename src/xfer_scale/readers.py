@@ -217,7 +217,7 @@ def _flattened(path: Path, number: int, row: Row, flatten: str) -> Row:
         ) from None
 
 
-def _load_json(path: Path) -> Any:
+def load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_bytes())
     except json.JSONDecodeError as error:
@@ -245,7 +245,7 @@ def _squad_row(title: str, context: str, qa: Row) -> Row:
 def read_squad_json(path: Path) -> Iterator[Row]:
     """One row a question from SQuAD v1.1/v2.0 JSON, the format XQuAD, MLQA and TyDiQA-GoldP
     reuse; v2 unanswerable questions have empty answers and their `plausible_answers` dropped."""
-    document = _load_json(path)
+    document = load_json(path)
     try:
         for article in document["data"]:
             for paragraph in article["paragraphs"]:
@@ -464,6 +464,10 @@ READERS: dict[str, Callable[..., Iterator[Row]]] = {
     "aligned_text": read_aligned_text,
     "bucc": read_bucc,
 }
+
+from xfer_scale import ranking_readers  # noqa: E402  (its readers build on the helpers above)
+
+READERS.update(ranking_readers.READERS)
 
 
 def read(reader: str, path: Path | str, **options: Any) -> Iterator[Row]:

@@ -123,6 +123,9 @@ def train(
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     collate = fmt.collator(features, pad_token_id)
     if cfg.packing:
+        if not fmt.packable:
+            raise UserError(f"{phase}: format {fmt.name} trains on two sequences a feature, which a packed batch "
+                            "cannot hold; set train.packing=false for this task.")
         collate = packing.PackedCollate(collate)
 
     stats, best_state = TrainStats(), None

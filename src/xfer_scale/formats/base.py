@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
+from datasets.fingerprint import generate_random_fingerprint
 from torch import nn
 
 from xfer_scale import data, metrics, translate_train
@@ -18,7 +20,13 @@ from xfer_scale.errors import UserError
 from xfer_scale.formats.model import TaskModel
 
 IGNORE_INDEX = -100
+#: the split that holds a ranking task's search space (`Format.search_space`)
+SEARCH_SPLIT = "candidates"
 PAD_VALUES = {"attention_mask": 0, "labels": IGNORE_INDEX}
+#: examples from which `encode_indexed` tokenizes in several processes (below, starting them
+#: costs more than it saves), and the most processes it starts
+PARALLEL_EXAMPLES = 20_000
+MAX_PROCESSES = 8
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class Format:
     #: a batch leaves some of the model's weights unused (one head of several): data-parallel
     #: training must then look for them, which costs a little on every step
     leaves_weights_unused = False
+    #: a batch may be packed (`train.packing`): one sequence per feature
+    packable = True
 
     def __init__(self, task: Any, device: torch.device | None = None):
         self.task = task
@@ -105,6 +115,16 @@ class Format:
         if amount.languages != ("en",):
             examples = translate_train.union(self.task, load, full, chosen, amount.languages)
         return TrainingSet(examples, len(full) * len(amount.languages), chosen)
+
+    def search_space(self, load: Loader) -> datasets.Dataset | None:
+        """What every language's queries are ranked against (LAReQA's pooled answer sentences,
+        Mewsli-X's entities), embedded once per evaluation by the pipeline; None where
+        predictions need no search space."""
+        return None
+
+    def index(self, candidates: datasets.Dataset, features: datasets.Dataset, logits: list[torch.Tensor]) -> Any:
+        """The embedded `search_space`, handed to `predict` of every language as its `calibration`."""
+        raise NotImplementedError
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Model features, one or more per example, each with `example_index`."""
@@ -145,7 +165,8 @@ class Format:
 
     def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
         """What a dev split tunes for later splits of its language (BUCC's mining threshold);
-        None for formats that tune nothing. It goes into `predict` as `calibration`."""
+        None for formats that tune nothing. It goes into `predict` as `calibration`, as the
+        embedded search space of a ranking format does (`index`)."""
         return None
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
@@ -216,9 +237,23 @@ def check_options(task: Any, valid: list[str]) -> None:
 
 def encode_indexed(examples: datasets.Dataset, tokenize: Any) -> datasets.Dataset:
     """Map batched `tokenize` over the examples, each row carrying its `example_index`; the
-    example columns are dropped, so features hold only what `tokenize` returns."""
-    indexed = examples.add_column("example_index", list(range(len(examples))))
-    return indexed.map(tokenize, batched=True, remove_columns=indexed.column_names)
+    example columns are dropped, so features hold only what `tokenize` returns.
+
+    Each step gets a fresh fingerprint: `datasets` would otherwise hash `tokenize`, the
+    tokenizer with it (a second for XLM-R's), to name a result it never looks up again (our
+    examples live in memory, and `feature_cache` keeps features)."""
+    indexed = examples.add_column("example_index", list(range(len(examples))),
+                                  new_fingerprint=generate_random_fingerprint())
+    return indexed.map(tokenize, batched=True, remove_columns=indexed.column_names,
+                       num_proc=processes(len(examples)), new_fingerprint=generate_random_fingerprint())
+
+
+def processes(examples: int) -> int | None:
+    """Processes to tokenize `examples` in: the CPUs this process may use, up to
+    `MAX_PROCESSES`, for large inputs; None: this one. Each process takes a contiguous shard
+    and the shards are concatenated in order, so the features are those of one process."""
+    cpus = min(len(os.sched_getaffinity(0)), MAX_PROCESSES)
+    return cpus if examples >= PARALLEL_EXAMPLES and cpus > 1 else None
 
 
 def feature_lengths(features: datasets.Dataset) -> np.ndarray:

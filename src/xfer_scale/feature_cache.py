@@ -1,0 +1,295 @@
+"""Prepared data kept on disk across cells: a split's canonical examples, and a format's
+features of them.
+
+Every cell of a sweep reads the same target training set and the same evaluation languages,
+and turning files into examples and examples into features costs about as much as the
+tokenizer itself (40 s a cell for MNLI, over a minute for PAN-X's 48 languages); `datasets`
+never caches it, since our examples are built in memory. Here both are stored once under
+`cache.dir/features/` and memory-mapped by every later cell.
+
+An entry's name is a hash of everything that decides its content, so a stale entry is never
+read, only left behind: for examples, the sources the split reads in that language (their
+paths or hub ids, fields, filter, label values), the task's labels, its data (local files by
+name, size and modification time; hub parts by the ids and revisions in their config, so an
+unpinned hub revision is trusted to stay put), where the files were read from, and `SALT`;
+for features, the examples' key, the tokenizer (its serialized Rust state), `max_length`, the
+format and the task settings its encoding reads (`format_options`, `label_names`), and `SALT`.
+Bump `SALT` when reading or encoding changes.
+
+Entries are written and checked as phase-1 entries are (`phase_cache`): built whole in a
+temporary folder renamed into place, a manifest of every file's size and hash written last,
+a damaged entry moved aside and rebuilt, one builder per entry under its file lock while
+others wait and then read its result. A cache that cannot be written is read where it holds
+the entry and bypassed (computed in memory) where not: unlike a phase-1 model, features are
+always cheap enough to recompute.
+
+A phase's examples are often rows of a full split: phase 1's nested subsample, the dev rows
+that select checkpoints. Features are stored for the full split, and the rows' features are
+taken from them (`select`, `training_set`), so a sweep over amounts and seeds encodes a split
+once. Which examples came from where is kept beside them (`_ORIGINS`), so that `encode` takes
+the examples the pipeline already holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import logging
+import shutil
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from filelock import FileLock
+from omegaconf import DictConfig, OmegaConf
+
+from xfer_scale import data, identity, phase_cache
+from xfer_scale.atomic import atomic_dir, damage, inventory, move_aside, write_text
+from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet
+
+log = logging.getLogger(__name__)
+
+#: part of every key: bump it when reading files or encoding examples gives other results
+SALT = 1
+FOLDER = "features"
+META_FILE = "meta.json"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where examples come from: the entry `key` in `folder`, all its rows (`rows` None, the
+    examples being `full` itself) or the given ones of `full`."""
+
+    folder: Path
+    key: str
+    full: datasets.Dataset | None = None
+    rows: tuple[int, ...] | None = None
+
+
+#: examples read from the cache -> their origin; dropped with the examples
+_ORIGINS: weakref.WeakKeyDictionary[datasets.Dataset, Origin] = weakref.WeakKeyDictionary()
+#: tokenizer -> the hash of its state (serializing XLM-R's costs a second; every encode asks)
+_TOKENIZERS: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
+
+
+def folder(cfg: DictConfig) -> Path:
+    return Path(cfg.cache.dir) / FOLDER
+
+
+@dataclass(frozen=True)
+class CachedLoader(Loader):
+    """A `Loader` whose splits come from the cache in `folder`."""
+
+    folder: Path = Path(FOLDER)
+
+    def __call__(self, task: Any, split: str, language: str | None = None) -> datasets.Dataset:
+        return _examples(self.folder, task, split, language or self.language, self.data_root)
+
+
+def loader(cfg: DictConfig, language: str) -> Loader:
+    """How a format reads a task's split: through the cache unless `cache.features` is off."""
+    if cfg.cache.features:
+        return CachedLoader(cfg.data.root, language, folder(cfg))
+    return Loader(cfg.data.root, language)
+
+
+def load_split(cfg: DictConfig, task: Any, split: str, language: str) -> datasets.Dataset:
+    """`data.load_split`, through the cache unless `cache.features` is off."""
+    return loader(cfg, language)(task, split)
+
+
+def select(examples: datasets.Dataset, rows: Sequence[int]) -> datasets.Dataset:
+    """`examples.select(rows)`, whose features `encode` takes from the full split's."""
+    chosen = examples.select(rows)
+    origin = _ORIGINS.get(examples)
+    if origin is not None:
+        full = origin.full if origin.rows is not None else examples
+        kept = tuple(origin.rows[i] for i in rows) if origin.rows is not None else tuple(rows)
+        _ORIGINS[chosen] = Origin(origin.folder, origin.key, full, kept)
+    return chosen
+
+
+def training_set(fmt: Format, load: Loader, amount: Amount | None) -> TrainingSet:
+    """`fmt.training_set`, whose features `encode` takes from the full split's where the format
+    draws its examples as `Format.training_set` does: the rows `indices` of the one English
+    split it loads. Other training sets (translations, several tasks, MLM text) are encoded as
+    they are."""
+    found = fmt.training_set(load, amount)
+    simple = type(fmt).training_set is Format.training_set and amount is not None and amount.languages == ("en",)
+    if simple and isinstance(load, CachedLoader):
+        full = load(fmt.task, "train")  # read from the cache a moment ago
+        origin = _ORIGINS.get(full)
+        if origin is not None:
+            _ORIGINS[found.examples] = Origin(origin.folder, origin.key, full, tuple(found.indices))
+    return found
+
+
+def encode(fmt: Format, examples: Any, tokenizer: Any, max_length: int) -> Any:
+    """`fmt.encode(examples, tokenizer, max_length)`, from the cache where the examples came from it."""
+    origin = _ORIGINS.get(examples) if isinstance(examples, datasets.Dataset) else None
+    tokenizer_key = tokenizer_identity(tokenizer) if origin is not None else None
+    if origin is None or tokenizer_key is None:
+        return _encoded(fmt, examples, tokenizer, max_length)
+    full = examples if origin.rows is None else origin.full
+    settings = {"examples": origin.key, "tokenizer": tokenizer_key, "max_length": max_length,
+                "format": format_identity(fmt), "salt": SALT}
+    entry = origin.folder / f"{origin.key}-{fmt.name or type(fmt).__name__}-{max_length}-{identity.digest(settings)}"
+    features, _ = _stored(entry, lambda: _encoded(fmt, full, tokenizer, max_length), lambda: {"identity": settings})
+    if origin.rows is None or origin.rows == tuple(range(len(full))):
+        return features
+    chosen = _rows_of(features, origin.rows, len(full))
+    return chosen if chosen is not None else _encoded(fmt, examples, tokenizer, max_length)
+
+
+def tokenizer_identity(tokenizer: Any) -> str | None:
+    """A hash of what the tokenizer does: its Rust state without the truncation and padding the
+    last call left in it, and the Python-side settings a call reads. None for a tokenizer
+    without a Rust state (a slow one), whose encodings are then not cached."""
+    if tokenizer not in _TOKENIZERS:
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        state = json.loads(backend.to_str()) if backend is not None else None
+        if state is not None:
+            state = {k: v for k, v in state.items() if k not in ("truncation", "padding")}
+            state = identity.digest({"class": type(tokenizer).__name__, "state": state,
+                                     "truncation_side": tokenizer.truncation_side,
+                                     "padding_side": tokenizer.padding_side})
+        _TOKENIZERS[tokenizer] = state
+    return _TOKENIZERS[tokenizer]
+
+
+def format_identity(fmt: Format) -> dict[str, Any]:
+    """What a format's `encode` reads besides the examples: its class and task settings."""
+    task = fmt.task
+    return {"class": f"{type(fmt).__module__}.{type(fmt).__qualname__}", "name": fmt.name,
+            "format_options": _plain(task.get("format_options")), "label_names": _plain(task.get("label_names"))}
+
+
+def examples_identity(task: Any, split: str, language: str, data_root: str | None) -> dict[str, Any]:
+    """What decides a split's canonical rows (see the module docstring)."""
+    return {
+        "task": task.name, "split": split, "language": language,
+        "source": [{k: _plain(v) for k, v in part.items() if k not in ("per_language", "also")}
+                   for part in data.split_parts(task.splits[split], language)],
+        "label_names": _plain(task.get("label_names")),
+        "labels_from_data": bool(task.get("labels_from_data", False)),
+        "format_options": _plain(task.get("format_options")),
+        "files": data.local_fingerprint(task, split, language, data_root),
+        "where": [data_root, task.get("data_dir")], "salt": SALT,
+    }
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _examples(folder: Path, task: Any, split: str, language: str, data_root: str | None) -> datasets.Dataset:
+    settings = examples_identity(task, split, language, data_root)
+    key = f"{task.name}-{split}-{language}-{identity.digest(settings)}"
+    examples, meta = _stored(folder / key, lambda: data.load_split(task, split, language, data_root),
+                             lambda: {"identity": settings, "label_names": _plain(task.get("label_names"))})
+    if meta is None:
+        return examples
+    learnt = meta["label_names"] or []  # a task that learns its labels from the data (CCG) learnt these
+    for name in learnt[len(task.get("label_names") or []):]:
+        task.label_names.append(name)
+    _ORIGINS[examples] = Origin(folder, key)
+    return examples
+
+
+@contextlib.contextmanager
+def _maps_in_temporary_files() -> Iterator[None]:
+    """`Dataset.map` on memory-mapped examples writes its result beside them, which here would
+    be inside an entry; without `datasets`' caching it writes to a temporary folder instead."""
+    was = datasets.is_caching_enabled()
+    datasets.disable_caching()
+    try:
+        yield
+    finally:
+        if was:
+            datasets.enable_caching()
+
+
+def _encoded(fmt: Format, examples: Any, tokenizer: Any, max_length: int) -> Any:
+    with _maps_in_temporary_files():
+        return fmt.encode(examples, tokenizer, max_length)
+
+
+def _rows_of(features: datasets.Dataset, rows: Sequence[int], examples: int) -> datasets.Dataset | None:
+    """The features of examples `rows`, in that order, numbered as `encode` numbers the rows it
+    is given; None where the features do not count the examples (retrieval's pair rows count
+    their two sides)."""
+    index = features.with_format("arrow")["example_index"].to_numpy()
+    if len(index) and index.max() >= examples:
+        return None
+    position = np.full(examples, -1, dtype=np.int64)
+    position[np.asarray(rows, dtype=np.int64)] = np.arange(len(rows))
+    renumbered = position[index]
+    keep = np.flatnonzero(renumbered >= 0)
+    keep = keep[np.argsort(renumbered[keep], kind="stable")]
+    with _maps_in_temporary_files():  # adding a column copies the chosen rows out of the entry
+        chosen = features.select(keep).remove_columns("example_index")
+        return chosen.add_column("example_index", renumbered[keep].tolist())
+
+
+# -- entries ----------------------------------------------------------------------------------
+
+def _stored(entry: Path, compute: Callable[[], datasets.Dataset],
+            meta: Callable[[], dict[str, Any]]) -> tuple[datasets.Dataset, dict[str, Any] | None]:
+    """The dataset stored in `entry` and its record, computed and stored first where the entry
+    is missing or damaged; a record of None: computed in memory, the cache being read-only."""
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(FileLock(f"{entry}.lock"))
+        except OSError as error:
+            if error.errno not in phase_cache.UNWRITABLE:
+                raise
+            found = _open(entry) if entry.exists() else "it does not exist"
+            if isinstance(found, tuple):
+                return found
+            log.warning("the features cache %s is not writable (%s) and entry %s cannot be used (%s); computing it "
+                        "in memory", entry.parent, error.strerror, entry.name, found)
+            return compute(), None
+        for leftover in entry.parent.glob(f".{glob.escape(entry.name)}.*.tmp"):  # atomic_dir's, of a killed build
+            shutil.rmtree(leftover, ignore_errors=True)
+        if entry.exists():
+            found = _open(entry)
+            if isinstance(found, tuple):
+                return found
+            _move_aside(entry, found)
+        log.info("preparing %s into the features cache", entry.name)
+        dataset = compute()
+        with atomic_dir(entry) as tmp:
+            dataset.save_to_disk(str(tmp))
+            write_text(tmp / META_FILE, json.dumps(meta()) + "\n")
+            write_text(tmp / phase_cache.MANIFEST_FILE, json.dumps({"files": inventory(tmp, hashed=True)}) + "\n")
+        found = _open(entry)
+        if not isinstance(found, tuple):
+            raise RuntimeError(f"{entry} was just written and is already damaged: {found}")
+        return found
+
+
+def _open(entry: Path) -> tuple[datasets.Dataset, dict[str, Any]] | str:
+    """The entry's dataset (memory-mapped) and record, or what is wrong with it."""
+    try:
+        files = json.loads((entry / phase_cache.MANIFEST_FILE).read_text())["files"]
+    except FileNotFoundError:
+        return f"no {phase_cache.MANIFEST_FILE} (cut short)"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"{phase_cache.MANIFEST_FILE} is unreadable ({type(error).__name__})"
+    problem = damage(entry, files) if META_FILE in files else f"{phase_cache.MANIFEST_FILE} does not list {META_FILE}"
+    if problem is not None:
+        return problem
+    try:
+        return datasets.load_from_disk(str(entry)), json.loads((entry / META_FILE).read_text())
+    except (OSError, ValueError, KeyError) as error:  # e.g. written by a `datasets` this one cannot read
+        return f"it does not load ({type(error).__name__}: {error})"
+
+
+def _move_aside(entry: Path, problem: str) -> None:
+    aside = move_aside(entry)
+    log.warning("features cache entry %s is damaged: %s; moved to %s, rebuilding it", entry, problem, aside.name)
