@@ -340,7 +340,7 @@ def y_limits(means: np.ndarray, ci95: np.ndarray) -> tuple[float, float]:
     ci = np.nan_to_num(ci95)
     low = max(float(np.nanmin(means - ci, initial=low)), low - room)
     high = min(float(np.nanmax(means + ci, initial=high)), high + room)
-    margin = 0.05 * (high - low)
+    margin = 0.05 * max(high - low, 1.0)  # all at 0 (identical runs) still gets an axis
     return low - margin, high + margin
 
 
