@@ -137,21 +137,21 @@ def _format(metric: str = "map", **options) -> DualEncoder:
 
 
 def test_queries_get_their_top_candidates_and_scores_follow_xtremes_definitions():
-    fmt = _format(top_k=2)
+    fmt = _format()
     index = Index(["a", "b", "c"], torch.eye(3))
     queries = datasets.Dataset.from_list([{"id": "q1", "text": "", "relevant": ["b", "c"]},
                                           {"id": "q2", "text": "", "relevant": ["a"]}])
     features = datasets.Dataset.from_dict({"example_index": [1, 0]})  # features in another order than examples
     logits = [torch.tensor([0.0, 0.2, 1.0]), torch.tensor([0.1, 1.0, 0.5])]
     predictions = fmt.predict(logits, features, queries, index)
-    assert predictions == [["b", "c"], ["c", "b"]]
-    # q1: hits at ranks 1 and 2, AP = (1/1 + 2/2) / 2 = 1; q2: its answer is not in the top 2, AP 0
-    assert fmt.score(predictions, queries, "en") == pytest.approx({"map@20": 50.0})
-    assert fmt.submission(predictions, queries) == {"q1": ["b", "c"], "q2": ["c", "b"]}
-    # Mewsli-X: reciprocal rank of the one gold entity (q1's at rank 2; q2's absent)
+    assert predictions == [["b", "c", "a"], ["c", "b", "a"]]
+    # q1: hits at ranks 1 and 2, AP = (1/1 + 2/2) / 2 = 1; q2: its one answer at rank 3, AP 1/3
+    assert fmt.score(predictions, queries, "en") == pytest.approx({"map@20": 100 * (1 + 1 / 3) / 2})
+    assert fmt.submission(predictions, queries) == {"q1": ["b", "c", "a"], "q2": ["c", "b", "a"]}
+    # Mewsli-X: reciprocal rank of the one gold entity (q1's at rank 2, q2's at rank 3)
     mentions = datasets.Dataset.from_list([{"id": "q1", "text": "", "relevant": ["c"]},
                                            {"id": "q2", "text": "", "relevant": ["a"]}])
-    assert _format("mrr", top_k=2).score(predictions, mentions, "en") == pytest.approx({"map@20": 25.0})
+    assert _format("mrr").score(predictions, mentions, "en") == pytest.approx({"map@20": 100 * (1 / 2 + 1 / 3) / 2})
     assert metrics.compute("mrr", {"q": ["x", "y", "g"]}, {"q": ["g"]}, "en") == pytest.approx({"map@20": 100 / 3})
 
 

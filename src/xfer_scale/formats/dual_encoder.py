@@ -18,7 +18,7 @@ also calls map@20).
 Rows: see `ranking_readers`. Training rows are (`query`, `candidate`) pairs; SQuAD-shaped
 rows (LAReQA's training data is SQuAD v1.1) become pairs of the question and its answer's
 sentence followed by the paragraph, as XTREME-R builds them (`sentence_breaks`).
-`format_options`: `query_length` (96; candidates use `train.max_length`), `top_k` (20),
+`format_options`: `query_length` (96; candidates use `train.max_length`),
 `max_candidates` (keep the first N candidates of the search space, for quick runs only) and
 `pooling` (`cls`, XTREME-R's, or `mean`). A randomly initialised encoder (`model=tiny`)
 collapses under `cls` pooling (every text embedded alike, measured on the smoke data at
@@ -47,10 +47,11 @@ from xfer_scale.formats.retrieval import top_k_cosine
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("query_length", "top_k", "max_candidates", "pooling")
+OPTIONS = ("query_length", "max_candidates", "pooling")
 POOLINGS = ("cls", "mean")
 FAMILIES = ("map", "mrr")
 INITIAL_SCALE = 100.0
+TOP_K = 20  # XTREME-R ranks, writes and scores the top 20
 
 
 class DualEncoderHead(nn.Module):
@@ -146,13 +147,11 @@ class DualEncoder(Format):
         self.metric_family = task.metric
         options = task.format_options
         self.query_length = int(options.get("query_length", 96))
-        self.top_k = int(options.get("top_k", 20))
         self.max_candidates = options.get("max_candidates")
         self.pooling = options.get("pooling", "cls")
         if self.pooling not in POOLINGS:
             raise UserError(f"task {task.name}: format_options.pooling={self.pooling!r}; choose cls (XTREME-R's) "
                             "or mean.")
-        self.selection_metric = f"map@{self.top_k}"
 
     def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
         chosen = super().training_set(load, amount)
@@ -218,7 +217,7 @@ class DualEncoder(Format):
                             "zero-shot phase builds; there is none here.")
         queries = torch.empty(len(examples), logits[0].shape[-1], device=self.device)
         queries[torch.as_tensor(features["example_index"], device=self.device)] = torch.stack(logits).to(self.device)
-        _, top = top_k_cosine(queries, calibration.embeddings, min(self.top_k, len(calibration.ids)))
+        _, top = top_k_cosine(queries, calibration.embeddings, min(TOP_K, len(calibration.ids)))
         return [[calibration.ids[i] for i in row] for row in top.tolist()]
 
     def references(self, examples: datasets.Dataset) -> list[Any]:
