@@ -43,7 +43,7 @@ from xfer_scale import metrics, sentence_breaks
 from xfer_scale.errors import UserError
 from xfer_scale.formats.base import (SEARCH_SPLIT, Amount, Format, Loader, TrainingSet, check_options, encode_indexed,
                                      register)
-from xfer_scale.formats.retrieval import top_k_cosine
+from xfer_scale.formats.retrieval import by_row, top_k_cosine
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +205,7 @@ class DualEncoder(Format):
 
     def index(self, candidates: datasets.Dataset, features: datasets.Dataset, logits: list[torch.Tensor]) -> Index:
         """The search space's embeddings, in its rows' order, on the format's device."""
-        embeddings = torch.empty(len(candidates), logits[0].shape[-1], device=self.device)
-        embeddings[torch.as_tensor(features["example_index"], device=self.device)] = torch.stack(logits).to(self.device)
-        return Index(list(candidates["id"]), embeddings)
+        return Index(list(candidates["id"]), by_row(logits, features, len(candidates), self.device))
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
                 calibration: Any = None) -> list[Any]:
@@ -215,8 +213,7 @@ class DualEncoder(Format):
         if not isinstance(calibration, Index):
             raise UserError(f"{self.task.name}: queries are ranked against the embedded search space, which the "
                             "zero-shot phase builds; there is none here.")
-        queries = torch.empty(len(examples), logits[0].shape[-1], device=self.device)
-        queries[torch.as_tensor(features["example_index"], device=self.device)] = torch.stack(logits).to(self.device)
+        queries = by_row(logits, features, len(examples), self.device)
         _, top = top_k_cosine(queries, calibration.embeddings, min(TOP_K, len(calibration.ids)))
         return [[calibration.ids[i] for i in row] for row in top.tolist()]
 

@@ -107,6 +107,14 @@ class PooledLayerModel(nn.Module):
         return mean_pool(hidden, attention_mask)
 
 
+def by_row(logits: list[torch.Tensor], features: datasets.Dataset, rows: int, device: torch.device) -> torch.Tensor:
+    """One vector a row (an embedding), in the rows' order on `device`: features come in their
+    own order, each naming its row by `example_index`."""
+    vectors = torch.empty(rows, logits[0].shape[-1], device=device)
+    vectors[torch.as_tensor(features["example_index"], device=device)] = torch.stack(logits).to(device)
+    return vectors
+
+
 def top_k_cosine(queries: torch.Tensor, database: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine similarities and indices of each query's `k` nearest database rows, best first.
 
@@ -253,11 +261,8 @@ class Retrieval(Format):
     def _embeddings(self, logits: list[torch.Tensor], features: datasets.Dataset,
                     rows: datasets.Dataset) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
         """Every row's embedding on the format's device, and the row positions of each side."""
-        embeddings = torch.empty(len(rows), logits[0].shape[-1], device=self.device)
-        order = torch.as_tensor(features["example_index"], device=embeddings.device)
-        embeddings[order] = torch.stack(logits).to(embeddings.device)
         side = np.asarray(rows["side"])
-        return embeddings, {name: np.flatnonzero(side == name) for name in QUERY_SIDES}
+        return by_row(logits, features, len(rows), self.device), {name: np.flatnonzero(side == name) for name in QUERY_SIDES}
 
     def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
         """BUCC: the mining threshold that maximises F1 on this (dev) split's gold pairs."""
