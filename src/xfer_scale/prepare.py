@@ -3,7 +3,7 @@
 Cluster compute nodes often have no internet. `prepare` expands the overrides exactly as
 `run -m` would (Hydra's own override parser and the BasicSweeper's cartesian product), then,
 for every distinct config, loads the model, the tokenizer and each data split the run loads
-(`read_plan.data_reads`, the list the pipeline itself follows). That fills the Hugging Face
+(`read_plan.phase_loads`, the lists the pipeline itself follows). That fills the Hugging Face
 caches, so the runs work with HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1; on local files it
 checks they are there and readable.
 """
@@ -125,10 +125,7 @@ def prepare(configs: list[DictConfig]) -> list[str]:
         if model_key not in models:
             models[model_key] = fetch_model(cfg.model, cfg.cache.dir)
         for phase in config.PHASES:
-            reads = read_plan.data_reads(cfg, phase)
-            if phase == "zero_shot" and reads:
-                reads += read_plan.search_reads(cfg)
-            for task, split, language in reads:
+            for task, split, language in read_plan.phase_loads(cfg, phase):
                 key = _read_key(task, split, language, cfg.data.root)
                 if key not in counts:
                     counts[key] = len(data.load_split(task, split, language, cfg.data.root))

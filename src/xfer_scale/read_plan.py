@@ -65,6 +65,13 @@ def data_reads(cfg: DictConfig, phase: str) -> list[Read]:
             "zero_shot": lambda: zero_shot_reads(cfg)}[phase]()
 
 
+def phase_loads(cfg: DictConfig, phase: str) -> list[Read]:
+    """Everything `phase` loads: its reads and, in phase 3, the search space beside them (what
+    `prepare` fetches and the start-up check covers)."""
+    reads = data_reads(cfg, phase)
+    return [*reads, *search_reads(cfg)] if phase == "zero_shot" and reads else reads
+
+
 def _add(found: list[str], item: str) -> None:
     if item not in found:
         found.append(item)
@@ -77,7 +84,7 @@ def check_sources(cfg: DictConfig) -> None:
     checked: phases 1 and 2 may come from the cache and read nothing. With data.root set,
     missing files are the fingerprinting's error (`data.local_fingerprint`), also at start-up."""
     missing: dict[str, dict[str, list[str]]] = {}  # task -> its languages, expected files, releases
-    for task, split, language in data_reads(cfg, "zero_shot"):
+    for task, split, language in phase_loads(cfg, "zero_shot"):
         for part in data.split_parts(task.splits[split], language):
             local = part.get("local")
             if part.get("hub") is None and local is not None and data.local_base(task, local, cfg.data.root) is None:
