@@ -45,7 +45,7 @@ def _fill(value: Any, lang: str, **known: str) -> Any:
     return value.format_map(_Templates(lang, **known)) if isinstance(value, str) else value
 
 
-def _plain(node: Any) -> Any:
+def plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, (DictConfig, ListConfig)) else node
 
 
@@ -106,10 +106,10 @@ class RowConverter:
 
     def __init__(self, task: Any, source: Any, lang: str, where: str,
                  class_names: dict[str, list[str]] | None = None, training: bool = False):
-        self.fields = _plain(source.fields)
-        self.filter = {k: _fill(v, lang) for k, v in _plain(source.filter).items()}
-        self.skip = set(map(str, _plain(source.skip_labels)))
-        values = _plain(source.label_values)
+        self.fields = plain(source.fields)
+        self.filter = {k: _fill(v, lang) for k, v in plain(source.filter).items()}
+        self.skip = set(map(str, plain(source.skip_labels)))
+        values = plain(source.label_values)
         names = list(task.label_names)
         self.label_index = {str(v): i for i, v in enumerate(values if values is not None else names)}
         self.names = task.label_names
@@ -209,7 +209,7 @@ def _local_files(task: Any, source: Any, base: Path, lang: str, where: str) -> l
 def _reader_options(source: Any, base: Path, lang: str) -> dict[str, Any]:
     """A local source's reader options, placeholders filled: readers take paths as given, so
     a file beside the data (Social IQa's labels) is written `{dir}/...`."""
-    return {k: _fill(v, lang, dir=str(base)) for k, v in _plain(source.options).items()}
+    return {k: _fill(v, lang, dir=str(base)) for k, v in plain(source.options).items()}
 
 
 #: how many files' parsed rows stay in memory, and the largest file held (larger ones are
@@ -264,7 +264,7 @@ def _file_options(source: Any, name: str | None, lang: str, where: str) -> dict[
         raise UserError(f"{where}: {source.path} at revision {PARQUET_BRANCH} has no config {name!r}: that "
                         f"branch has no README, so its configs are folders; write `data_dir: {name}` "
                         "instead of `name`.")
-    found = {"data_dir": _fill(source.get("data_dir"), lang), "data_files": _plain(source.get("data_files"))}
+    found = {"data_dir": _fill(source.get("data_dir"), lang), "data_files": plain(source.get("data_files"))}
     return {key: value for key, value in found.items() if value is not None}
 
 
@@ -280,7 +280,7 @@ def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool) -> 
             f"{type(error).__name__}: {error}. Offline? Run `xfer-scale prepare` where the hub "
             "is reachable, or point data.root at the original-release files."
         ) from error
-    fields = _plain(source.fields)
+    fields = plain(source.fields)
     convert = RowConverter(task, source, lang, where, _class_names(raw.features, fields), training)
     convert.origin = " ".join(str(part) for part in ("hub", source.path, name, *files.values(), source.split) if part)
     return datasets.Dataset.from_list(list(_convert(raw, convert)))

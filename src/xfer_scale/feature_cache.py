@@ -46,10 +46,10 @@ from typing import Any
 import datasets
 import numpy as np
 from filelock import FileLock
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from xfer_scale import data, identity, phase_cache
-from xfer_scale.atomic import atomic_dir, damage, inventory, move_aside, write_text
+from xfer_scale.atomic import atomic_dir, inventory, move_aside, write_text
 from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 #: part of every key: bump it when reading files or encoding examples gives other results
 SALT = 1
 FOLDER = "features"
-META_FILE = "meta.json"
 
 
 @dataclass(frozen=True)
@@ -166,32 +165,28 @@ def format_identity(fmt: Format) -> dict[str, Any]:
     """What a format's `encode` reads besides the examples: its class and task settings."""
     task = fmt.task
     return {"class": f"{type(fmt).__module__}.{type(fmt).__qualname__}", "name": fmt.name,
-            "format_options": _plain(task.get("format_options")), "label_names": _plain(task.get("label_names"))}
+            "format_options": data.plain(task.get("format_options")), "label_names": data.plain(task.get("label_names"))}
 
 
 def examples_identity(task: Any, split: str, language: str, data_root: str | None) -> dict[str, Any]:
     """What decides a split's canonical rows (see the module docstring)."""
     return {
         "task": task.name, "split": split, "language": language,
-        "source": [{k: _plain(v) for k, v in part.items() if k not in ("per_language", "also")}
+        "source": [{k: data.plain(v) for k, v in part.items() if k not in ("per_language", "also")}
                    for part in data.split_parts(task.splits[split], language)],
-        "label_names": _plain(task.get("label_names")),
+        "label_names": data.plain(task.get("label_names")),
         "labels_from_data": bool(task.get("labels_from_data", False)),
-        "format_options": _plain(task.get("format_options")),
+        "format_options": data.plain(task.get("format_options")),
         "files": data.local_fingerprint(task, split, language, data_root),
         "where": [data_root, task.get("data_dir")], "salt": SALT,
     }
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def _examples(folder: Path, task: Any, split: str, language: str, data_root: str | None) -> datasets.Dataset:
     settings = examples_identity(task, split, language, data_root)
     key = f"{task.name}-{split}-{language}-{identity.digest(settings)}"
     examples, meta = _stored(folder / key, lambda: data.load_split(task, split, language, data_root),
-                             lambda: {"identity": settings, "label_names": _plain(task.get("label_names"))})
+                             lambda: {"identity": settings, "label_names": data.plain(task.get("label_names"))})
     if meta is None:
         return examples
     learnt = meta["label_names"] or []  # a task that learns its labels from the data (CCG) learnt these
@@ -265,7 +260,7 @@ def _stored(entry: Path, compute: Callable[[], datasets.Dataset],
         dataset = compute()
         with atomic_dir(entry) as tmp:
             dataset.save_to_disk(str(tmp))
-            write_text(tmp / META_FILE, json.dumps(meta()) + "\n")
+            write_text(tmp / phase_cache.META_FILE, json.dumps(meta()) + "\n")
             write_text(tmp / phase_cache.MANIFEST_FILE, json.dumps({"files": inventory(tmp, hashed=True)}) + "\n")
         found = _open(entry)
         if not isinstance(found, tuple):
@@ -275,17 +270,11 @@ def _stored(entry: Path, compute: Callable[[], datasets.Dataset],
 
 def _open(entry: Path) -> tuple[datasets.Dataset, dict[str, Any]] | str:
     """The entry's dataset (memory-mapped) and record, or what is wrong with it."""
-    try:
-        files = json.loads((entry / phase_cache.MANIFEST_FILE).read_text())["files"]
-    except FileNotFoundError:
-        return f"no {phase_cache.MANIFEST_FILE} (cut short)"
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        return f"{phase_cache.MANIFEST_FILE} is unreadable ({type(error).__name__})"
-    problem = damage(entry, files) if META_FILE in files else f"{phase_cache.MANIFEST_FILE} does not list {META_FILE}"
+    problem = phase_cache.entry_damage(entry)
     if problem is not None:
         return problem
     try:
-        return datasets.load_from_disk(str(entry)), json.loads((entry / META_FILE).read_text())
+        return datasets.load_from_disk(str(entry)), json.loads((entry / phase_cache.META_FILE).read_text())
     except (OSError, ValueError, KeyError) as error:  # e.g. written by a `datasets` this one cannot read
         return f"it does not load ({type(error).__name__}: {error})"
 

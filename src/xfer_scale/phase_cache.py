@@ -53,8 +53,9 @@ def checkpoint_dir(entry: Path) -> Path:
     return entry.with_name(entry.name + ".checkpoint")
 
 
-def _damage(entry: Path) -> str | None:
-    """What is wrong with the existing `entry`, or None when its manifest verifies."""
+def entry_damage(entry: Path) -> str | None:
+    """What is wrong with the existing `entry` (a phase-1 or a features cache entry: both hold a
+    META_FILE listed in a MANIFEST_FILE), or None when its manifest verifies."""
     try:
         files = json.loads((entry / MANIFEST_FILE).read_text())["files"]
     except FileNotFoundError:
@@ -75,7 +76,7 @@ def read_meta(entry: Path) -> dict[str, Any] | None:
     aside, so that the caller retrains it. Call it holding the entry's lock."""
     if not entry.exists():
         return None
-    problem = _damage(entry)
+    problem = entry_damage(entry)
     if problem is None:
         return _meta(entry)
     aside = move_aside(entry)
@@ -86,7 +87,7 @@ def read_meta(entry: Path) -> dict[str, Any] | None:
 def _read_only(entry: Path, error: OSError) -> dict[str, Any] | UserError:
     """The record of a complete entry in a cache we may not write to (nobody there replaces it,
     so no lock is needed), or the error that stops the job: it could neither use nor train it."""
-    problem = _damage(entry) if entry.exists() else "it does not exist"
+    problem = entry_damage(entry) if entry.exists() else "it does not exist"
     if problem is None:
         return _meta(entry)
     return UserError(
