@@ -13,7 +13,7 @@ from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 from xfer_scale.formats import Format
-from xfer_scale.formats.base import PAD_VALUES, feature_lengths
+from xfer_scale.formats.base import feature_lengths, pad_value
 
 
 def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], batch_size: int,
@@ -24,7 +24,7 @@ def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], bat
     reading a batch's rows as Python lists and copying them back into arrays cost a tenth of the
     tiny model's forward pass (0.12 of 1.2 s on 10k PAN-X-like sentences), gathering 0.015 s.
     """
-    columns = [_Column(features, c, pad_token_id if c == "input_ids" else PAD_VALUES.get(c, 0))
+    columns = [_Column(features, c, pad_value(c, pad_token_id))
                for c in fmt.model_inputs if c in features.column_names]
     out = []
     for start in range(0, len(order), batch_size):

@@ -312,6 +312,12 @@ class Collate:
         return pad_batch([{c: r[c] for c in self.columns} for r in rows], self.pad_token_id)
 
 
+def pad_value(column: str, pad_token_id: int) -> int:
+    """What a column's sequences are padded with: the pad token for `input_ids`, PAD_VALUES' for
+    masks and labels, else 0."""
+    return pad_token_id if column == "input_ids" else PAD_VALUES.get(column, 0)
+
+
 def pad_batch(features: list[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Tensor]:
     """Dynamic padding: every list-valued column to the longest in the batch. A column of
     lists of sequences (multiple choice: choices x tokens) pads every sequence to one width.
@@ -327,7 +333,7 @@ def pad_batch(features: list[dict[str, Any]], pad_token_id: int) -> dict[str, to
             batch[key] = torch.tensor(values)
             continue
         sequences = [s for v in values for s in _sequences(v)]
-        pad = pad_token_id if key == "input_ids" else PAD_VALUES.get(key, 0)
+        pad = pad_value(key, pad_token_id)
         padded = np.full((len(sequences), max(map(len, sequences))), pad, dtype=np.int64)
         for row, sequence in zip(padded, sequences):
             row[: len(sequence)] = sequence
