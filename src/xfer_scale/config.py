@@ -438,6 +438,13 @@ def validate(cfg: DictConfig, this_machine: bool = True) -> None:
         _choice("target.eval_splits entry", split, ("dev", "test"))
 
 
+def evaluated_splits(target: Any, language: str) -> list[str]:
+    """A language's splits phase 3 evaluates, in `target.eval_splits` order (BUCC tunes on dev
+    what test uses): those the task has, dev not where the language has none."""
+    return [split for split in target.eval_splits
+            if split in target.splits and not (split == "dev" and language in target.languages_without_dev)]
+
+
 def target_languages(cfg: DictConfig | ExperimentConfig, restrict: bool = True) -> list[str]:
     """The languages phase 3 evaluates: the benchmark's list, cut to `target.languages`."""
     by_benchmark = cfg.target.benchmark_languages

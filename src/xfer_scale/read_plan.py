@@ -44,10 +44,10 @@ def target_reads(cfg: DictConfig) -> list[Read]:
 
 
 def zero_shot_reads(cfg: DictConfig) -> list[Read]:
-    """Each evaluated language's splits in `target.eval_splits` order (BUCC tunes on dev what test uses)."""
+    """Each evaluated language's splits (`config.evaluated_splits`)."""
     target = cfg.target
-    return [(target, split, language) for language in config.target_languages(cfg) for split in target.eval_splits
-            if split in target.splits and not (split == "dev" and language in target.languages_without_dev)]
+    return [(target, split, language) for language in config.target_languages(cfg)
+            for split in config.evaluated_splits(target, language)]
 
 
 def search_reads(cfg: DictConfig) -> list[Read]:
