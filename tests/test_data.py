@@ -9,7 +9,9 @@ import datasets
 import numpy as np
 import pytest
 
-from xfer_scale import data
+from omegaconf import OmegaConf
+
+from xfer_scale import data, readers
 from xfer_scale.errors import UserError
 from tests.test_config import compose_cfg
 
@@ -164,3 +166,76 @@ def test_subsample_counts_fractions_and_errors():
         data.subsample(dataset, 0.001, None, 0, "mnli")
     with pytest.raises(UserError, match="exceeds the 100 training examples"):
         data.subsample(dataset, 1.0, 101, 0, "mnli")
+
+
+# --- column-by-column conversion ----------------------------------------------------------
+
+def _both_conversions(task: dict, source: dict, read, class_names=None) -> tuple[datasets.Dataset, ...]:
+    """A source's rows converted column by column and row by row, and the label names each
+    left in its own copy of the task."""
+    out = []
+    for columnar in (True, False):
+        task_cfg = OmegaConf.create(task)
+        convert = data.RowConverter(task_cfg, OmegaConf.create(source), "de", "t dev [de]", class_names)
+        convert.origin = "hub t"
+        if columnar:
+            table = read()
+            assert convert.columnar(table)
+            dataset = datasets.Dataset(datasets.table.InMemoryTable(convert.table(table)))
+        else:
+            dataset = datasets.Dataset.from_list(list(data._convert(readers.as_rows(read()), convert)))
+        out.append((dataset, list(task_cfg.label_names)))
+    (columnar, names), (rows, row_names) = out
+    return columnar, rows, names, row_names
+
+
+SOURCE = {"filter": {}, "skip_labels": [], "label_values": None}
+
+
+def test_columns_convert_as_rows_do_filter_skip_and_label_values(tmp_path: Path):
+    path = write_file(tmp_path / "dev.tsv", "language\tgold\ta\tb\nde\tyes\tA1\tB1\nen\tno\tA2\tB2\nde-x\t-\tA3\tB3\n"
+                                            "\nde-y\tno\tA4\tB4\nfr\tbad\tA5\tB5\n")
+    task = {"name": "t", "label_names": ["entailment", "not"]}
+    source = {**SOURCE, "filter": {"language": "{lang}*"}, "skip_labels": ["-"], "label_values": ["yes", "no"],
+              "fields": {"text_a": "a", "text_b": "b", "label": "gold"}}
+    columnar, rows, _, _ = _both_conversions(task, source, lambda: readers.read("tsv", path))
+    assert columnar.features == rows.features and columnar.to_dict() == rows.to_dict()
+    assert columnar.to_dict() == {"text_a": ["A1", "A4"], "text_b": ["B1", "B4"], "label": [0, 1]}
+    source["filter"] = {}
+    for columnar in (True, False):
+        convert = data.RowConverter(OmegaConf.create(task), OmegaConf.create(source), "de", "t dev [de]")
+        table = readers.read("tsv", path)
+        with pytest.raises(UserError, match=rf"t dev \[de\] \({path}:7\): label 'bad' is not one of yes, no"):
+            convert.table(table) if columnar else list(data._convert(readers.as_rows(table), convert))
+
+
+def test_columns_convert_as_rows_do_tags_grown_from_data(tmp_path: Path):
+    path = write_file(tmp_path / "train.tsv", "a\tN\nb\tV\n\nc\tX\nd\tADJ\n\n\ne\tV\nf\tDET\n")
+    task = {"name": "t", "label_names": ["N"], "labels_from_data": True}
+    source = {**SOURCE, "skip_labels": ["X"], "fields": {"tokens": "tokens", "tags": "tags"}}
+    read = lambda: readers.read("conll_tags", path, strip_lang_prefix=False)  # noqa: E731
+    columnar, rows, names, row_names = _both_conversions(task, source, read)
+    assert columnar.features == rows.features and columnar.to_dict() == rows.to_dict()
+    # the skipped sentence (c d) is left out, but ADJ, first seen there, was learnt in row order
+    assert columnar.to_dict() == {"tokens": [["a", "b"], ["e", "f"]], "tags": [[0, 1], [1, 3]]}
+    assert names == row_names == ["N", "V", "ADJ", "DET"]
+
+
+def test_hub_columns_convert_as_hub_rows_do():
+    tags = datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER"]))
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")), "ner_tags": tags,
+                                  "langs": datasets.Value("string")})
+    hub = datasets.Dataset.from_dict({"tokens": [["a", "b"], ["c"], ["d", "e"]], "ner_tags": [[1, 2], [0], [0, 1]],
+                                      "langs": ["de", "en", "de"]}, features=features)
+    task = {"name": "t", "label_names": ["O", "B-PER", "I-PER"]}
+    source = {**SOURCE, "filter": {"langs": "{lang}"}, "fields": {"tokens": "tokens", "tags": "ner_tags"}}
+    names = data._class_names(hub.features, source["fields"])
+    columnar, rows, _, _ = _both_conversions(task, source, lambda: hub.with_format("arrow")[:], names)
+    assert columnar.features == rows.features and columnar.to_dict() == rows.to_dict()
+    assert columnar.to_dict() == {"tokens": [["a", "b"], ["d", "e"]], "tags": [[1, 2], [0, 1]]}
+
+
+def write_file(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+

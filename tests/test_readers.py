@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 
 from xfer_scale.errors import UserError
-from xfer_scale.readers import READERS, read
+from xfer_scale.readers import READERS, as_rows, read
 
 FIXTURES = Path(__file__).parent / "fixtures" / "original"
 
 
 def rows(reader: str, path: Path, **options) -> list[dict]:
-    return list(read(reader, path, **options))
+    return list(as_rows(read(reader, path, **options)))
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
@@ -240,6 +240,20 @@ def test_conll_tags_labelless_test_file():
         {"tokens": ["Ó", "lórúkọ"], "tags": []},
         {"tokens": ["Ayé", "wà"], "tags": []},
     ]
+
+
+def test_conll_tags_sentence_breaks_bom_crlf_and_last_line(tmp_path):
+    """Blank or whitespace-only lines end a sentence, runs of them make no empty sentence, and
+    the last line needs no ending; rows know their sentence's first line."""
+    path = write(tmp_path, "tags.tsv", "\ufeffa\tO\r\nb\tB-PER\r\n \t\r\n\n\nc\tO\nd\tO")
+    assert rows("conll_tags", path, strip_lang_prefix=False) == [
+        {"tokens": ["a", "b"], "tags": ["O", "B-PER"]}, {"tokens": ["c", "d"], "tags": ["O", "O"]}]
+    assert [row.where for row in rows("conll_tags", path, strip_lang_prefix=False)] == [f"{path}:1", f"{path}:6"]
+
+
+def test_tsv_empty_and_header_only_files_have_no_rows(tmp_path):
+    assert rows("tsv", write(tmp_path, "empty.tsv", "")) == []
+    assert rows("tsv", write(tmp_path, "header.tsv", "a\tb\n")) == []
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,9 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets.table import InMemoryTable
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from xfer_scale import languages, readers
@@ -164,6 +167,80 @@ class RowConverter:
             _check_answer(out, self.all_answerable)
         return out
 
+    def columnar(self, table: pa.Table) -> bool:
+        """Whether `table` converts column by column with `table`: every field and filter a
+        top-level column without nulls (the row path names a null's row), filters over text,
+        fields other than labels text or lists of texts (whose types `Dataset.from_list` keeps;
+        it would widen other types), and no answer to check row by row."""
+        schema = table.schema
+        texts = (pa.string(), pa.list_(pa.string()))
+        return (
+            not self.check_answers
+            and all(isinstance(spec, str) and spec in schema.names and not _has_nulls(table[spec])
+                    and (name in LABEL_FIELDS or schema.field(spec).type in texts)
+                    for name, spec in self.fields.items())
+            and all(column in schema.names and schema.field(column).type == pa.string()
+                    and not _has_nulls(table[column]) for column in self.filter)
+        )
+
+    def table(self, table: pa.Table) -> pa.Table:
+        """`__call__` over every row of a `columnar` table at once, with the same result: the
+        filter and the label mapping run once per distinct value, in order of first appearance
+        (so `labels_from_data` grows its names in row order), and a row whose label or any tag
+        is skipped is left out."""
+        locate = _locator(table, self.origin)
+        rows = np.arange(table.num_rows)
+        for column, wanted in self.filter.items():
+            values = pc.dictionary_encode(table[column].take(rows).combine_chunks())
+            matches = np.array([fnmatch.fnmatchcase(value, str(wanted)) for value in values.dictionary.to_pylist()],
+                               dtype=bool)
+            rows = rows[matches[values.indices.to_numpy(zero_copy_only=False)]]
+        chosen = table.take(rows)
+        out: dict[str, Any] = {}
+        keep = np.ones(len(rows), dtype=bool)
+        for name, spec in self.fields.items():
+            column = chosen[spec].combine_chunks()
+            if name == "label":
+                labels = self._labels(column, spec, lambda at: locate(rows[at]))
+                keep &= labels >= 0
+                column = pa.array(labels)
+            elif name == "tags":
+                lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+                parents = np.repeat(np.arange(len(lengths)), lengths)
+                labels = self._labels(pc.list_flatten(column), spec, lambda at: locate(rows[parents[at]]))
+                keep[parents[labels < 0]] = False
+                column = pa.ListArray.from_arrays(np.r_[0, np.cumsum(lengths)].astype(np.int32), pa.array(labels))
+            out[name] = column
+        converted = pa.table(out)
+        return converted if keep.all() else converted.filter(keep)
+
+    def _labels(self, values: pa.Array, column: str, locate: Any) -> np.ndarray:
+        """`_label` of every value (-1 where skipped), called once per distinct value; a bad
+        value is reported at its first row (`locate`: value index -> where)."""
+        encoded = pc.dictionary_encode(values)
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        mapped = np.empty(len(encoded.dictionary), dtype=np.int64)
+        for position, value in enumerate(encoded.dictionary.to_pylist()):
+            try:
+                label = self._label(value, column)
+            except _BadRow as fault:
+                raise UserError(f"{self.where} ({locate(int(np.argmax(indices == position)))}): {fault}") from None
+            mapped[position] = -1 if label is None else label
+        return mapped[indices]
+
+
+def _has_nulls(column: pa.ChunkedArray) -> bool:
+    return bool(column.null_count or (pa.types.is_list(column.type) and pc.list_flatten(column).null_count))
+
+
+def _locator(table: pa.Table, origin: str) -> Any:
+    """Row index -> where that row is: `path:line` for a table reader's rows, as `Located` rows
+    say, else the row's number from 1 in `origin`."""
+    if readers.LINE not in table.column_names:
+        return lambda row: f"{origin}, row {row + 1}"
+    path, lines = table.schema.metadata[readers.PATH].decode(), table[readers.LINE]
+    return lambda row: f"{path}:{lines[int(row)].as_py()}"
+
 
 def _class_names(features: datasets.Features, fields: dict[str, Any]) -> dict[str, list[str]]:
     """Hub label columns are ClassLabel integers: keep their names to map them by name."""
@@ -225,31 +302,40 @@ def _signature(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
 
-def _read(reader: str, file: Path, options: dict[str, Any]) -> Iterable[Mapping[str, Any]]:
-    """A file's rows, parsed once while it (and any file its options name, Social IQa's labels)
-    is unchanged; the least recently read file is dropped first."""
+def _read(reader: str, file: Path, options: dict[str, Any]) -> readers.Rows:
+    """A file's rows (a table from a table reader), parsed once while it (and any file its
+    options name, Social IQa's labels) is unchanged; the least recently read file is dropped
+    first."""
     if file.stat().st_size > READ_MEMO_MAX_BYTES:
         return readers.read(reader, file, **options)
     named = tuple(_signature(Path(v)) for v in options.values() if isinstance(v, str) and Path(v).is_file())
     key = (reader, _signature(file), repr(sorted(options.items())), named)
     rows = _READ_MEMO.pop(key, None)
     if rows is None:
-        rows = list(readers.read(reader, file, **options))
+        found = readers.read(reader, file, **options)
+        rows = found if isinstance(found, pa.Table) else list(found)
     _READ_MEMO[key] = rows
     while len(_READ_MEMO) > READ_MEMO_FILES:
         del _READ_MEMO[next(iter(_READ_MEMO))]
     return rows
 
 
+def _dataset(read: readers.Rows, convert: RowConverter) -> datasets.Dataset:
+    """Canonical rows of a file or hub split, converted column by column where they can be."""
+    if isinstance(read, pa.Table) and convert.columnar(read):
+        return datasets.Dataset(InMemoryTable(convert.table(read)))
+    return datasets.Dataset.from_list(list(_convert(readers.as_rows(read), convert)))
+
+
 def _load_local(task: Any, source: Any, base: Path, lang: str, where: str, training: bool) -> datasets.Dataset:
     files = _local_files(task, source, base, lang, where)
     options = _reader_options(source, base, lang)
     convert = RowConverter(task, source, lang, where, training=training)
-    rows: list[dict[str, Any]] = []
+    parts = []
     for file in files:
         convert.origin = file
-        rows.extend(_convert(_read(source.reader, Path(file), options), convert))
-    return datasets.Dataset.from_list(rows)
+        parts.append(_dataset(_read(source.reader, Path(file), options), convert))
+    return _concatenate([part for part in parts if len(part)] or parts[:1], where)
 
 
 #: the Parquet-conversion branch of a hub repo: no README, so one config, `default`
@@ -283,7 +369,7 @@ def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool) -> 
     fields = plain(source.fields)
     convert = RowConverter(task, source, lang, where, _class_names(raw.features, fields), training)
     convert.origin = " ".join(str(part) for part in ("hub", source.path, name, *files.values(), source.split) if part)
-    return datasets.Dataset.from_list(list(_convert(raw, convert)))
+    return _dataset(raw.with_format("arrow")[:], convert)
 
 
 def _load_part(task: Any, source: Any, lang: str, where: str, data_root: str | None,

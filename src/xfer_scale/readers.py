@@ -1,10 +1,14 @@
 """Readers for the datasets' original release files.
 
-Each reader streams dict rows under the file's own column names: mapping them to a task's
+Each reader gives rows under the file's own column names: mapping them to a task's
 canonical fields, filtering (SNLI's `-` rows) and casting labels belong to the task config,
-so one reader serves every dataset released in its format. Files can be gigabytes, so
-readers are generators and hold at most one sentence, or a small id set, at a time; the one
-exception is SQuAD JSON, which is a single JSON document.
+so one reader serves every dataset released in its format. Most readers are generators that
+hold at most one sentence, or a small id set, at a time (SQuAD JSON, a single JSON document,
+excepted). The line-based formats of the largest and most-read files (GLUE/XNLI/PAWS-X TSV,
+PAN-X and UD-POS `token<TAB>tag`) are read whole into an Arrow table instead, split and
+checked in Arrow's C++ kernels: a row at a time in Python, reading PAN-X's 48 languages cost
+more than tokenizing them. A table holds the file's columns plus `LINE`, each row's first
+line; `as_rows` turns either kind into rows.
 
 Rows of tables and JSON Lines are `Located`: they know their line, for the faults only a task
 config reveals (a null in a field it maps).
@@ -24,9 +28,21 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from xfer_scale.errors import UserError
 
 Row = dict[str, Any]
+#: what a reader gives: rows, or a table of the whole file (see the module docstring)
+Rows = Iterator[Row] | pa.Table
+#: a table reader's column of each row's first line in the file, whose path is the schema's
+#: metadata `PATH`
+LINE = "__line__"
+PATH = b"path"
+#: the most bytes one Arrow string array holds (32-bit offsets)
+STRING_BYTES = 2**31 - 1
 
 
 class Located(dict):
@@ -76,6 +92,64 @@ def _blocks(path: Path) -> Iterator[list[tuple[int, str]]]:
         yield block
 
 
+def _file_lines(path: Path) -> pa.Array:
+    """A file's lines as an Arrow array, endings dropped, line i+1 at index i, split on '\n'
+    only as `_decoded_lines` splits (a lone '\r' inside a sentence stays)."""
+    raw = path.read_bytes().removeprefix("\ufeff".encode())
+    lines = pc.list_flatten(pc.split_pattern(pa.array([raw], pa.large_binary()), b"\n"))
+    if raw.endswith(b"\n"):  # the empty piece after the last line ending is not a line
+        lines = lines[:-1]
+    try:
+        text = lines.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        for _ in _decoded_lines(path):  # names the line that is not UTF-8
+            pass
+        raise
+    return pc.utf8_rtrim(text, characters="\r")
+
+
+def _string(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """A large_string (or list of them) column as the plain `string` type that `datasets`
+    gives texts, in chunks under Arrow's 2 GiB a chunk."""
+    target = pa.list_(pa.string()) if pa.types.is_list(column.type) else pa.string()
+    chunks = list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
+    pieces = []
+    while chunks:
+        chunk = chunks.pop(0)
+        if chunk.nbytes > STRING_BYTES and len(chunk) > 1:
+            chunks[:0] = [chunk[:len(chunk) // 2], chunk[len(chunk) // 2:]]
+        else:
+            pieces.append(chunk.cast(target))
+    return pa.chunked_array(pieces, target)
+
+
+def _located_table(path: Path, columns: dict[str, Any], lines: np.ndarray) -> pa.Table:
+    table = pa.table({**{name: _string(column) for name, column in columns.items()}, LINE: lines})
+    return table.replace_schema_metadata({PATH: str(path).encode()})
+
+
+def as_rows(read: Rows) -> Iterator[Row]:
+    """A reader's rows one at a time; a table reader's as `Located` rows, another table's
+    (a hub split's) as plain rows."""
+    if not isinstance(read, pa.Table):
+        yield from read
+        return
+    if LINE not in read.column_names:
+        yield from read.to_pylist()
+        return
+    path = read.schema.metadata[PATH].decode()
+    for row in read.to_pylist():
+        line = row.pop(LINE)
+        yield Located(row, f"{path}:{line}")
+
+
+def _field_count_error(path: Path, number: int, expected: int, found: int, kind: str) -> UserError:
+    return UserError(
+        f"{path}:{number}: expected {expected} {kind} fields, found {found}; "
+        "fix or delete that row (and pass `columns` only for files without a header row)"
+    )
+
+
 def _existing(path: Path, what: str) -> Path:
     if not path.exists():
         raise UserError(f"{path}: not found ({what}); download the original release there or fix the path")
@@ -98,24 +172,33 @@ def _table(
         columns = header[1]
     for number, fields in records:
         if len(fields) != len(columns):
-            raise UserError(
-                f"{path}:{number}: expected {len(columns)} {kind} fields, found {len(fields)}; "
-                "fix or delete that row (and pass `columns` only for files without a header row)"
-            )
+            raise _field_count_error(path, number, len(columns), len(fields), kind)
         yield Located(zip(columns, fields, strict=True), f"{path}:{number}")
 
 
-def read_tsv(path: Path, columns: list[str] | None = None) -> Iterator[Row]:
-    """Tab-separated rows, with quoting off.
+def read_tsv(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Tab-separated rows, with quoting off, as a table.
 
     GLUE, XNLI and PAWS-X sentences hold unpaired '"': a quoting csv parser would glue the
     following lines into one field, so rows are split on tabs alone, as GLUE's and XTREME's
     own loaders do. XTREME's header-less `train-en.tsv` files were written by `csv.writer`,
     so a sentence with a '"' appears there as '"..""..."'; XTREME reads them with quoting
-    off too, keeping those quotes, so this reproduces XTREME's inputs exactly.
+    off too, keeping those quotes, so this reproduces XTREME's inputs exactly. Empty lines
+    are skipped; a header naming a column twice keeps its last field, as a dict would.
     """
-    records = ((number, line.split("\t")) for number, line in _lines(path) if line)
-    return _table(path, records, columns, "tab-separated")
+    lines = _file_lines(path)
+    numbers = np.flatnonzero(pc.utf8_length(lines).to_numpy(zero_copy_only=False) > 0) + 1
+    records = pc.split_pattern(lines.take(numbers - 1), "\t")
+    if columns is None:
+        if not len(records):
+            return _located_table(path, {}, numbers)
+        columns, records, numbers = records[0].as_py(), records[1:], numbers[1:]
+    counts = pc.list_value_length(records).to_numpy(zero_copy_only=False)
+    wrong = np.flatnonzero(counts != len(columns))
+    if wrong.size:
+        raise _field_count_error(path, int(numbers[wrong[0]]), len(columns), int(counts[wrong[0]]), "tab-separated")
+    found = {name: pc.list_element(records, i) for i, name in enumerate(columns)}
+    return _located_table(path, found, numbers)
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -288,44 +371,58 @@ def read_conllu(path: Path) -> Iterator[Row]:
             yield sentence
 
 
-def _strip_lang_prefix(path: Path, number: int, token: str) -> str:
-    """Drop PAN-X's `en:` as XTREME's preprocessing does (up to the first ':'), and refuse a
-    token without one: on a file that has no prefixes, stripping would cut `12:30` to `30`."""
-    _, colon, rest = token.partition(":")
-    if not colon:
-        raise UserError(
-            f"{path}:{number}: token {token!r} has no language prefix such as 'en:'; "
-            "for files without one (XTREME's preprocessed tsv files) set strip_lang_prefix: false"
-        )
-    return rest
+def read_conll_tags(path: Path, strip_lang_prefix: bool = True) -> pa.Table:
+    """`token<TAB>tag` lines, a blank line between sentences (PAN-X, XTREME's UD-POS files), as a
+    table of `tokens` and `tags` a sentence; label-less test files have the token alone and give
+    empty `tags`. Runs of blank lines do not make empty sentences.
+
+    PAN-X's `en:` prefix is dropped as XTREME's preprocessing drops it (up to the first ':'),
+    and a token without one is refused: on a file that has no prefixes, stripping would cut
+    `12:30` to `30`.
+    """
+    lines = _file_lines(path)
+    filled = pc.utf8_length(pc.utf8_trim_whitespace(lines)).to_numpy(zero_copy_only=False) > 0
+    numbers = np.flatnonzero(filled) + 1
+    starts = filled & ~np.concatenate([[False], filled[:-1]])  # a sentence's first line
+    sentence = np.cumsum(starts)[filled] - 1  # of each filled line
+    fields = pc.split_pattern(lines.take(numbers - 1), "\t")
+    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    first = np.flatnonzero(starts[filled])  # each sentence's first filled line, by index
+    _check_tag_fields(path, numbers, counts, first[sentence])
+    tokens = pc.list_element(fields, 0)
+    if strip_lang_prefix:
+        prefixed = pc.split_pattern(tokens, ":", max_splits=1)
+        bare = np.flatnonzero(pc.list_value_length(prefixed).to_numpy(zero_copy_only=False) < 2)
+        if bare.size:
+            raise UserError(
+                f"{path}:{numbers[bare[0]]}: token {tokens[int(bare[0])].as_py()!r} has no language prefix such as "
+                "'en:'; for files without one (XTREME's preprocessed tsv files) set strip_lang_prefix: false"
+            )
+        tokens = pc.list_element(prefixed, 1)
+    sizes = np.bincount(sentence, minlength=len(first))
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+    tagged = counts[first] == 2
+    tags = pc.list_element(fields.filter(tagged[sentence]), 1) if tagged.any() else pa.array([], pa.large_string())
+    tag_offsets = np.concatenate([[0], np.cumsum(np.where(tagged, sizes, 0))]).astype(np.int32)
+    return _located_table(path, {"tokens": pa.ListArray.from_arrays(offsets, tokens),
+                                 "tags": pa.ListArray.from_arrays(tag_offsets, tags)}, numbers[first])
 
 
-def read_conll_tags(path: Path, strip_lang_prefix: bool = True) -> Iterator[Row]:
-    """`token<TAB>tag` lines, a blank line between sentences (PAN-X, XTREME's UD-POS files);
-    label-less test files have the token alone and give empty `tags`."""
-    for block in _blocks(path):
-        tokens, tags = [], []
-        for number, line in block:
-            fields = line.split("\t")
-            _check_tag_fields(path, number, len(fields), block[0])
-            tokens.append(_strip_lang_prefix(path, number, fields[0]) if strip_lang_prefix else fields[0])
-            tags.extend(fields[1:])
-        yield {"tokens": tokens, "tags": tags}
-
-
-def _check_tag_fields(path: Path, number: int, found: int, first: tuple[int, str]) -> None:
-    """A sentence is all tagged or all bare: a partly tagged one would misalign tokens and tags."""
-    first_number, first_line = first
-    width = first_line.count("\t") + 1
-    if found not in (1, 2):
-        raise UserError(
-            f"{path}:{number}: expected `token<TAB>tag` or a lone token, found {found} tab-separated fields"
-        )
-    if found != width:
-        raise UserError(
-            f"{path}:{number}: found {found} tab-separated fields but the sentence's first line "
-            f"({first_number}) has {width}; tag every token of a sentence or none"
-        )
+def _check_tag_fields(path: Path, numbers: np.ndarray, counts: np.ndarray, first: np.ndarray) -> None:
+    """A sentence is all tagged or all bare: a partly tagged one would misalign tokens and tags
+    (`counts`: each line's fields; `first`: the index of its sentence's first line). The
+    first faulty line in the file is named."""
+    faulty = np.flatnonzero((counts > 2) | (counts != counts[first]))
+    if not faulty.size:
+        return
+    at = faulty[0]
+    if counts[at] > 2:
+        raise UserError(f"{path}:{numbers[at]}: expected `token<TAB>tag` or a lone token, found {counts[at]} "
+                        "tab-separated fields")
+    raise UserError(
+        f"{path}:{numbers[at]}: found {counts[at]} tab-separated fields but the sentence's first line "
+        f"({numbers[first[at]]}) has {counts[first[at]]}; tag every token of a sentence or none"
+    )
 
 
 # A CCGbank leaf: (<L category modified-POS original-POS word predicate-argument-category>)
@@ -453,7 +550,7 @@ def read_bucc(path: Path, lang: str, split: str) -> Iterator[Row]:
             )
 
 
-READERS: dict[str, Callable[..., Iterator[Row]]] = {
+READERS: dict[str, Callable[..., Rows]] = {
     "tsv": read_tsv,
     "csv": read_csv,
     "jsonl": read_jsonl,
@@ -470,8 +567,9 @@ from xfer_scale import ranking_readers  # noqa: E402  (its readers build on the 
 READERS.update(ranking_readers.READERS)
 
 
-def read(reader: str, path: Path | str, **options: Any) -> Iterator[Row]:
-    """Rows of one original release file (a folder for `bucc`), read by the named reader.
+def read(reader: str, path: Path | str, **options: Any) -> Rows:
+    """Rows of one original release file (a folder for `bucc`), read by the named reader
+    (a table from the table readers: `as_rows` gives rows of either).
 
     Options are checked against the reader's signature here, so a typo in a task config is
     reported with the valid option names instead of as a TypeError from deep in a generator.
