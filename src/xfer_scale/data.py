@@ -18,6 +18,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from datasets.fingerprint import generate_random_fingerprint
 from datasets.table import InMemoryTable
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -321,9 +322,11 @@ def _read(reader: str, file: Path, options: dict[str, Any]) -> readers.Rows:
 
 
 def _dataset(read: readers.Rows, convert: RowConverter) -> datasets.Dataset:
-    """Canonical rows of a file or hub split, converted column by column where they can be."""
+    """Canonical rows of a file or hub split, converted column by column where they can be.
+    A random fingerprint: `datasets` would hash the whole table to name a dataset it never
+    looks up (rows built in memory are not in its cache)."""
     if isinstance(read, pa.Table) and convert.columnar(read):
-        return datasets.Dataset(InMemoryTable(convert.table(read)))
+        return datasets.Dataset(InMemoryTable(convert.table(read)), fingerprint=generate_random_fingerprint())
     return datasets.Dataset.from_list(list(_convert(readers.as_rows(read), convert)))
 
 

@@ -30,18 +30,12 @@ class Tagging(Format):
     selection_metric = "f1"
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
-        def tokenize(batch: dict[str, list]) -> dict[str, list]:
+        def tokenize(batch: dict[str, list]) -> dict[str, Any]:
             out = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
-            labels = []
-            for row, tags in enumerate(batch["tags"]):
-                previous = None
-                row_labels = []
-                for word in out.word_ids(row):
-                    first_subword = word is not None and word != previous
-                    row_labels.append((tags[word] if tags else 0) if first_subword else IGNORE_INDEX)
-                    previous = word
-                labels.append(row_labels)
-            out["labels"] = labels
+            # as `out.word_ids(row)` (which tells a slow tokenizer it has none), in half the time
+            word_ids = ([encoding.word_ids for encoding in out.encodings] if out.is_fast
+                        else [out.word_ids(row) for row in range(len(batch["tokens"]))])
+            out["labels"] = first_subword_labels(word_ids, batch["tags"])
             out["example_index"] = batch["example_index"]
             return out
 
@@ -73,6 +67,31 @@ class Tagging(Format):
         tags = examples.with_format("arrow")["tags"]
         gold = names[pc.list_flatten(tags).to_numpy()]
         return [row.tolist() for row in np.split(gold, np.cumsum(_row_lengths(tags))[:-1])]
+
+
+def first_subword_labels(word_ids: list[list[int | None]], tags: list[list[int]]) -> pa.ListArray:
+    """Each feature's labels: at a word's first subword the word's tag (0 in a row without
+    tags: a label-less test file), elsewhere (later subwords, special tokens) IGNORE_INDEX.
+
+    `word_ids`: each feature's word of each token (None: a special token); `tags`: each
+    example's label ids. Computed over the whole batch at once, in Arrow and numpy rather than
+    per token in Python.
+    """
+    words, tags = pa.array(word_ids, type=pa.list_(pa.int64())), pa.array(tags, type=pa.list_(pa.int64()))
+    word = pc.fill_null(words.values, -1).to_numpy()
+    row = pc.list_parent_indices(words).to_numpy()
+    row_start = np.concatenate([[True], row[1:] != row[:-1]])
+    first = np.flatnonzero((word >= 0) & (row_start | (word != np.concatenate([[-1], word[:-1]]))))
+    row, word = row[first], word[first]
+    tag_offsets = tags.offsets.to_numpy()
+    tag_count = np.diff(tag_offsets)[row]
+    tagged = tag_count > 0
+    if (word[tagged] >= tag_count[tagged]).any():
+        raise IndexError("a tagging example has fewer tags than words")
+    labels = np.full(len(words.values), IGNORE_INDEX, dtype=np.int64)
+    labels[first] = 0
+    labels[first[tagged]] = tags.values.to_numpy()[tag_offsets[row[tagged]] + word[tagged]]
+    return pa.ListArray.from_arrays(words.offsets, labels)
 
 
 def _row_lengths(column: pa.ChunkedArray) -> np.ndarray:
