@@ -196,7 +196,9 @@ class RowConverter:
             matches = np.array([fnmatch.fnmatchcase(value, str(wanted)) for value in values.dictionary.to_pylist()],
                                dtype=bool)
             rows = rows[matches[values.indices.to_numpy(zero_copy_only=False)]]
-        chosen = table.take(rows)
+        chosen = table.select(list(dict.fromkeys(self.fields.values())))  # columns as copying them costs
+        if len(rows) < table.num_rows:
+            chosen = chosen.take(rows)
         out: dict[str, Any] = {}
         keep = np.ones(len(rows), dtype=bool)
         for name, spec in self.fields.items():

@@ -96,7 +96,9 @@ def _file_lines(path: Path) -> pa.Array:
     """A file's lines as an Arrow array, endings dropped, line i+1 at index i, split on '\n'
     only as `_decoded_lines` splits (a lone '\r' inside a sentence stays)."""
     raw = path.read_bytes().removeprefix("\ufeff".encode())
-    lines = pc.list_flatten(pc.split_pattern(pa.array([raw], pa.large_binary()), b"\n"))
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.array([0, len(raw)], pa.int64()).buffers()[1],
+                                                        pa.py_buffer(raw)])  # the bytes, not a copy
+    lines = pc.list_flatten(pc.split_pattern(whole, b"\n"))
     if raw.endswith(b"\n"):  # the empty piece after the last line ending is not a line
         lines = lines[:-1]
     try:
@@ -105,7 +107,8 @@ def _file_lines(path: Path) -> pa.Array:
         for _ in _decoded_lines(path):  # names the line that is not UTF-8
             pass
         raise
-    return pc.utf8_rtrim(text, characters="\r")
+    crlf = pc.any(pc.ends_with(text, "\r")).as_py()
+    return pc.utf8_rtrim(text, characters="\r") if crlf else text  # a copy of the file only where needed
 
 
 def _string(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -187,8 +190,9 @@ def read_tsv(path: Path, columns: list[str] | None = None) -> pa.Table:
     are skipped; a header naming a column twice keeps its last field, as a dict would.
     """
     lines = _file_lines(path)
-    numbers = np.flatnonzero(pc.utf8_length(lines).to_numpy(zero_copy_only=False) > 0) + 1
-    records = pc.split_pattern(lines.take(numbers - 1), "\t")
+    filled = pc.utf8_length(lines).to_numpy(zero_copy_only=False) > 0
+    numbers = np.flatnonzero(filled) + 1
+    records = pc.split_pattern(lines if filled.all() else lines.filter(filled), "\t")
     if columns is None:
         if not len(records):
             return _located_table(path, {}, numbers)
@@ -385,7 +389,7 @@ def read_conll_tags(path: Path, strip_lang_prefix: bool = True) -> pa.Table:
     numbers = np.flatnonzero(filled) + 1
     starts = filled & ~np.concatenate([[False], filled[:-1]])  # a sentence's first line
     sentence = np.cumsum(starts)[filled] - 1  # of each filled line
-    fields = pc.split_pattern(lines.take(numbers - 1), "\t")
+    fields = pc.split_pattern(lines.filter(filled), "\t")
     counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
     first = np.flatnonzero(starts[filled])  # each sentence's first filled line, by index
     _check_tag_fields(path, numbers, counts, first[sentence])
