@@ -144,7 +144,7 @@ class RowConverter:
         try:
             return self._convert(row)
         except _BadRow as fault:
-            at = row.where if isinstance(row, readers.Located) else f"{self.origin}, row {number}"
+            at = row.where if isinstance(row, readers.Located) else _numbered(self.origin, number)
             raise UserError(f"{self.where} ({at}): {fault}") from None
 
     def _convert(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -192,10 +192,8 @@ class RowConverter:
         locate = _locator(table, self.origin)
         rows = np.arange(table.num_rows)
         for column, wanted in self.filter.items():
-            values = pc.dictionary_encode(table[column].take(rows).combine_chunks())
-            matches = np.array([fnmatch.fnmatchcase(value, str(wanted)) for value in values.dictionary.to_pylist()],
-                               dtype=bool)
-            rows = rows[matches[values.indices.to_numpy(zero_copy_only=False)]]
+            values = table[column].take(rows).combine_chunks()
+            rows = rows[_per_distinct(values, lambda value: fnmatch.fnmatchcase(value, str(wanted)), bool)]
         chosen = table.select(list(dict.fromkeys(self.fields.values())))  # columns as copying them costs
         if len(rows) < table.num_rows:
             chosen = chosen.take(rows)
@@ -218,29 +216,39 @@ class RowConverter:
         return converted if keep.all() else converted.filter(keep)
 
     def _labels(self, values: pa.Array, column: str, locate: Any) -> np.ndarray:
-        """`_label` of every value (-1 where skipped), called once per distinct value; a bad
-        value is reported at its first row (`locate`: value index -> where)."""
-        encoded = pc.dictionary_encode(values)
-        indices = encoded.indices.to_numpy(zero_copy_only=False)
-        mapped = np.empty(len(encoded.dictionary), dtype=np.int64)
-        for position, value in enumerate(encoded.dictionary.to_pylist()):
+        """`_label` of every value (-1 where skipped); a bad value is reported at its first
+        row (`locate`: value index -> where)."""
+        def label(value: Any) -> int:
             try:
-                label = self._label(value, column)
+                found = self._label(value, column)
             except _BadRow as fault:
-                raise UserError(f"{self.where} ({locate(int(np.argmax(indices == position)))}): {fault}") from None
-            mapped[position] = -1 if label is None else label
-        return mapped[indices]
+                raise UserError(f"{self.where} ({locate(pc.index(values, value).as_py())}): {fault}") from None
+            return -1 if found is None else found
+
+        return _per_distinct(values, label, np.int64)
+
+
+def _per_distinct(values: pa.Array, convert: Any, dtype: Any) -> np.ndarray:
+    """`convert` of every value, called once per distinct value, in order of first appearance."""
+    encoded = pc.dictionary_encode(values)
+    mapped = np.array([convert(value) for value in encoded.dictionary.to_pylist()], dtype=dtype)
+    return mapped[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _has_nulls(column: pa.ChunkedArray) -> bool:
     return bool(column.null_count or (pa.types.is_list(column.type) and pc.list_flatten(column).null_count))
 
 
+def _numbered(origin: str, number: int) -> str:
+    """Where a row that does not know its line is: its number from 1 among the rows read."""
+    return f"{origin}, row {number}"
+
+
 def _locator(table: pa.Table, origin: str) -> Any:
     """Row index -> where that row is: `path:line` for a table reader's rows, as `Located` rows
     say, else the row's number from 1 in `origin`."""
     if readers.LINE not in table.column_names:
-        return lambda row: f"{origin}, row {row + 1}"
+        return lambda row: _numbered(origin, row + 1)
     path, lines = table.schema.metadata[readers.PATH].decode(), table[readers.LINE]
     return lambda row: f"{path}:{lines[int(row)].as_py()}"
 
