@@ -348,7 +348,7 @@ def _load_local(task: Any, source: Any, base: Path, lang: str, where: str, train
     for file in files:
         convert.origin = file
         parts.append(_dataset(_read(source.reader, Path(file), options), convert))
-    return _concatenate([part for part in parts if len(part)] or parts[:1], where)
+    return _concatenate(parts, where)
 
 
 #: the Parquet-conversion branch of a hub repo: no README, so one config, `default`
@@ -404,8 +404,10 @@ def split_parts(source: Any, lang: str) -> list[Any]:
 
 
 def _concatenate(parts: list[datasets.Dataset], where: str) -> datasets.Dataset:
-    """One dataset from a split's parts; `datasets` would fill a column one part lacks with
-    None, so differing columns are refused instead."""
+    """One dataset from a split's parts, empty ones left out (rows of no columns, where a
+    filter kept nothing); `datasets` would fill a column one part lacks with None, so differing
+    columns are refused instead."""
+    parts = [part for part in parts if len(part)] or parts[:1]
     columns = [sorted(part.column_names) for part in parts]
     if any(names != columns[0] for names in columns):
         raise UserError(
@@ -422,7 +424,7 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None) -
         raise UserError(f"{where}: task {task.name} has no {split} split (it has: {', '.join(task.splits)}).")
     parts = [_load_part(task, part, lang, where, data_root, split == "train")
              for part in split_parts(task.splits[split], lang)]
-    dataset = _concatenate([part for part in parts if len(part)] or parts[:1], where)
+    dataset = _concatenate(parts, where)
     if len(dataset) == 0:
         raise UserError(f"{where}: no examples found; check the language code and the files.")
     return dataset

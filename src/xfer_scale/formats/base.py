@@ -245,7 +245,8 @@ def encode_indexed(examples: datasets.Dataset, tokenize: Any) -> datasets.Datase
     examples live in memory, and `feature_cache` keeps features)."""
     indexed = examples.add_column("example_index", list(range(len(examples))),
                                   new_fingerprint=generate_random_fingerprint())
-    inputs = dict(zip(indexed.features.arrow_schema.names, indexed.features.arrow_schema.types))
+    schema = indexed.features.arrow_schema
+    inputs = dict(zip(schema.names, schema.types))
 
     def tokenize_to_arrow(batch: dict[str, list]) -> pa.Table | dict[str, Any]:
         return arrow_batch(tokenize(batch), inputs)
