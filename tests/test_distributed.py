@@ -71,16 +71,38 @@ def test_two_processes_write_one_result_table(tmp_path: Path, cache_dir: Path, c
         assert f"{frame.loc[(language, split), 'value']:.2f}" == value
 
 
+def _lr_traces(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Each training phase's logged (step, learning rate), from the run's tensorboard scalars."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "smoke"))
+    events.Reload()
+    return {phase: [(point.step, point.value) for point in events.Scalars(f"{phase}/lr")]
+            for phase in ("intermediate", "target")}
+
+
+def _closed_form(step: int, peak: float, warmup: int, total: int) -> float:
+    """The linear schedule's rate at optimiser step `step` (from 1): warm-up from 0, then decay to 0."""
+    taken = step - 1
+    return peak * taken / warmup if taken < warmup else peak * (total - taken) / (total - warmup)
+
+
 @pytest.mark.multiprocess
-def test_two_processes_are_another_experiment_than_one(tmp_path: Path):
-    """The effective batch (and so the numbers) depend on the number of processes: a 2-process
-    run neither counts a 1-process run's folder as its own complete run nor reuses its phase 1."""
+def test_two_processes_step_as_one_process_at_the_same_effective_batch(tmp_path: Path):
+    """Two processes at batch 8 take the optimiser steps of one process at batch 16, on the same
+    closed-form learning-rate schedule at every step (accelerate's prepared scheduler stepped once
+    per process, reaching 0 halfway). Being another experiment all the same (the numbers depend on
+    how the batches are dealt), the 2-process run neither counts the 1-process run's folder as its
+    own complete run nor reuses its phase 1."""
     cache = tmp_path / "cache"  # the 1-process run builds the tiny model in it before both processes look
+    traced = [*RUN, "tracking=tensorboard", "log_every_steps=1", "intermediate.train.warmup_ratio=0.34",
+              "target.train.warmup_ratio=0.34"]
     one = tmp_path / "one"
-    assert main(["run", f"hydra.run.dir={one}", f"cache.dir={cache}", *RUN]) == 0
+    assert main(["run", f"hydra.run.dir={one}", f"cache.dir={cache}", *traced]) == 0
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(_free_port()), "-m", "xfer_scale", "run", f"cache.dir={cache}", *RUN]
+              "--main_process_port", str(_free_port()), "-m", "xfer_scale", "run", f"cache.dir={cache}", *traced,
+              "intermediate.train.batch_size=8", "target.train.batch_size=8"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
     same_folder = subprocess.run([*launch, f"hydra.run.dir={one}"], env=env, capture_output=True, text=True, timeout=300)
@@ -91,10 +113,24 @@ def test_two_processes_are_another_experiment_than_one(tmp_path: Path):
     two = tmp_path / "two"
     done = subprocess.run([*launch, f"hydra.run.dir={two}"], env=env, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr[-3000:]
-    phases = pd.read_parquet(two / "phases.parquet").set_index("phase")
-    assert not phases.loc["intermediate", "cache_hit"]
+    phases = {run: pd.read_parquet(run / "phases.parquet").set_index("phase") for run in (one, two)}
+    assert not phases[two].loc["intermediate", "cache_hit"]
     entries = sorted(cache.glob("intermediate/*/meta.json"))
     assert sorted(json.loads(entry.read_text())["identity"]["processes"] for entry in entries) == [1, 2]
+
+    # 96 examples: one epoch is 6 steps either way (6 batches of 16, or 12 of 8 dealt to 2 processes)
+    for phase, total in (("intermediate", 6), ("target", 6)):
+        assert phases[one].loc[phase, "steps"] == phases[two].loc[phase, "steps"] == total
+        assert json.loads(phases[one].loc[phase, "dev_history"]) != []
+        steps_evaluated = [[point["step"] for point in json.loads(phases[run].loc[phase, "dev_history"])]
+                           for run in (one, two)]
+        assert steps_evaluated[0] == steps_evaluated[1]
+    traces = {run: _lr_traces(run) for run in (one, two)}
+    for phase, total in (("intermediate", 6), ("target", 6)):
+        expected = [(step, _closed_form(step, 1e-3, warmup=2, total=total)) for step in range(1, total + 1)]
+        for run in (one, two):
+            assert [step for step, _ in traces[run][phase]] == [step for step, _ in expected]
+            assert [lr for _, lr in traces[run][phase]] == pytest.approx([lr for _, lr in expected], abs=1e-9)
 
 
 @pytest.mark.multiprocess

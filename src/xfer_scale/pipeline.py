@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
 
 from xfer_scale import (checkpoint, config, controls, data, evaluation, feature_cache, formats, identity, modeling,
-                        phase_cache, read_plan, results, run_folder, submission, training)
+                        phase_cache, read_plan, results, run_folder, steps, submission, training)
 from xfer_scale.atomic import atomic_dir, write_text
 from xfer_scale.errors import UserError
 from xfer_scale.status.heartbeat import Heartbeat
@@ -141,9 +140,7 @@ def budgeted(inter: DictConfig, full_size: int, processes: int = 1) -> DictConfi
     train = inter.train
     if inter.budget == "epochs" or train.max_steps is not None:
         return train
-    batches_per_rank = math.ceil(math.ceil(full_size / train.batch_size) / processes)
-    steps_per_epoch = math.ceil(batches_per_rank / train.grad_accum)
-    return OmegaConf.merge(train, {"max_steps": max(1, math.ceil(train.epochs * steps_per_epoch))})
+    return OmegaConf.merge(train, {"max_steps": steps.full_data_max_steps(train, full_size, processes)})
 
 
 def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, accelerator: Accelerator,

@@ -24,9 +24,8 @@ from accelerate.data_loader import prepare_data_loader, skip_first_batches
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
-from xfer_scale import checkpoint, evaluation, packing
+from xfer_scale import checkpoint, evaluation, packing, steps
 from xfer_scale.errors import Interrupted, UserError
 from xfer_scale.formats import Format
 
@@ -102,14 +101,10 @@ def train(
     """
     set_seed(seed)
     lengths = fmt.lengths(features)
-    # each rank sees its share of an epoch's batches (counted from the format's own plan: a
-    # multitask cuts every task's last batch short) and steps once per `grad_accum` of them,
-    # and once more on an epoch's trailing partial accumulation
+    # counted from the format's own plan of an epoch (a multitask cuts every task's last batch short)
     batches_per_epoch = len(fmt.batches(features, lengths, cfg.batch_size, seed))
-    micro_batches_per_epoch = math.ceil(batches_per_epoch / accelerator.num_processes)
-    steps_per_epoch = math.ceil(micro_batches_per_epoch / cfg.grad_accum)
-    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    warmup = int(cfg.warmup_ratio * total_steps)
+    total_steps = steps.total(cfg, batches_per_epoch, accelerator.num_processes)
+    warmup = steps.warmup(cfg, total_steps)
 
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     groups = [
@@ -117,10 +112,10 @@ def train(
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)  # one kernel for all parameters
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
     if accelerator.num_processes > 1:  # DDP refuses a step that leaves weights without gradients unless told
         accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=fmt.leaves_weights_unused)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # no scheduler through `prepare`: the loop sets the rate per optimiser step (steps.learning_rate)
+    model, optimizer = accelerator.prepare(model, optimizer)
     collate = fmt.collator(features, pad_token_id)
     if cfg.packing:
         if not fmt.packable:
@@ -168,8 +163,10 @@ def train(
                 if not sync:
                     continue
                 accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                lr = steps.learning_rate(stats.steps, cfg.learning_rate, warmup, total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
                 optimizer.step()
-                scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 stats.steps += 1
                 stats.epoch_batches_done = micro_step + 1
@@ -178,7 +175,7 @@ def train(
                     heartbeat(stats.steps, total_steps)
                     beat_at = time.monotonic()
                 if stats.steps % log_every_steps == 0 or stats.steps == total_steps:
-                    _log_loss(phase, running_loss, stats.steps, log_every_steps, accelerator, scheduler, progress)
+                    _log_loss(phase, running_loss, stats.steps, log_every_steps, accelerator, lr, progress)
                 at_end = stats.steps >= total_steps
                 if dev is not None and (stats.steps % cfg.eval_every_steps == 0 or at_end):
                     score = _select_score(model, fmt, dev, accelerator, pad_token_id, eval_batch_size)
@@ -226,8 +223,9 @@ def _add_counts(stats: TrainStats, counts: torch.Tensor, accelerator: Accelerato
 
 
 def _log_loss(phase: str, running_loss: torch.Tensor, step: int, every: int, accelerator: Accelerator,
-              scheduler: Any, progress: tqdm) -> None:
-    """The one host sync of the hot loop, every `every` steps; a NaN/inf loss stops the run."""
+              lr: float, progress: tqdm) -> None:
+    """The one host sync of the hot loop, every `every` steps; a NaN/inf loss stops the run.
+    `lr` is the rate optimiser step `step` took."""
     mean_loss = running_loss.item() / (step % every or every)
     if not math.isfinite(mean_loss):
         raise UserError(
@@ -236,7 +234,7 @@ def _log_loss(phase: str, running_loss: torch.Tensor, step: int, every: int, acc
         )
     running_loss.zero_()
     progress.set_postfix(loss=f"{mean_loss:.4f}")
-    accelerator.log({f"{phase}/loss": mean_loss, f"{phase}/lr": scheduler.get_last_lr()[0]}, step=step)
+    accelerator.log({f"{phase}/loss": mean_loss, f"{phase}/lr": lr}, step=step)
 
 
 def _select_score(model: torch.nn.Module, fmt: Format, dev: tuple[datasets.Dataset, datasets.Dataset],

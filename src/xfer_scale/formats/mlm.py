@@ -21,7 +21,7 @@ from torch import nn
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import data, mlm_corpus
+from xfer_scale import data, mlm_corpus, steps
 from xfer_scale.errors import UserError
 from xfer_scale.formats.base import (IGNORE_INDEX, Amount, Format, Loader, TrainingSet, encode_indexed, pad_batch,
                                      register)
@@ -209,7 +209,7 @@ class MlmMix(MultiTask):
     def _paragraphs(self, examples: int, full_size: int) -> int:
         train, ratio = self.task.train, self.shares[NAME]
         if train.max_steps is not None:
-            batches = train.max_steps * train.grad_accum * PartialState().num_processes
+            batches = steps.micro_batches(train.max_steps, train.grad_accum, PartialState().num_processes)
         elif self.task.budget == "full_data_steps":
             batches = train.epochs * math.ceil(full_size / train.batch_size)
         else:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import DictConfig
 
-from xfer_scale import pipeline, read_plan
+from xfer_scale import pipeline, read_plan, steps
 from xfer_scale.plan.compute import Shape
 from xfer_scale.plan.sizes import Size, Sizes
 
@@ -64,8 +64,7 @@ def _train(estimate: Estimate, shape: Shape, parts: list[tuple[Size, int]], dev:
     """Training on `parts` ((size, examples kept) per training task), with selection on `dev`."""
     features = [kept * size.features_per_example for size, kept in parts]
     batches = sum(math.ceil(count / train.batch_size) for count in features)
-    steps_per_epoch = math.ceil(math.ceil(batches / processes) / train.grad_accum)
-    estimate.steps = train.max_steps or max(1, math.ceil(train.epochs * steps_per_epoch))
+    estimate.steps = steps.total(train, batches, processes)
     epochs = (estimate.steps * train.batch_size * train.grad_accum * processes / sum(features)
               if train.max_steps else train.epochs)
     for (size, _), count in zip(parts, features):
