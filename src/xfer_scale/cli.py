@@ -118,7 +118,7 @@ def _claimed(cfg: DictConfig) -> Any:
 
 @hydra.main(version_base=None, config_path="pkg://xfer_scale.conf", config_name="config")
 def _run_job(cfg: DictConfig) -> None:
-    from xfer_scale import pipeline  # heavy imports only once a run really starts
+    from xfer_scale import device_slots
     from xfer_scale.atomic import DiskFull
     from xfer_scale.run_folder import ForeignFolder
 
@@ -127,7 +127,9 @@ def _run_job(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        pipeline.run(cfg, run_dir, on_claimed=_claimed(cfg))
+        with device_slots.for_job(hydra_cfg):  # a sweep's parallel cells share GPUs; set before CUDA is touched
+            from xfer_scale import pipeline  # heavy imports only once a run really starts
+            pipeline.run(cfg, run_dir, on_claimed=_claimed(cfg))
     except (KeyboardInterrupt, Interrupted) as stop:
         where = str(stop) if isinstance(stop, Interrupted) else "interrupted"
         log.error("%s; re-run the same command to resume", where)
