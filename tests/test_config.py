@@ -36,6 +36,15 @@ def test_smoke_experiment_uses_tiny_model_and_bundled_data():
     assert config.target_languages(cfg) == ["en", "de", "es", "fr", "sw"]
 
 
+def test_checkpoints_are_by_the_clock_in_both_phases(capsys: pytest.CaptureFixture[str]):
+    """An XLM-R Large state is 6.7 GB: by default it is saved every 30 minutes, never by step count."""
+    assert main(["run", "--cfg", "job", "experiment=smoke"]) == 0
+    shown = OmegaConf.create(capsys.readouterr().out)
+    for phase in ("intermediate", "target"):
+        assert shown[phase].train.checkpoint_every_minutes >= 10
+        assert shown[phase].train.checkpoint_every_steps is None
+
+
 def test_language_restriction_keeps_benchmark_order():
     cfg = compose_cfg("target.languages=[sw,de]", "benchmark=xtreme")
     assert config.target_languages(cfg) == ["de", "sw"]
@@ -67,7 +76,8 @@ SMOKE_RANGES = [
     ("target.train.batch_size=0", "target.train.batch_size=0 must be a whole number >= 1."),
     ("intermediate.train.grad_accum=0", "intermediate.train.grad_accum=0 must be a whole number >= 1."),
     ("target.train.eval_every_steps=0", "target.train.eval_every_steps=0 must be a whole number >= 1."),
-    ("target.train.checkpoint_every_steps=0", "target.train.checkpoint_every_steps=0 must be a whole number >= 1."),
+    ("target.train.checkpoint_every_steps=0", "target.train.checkpoint_every_steps=0 must be a whole number >= 1 or null."),
+    ("target.train.checkpoint_every_minutes=0", "target.train.checkpoint_every_minutes=0.0 must be a number > 0 or null."),
     ("target.train.max_steps=0", "target.train.max_steps=0 must be a whole number >= 1 or null."),
     ("target.train.early_stop_patience=0", "target.train.early_stop_patience=0 must be a whole number >= 1 or null."),
     ("target.train.eval_examples=0", "target.train.eval_examples=0 must be a whole number >= 1 or null."),

@@ -28,6 +28,8 @@ def keys(*overrides: str, world_size: int = 1) -> tuple[str, str]:
 @pytest.mark.parametrize("override", [
     "intermediate.train.checkpoint_every_steps=7", "target.train.checkpoint_every_steps=7", "cache.dir=/elsewhere",
     "tracking=tensorboard", "log_every_steps=3", "eval.batch_size=8", "data.num_workers=2", "name=renamed",
+    "intermediate.train.checkpoint_every_minutes=5", "target.train.checkpoint_every_minutes=null",
+    "model.compile=true", "model.compile_bucket=64", "eval.batch_tokens=4096",
 ])
 def test_bookkeeping_changes_neither_the_phase1_key_nor_the_run(override: str):
     assert keys(override) == keys()

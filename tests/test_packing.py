@@ -13,13 +13,14 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from omegaconf import OmegaConf
 from torch import nn
+from torch.nested._internal import nested_tensor
 
 from tests.test_config import compose_cfg
 from xfer_scale import config, data, formats, modeling, tiny, training
 from xfer_scale.config import TinyModelConfig
 from xfer_scale.errors import UserError
 from xfer_scale.formats.base import feature_lengths, pad_batch
-from xfer_scale.packing import pack
+from xfer_scale.packing import PackedCollate, pack
 
 #: one target of each trainable format: classification, tagging, span_qa, multiple_choice
 TARGETS = ["xnli", "udpos", "xquad", "xcopa"]
@@ -51,7 +52,7 @@ def test_pack_lays_sequences_end_to_end_and_positions_restart_for_each():
     packed = pack(batch)
     assert packed["input_ids"].tolist() == [[0, 5, 6, 2, 0, 7, 2]]
     assert packed["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 2]]
-    assert packed["cu_seq_lens"].tolist() == [0, 4, 7] and packed["max_length"] == 4
+    assert packed["cu_seq_lens"].tolist() == [0, 4, 7] and (packed["min_length"], packed["max_length"]) == (3, 4)
     assert packed["unpack_index"].tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]  # 7: padding, one past the end
     assert packed["attention_mask"] is batch["attention_mask"] and packed["labels"] is batch["labels"]
 
@@ -61,6 +62,7 @@ def test_pack_flattens_the_choices_of_multiple_choice():
     packed = pack(batch)
     assert packed["input_ids"].tolist() == [[0, 5, 2, 0, 5, 6, 2]]
     assert packed["unpack_index"].tolist() == [[0, 1, 2, 7], [3, 4, 5, 6]]
+    assert (packed["min_length"], packed["max_length"]) == (3, 4)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -81,7 +83,50 @@ def test_packed_batch_gives_the_padded_logits_and_loss(target: str, tiny_path: s
     torch.testing.assert_close(fmt.loss(model(**packed), batch, None), fmt.loss(model(**batch), batch, None), atol=1e-5, rtol=1e-5)
 
 
-def test_packed_training_takes_the_same_steps_without_padding(tiny_path: str):
+@pytest.fixture
+def bounds_read_by_attention(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (shortest, longest) sequence length the packed attention's jagged query, key and
+    value each hold, read as a GPU's SDPA reads them to pick its kernel (on a CPU, which runs
+    the math kernel, nothing reads them); computing one instead (an `.item()`, a host sync
+    on a GPU) fails the test."""
+    def no_sync(func: object, lengths: torch.Tensor) -> int:
+        raise AssertionError("a sequence-length bound was computed from the device offsets")
+
+    monkeypatch.setattr(nested_tensor, "_get_sdpa_extreme_seqlen", no_sync)
+    bounds: list[tuple[int, int]] = []
+    attention = torch.nn.functional.scaled_dot_product_attention
+
+    def reading_bounds(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        if query.is_nested:
+            seen = {(t._get_min_seqlen(), t._get_max_seqlen()) for t in (query, key, value)}
+            assert len(seen) == 1
+            bounds.append(seen.pop())
+        return attention(query, key, value, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", reading_bounds)
+    return bounds
+
+
+def test_packed_attention_gets_the_length_bounds_the_collator_counted(tiny_path: str, bounds_read_by_attention):
+    """Every layer's attention reads the bounds that travel with the batch, as plain ints
+    counted on the host by `PackedCollate`; outputs stay the padded batch's."""
+    tokenizer = modeling.load_tokenizer(tiny_path)
+    fmt, features = smoke_features("udpos", tokenizer, 12)  # sentences of 10-19 tokens
+    rows = [features[i] for i in range(len(features))]
+    padded = fmt.collator(features, tokenizer.pad_token_id)(rows)
+    packed = PackedCollate(fmt.collator(features, tokenizer.pad_token_id))(rows)
+    lengths = [len(ids) for ids in features["input_ids"]]
+    assert (packed["min_length"], packed["max_length"]) == (min(lengths), max(lengths)) == (10, 19)
+    assert all(type(packed[key]) is int for key in ("min_length", "max_length"))
+    model = modeling.load(tiny_path, fmt, with_head=False).eval()
+    with torch.no_grad():
+        packed_logits, padded_logits = model(**packed), model(**padded)
+    assert bounds_read_by_attention == [(10, 19)] * model.encoder.config.num_hidden_layers
+    keep = padded["attention_mask"].bool()
+    torch.testing.assert_close(packed_logits[keep], padded_logits[keep], atol=1e-5, rtol=1e-4)
+
+
+def test_packed_training_takes_the_same_steps_without_padding(tiny_path: str, bounds_read_by_attention):
     tokenizer = modeling.load_tokenizer(tiny_path)
     fmt, features = smoke_features("udpos", tokenizer, 48)  # sentences of 10-19 tokens
     results = {}
@@ -100,6 +145,8 @@ def test_packed_training_takes_the_same_steps_without_padding(tiny_path: str):
     assert packed.steps == padded.steps == 6
     assert (packed.examples, packed.tokens) == (padded.examples, padded.tokens) == (96, 2 * sum(feature_lengths(features)))
     assert packed.padding_fraction == 0.0 < padded.padding_fraction
+    # the bounds came through the loader to every layer of every step
+    assert len(bounds_read_by_attention) == TinyModelConfig().num_hidden_layers * packed.steps
     assert (packed_weights["head.out.weight"] - initial).abs().max() > 1e-3  # training changed the weights, so equal weights below mean equal steps
     for name, weight in padded_weights.items():
         torch.testing.assert_close(packed_weights[name], weight, atol=2e-5, rtol=1e-4, msg=name)

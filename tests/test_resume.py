@@ -82,3 +82,19 @@ def test_sweep_resume_skips_finished_cells_and_lists_failures(cache_dir: Path, t
     assert main(args) == 2
     assert done.stat().st_mtime_ns == before  # skipped, not re-run
     assert "1 run(s) failed" in capsys.readouterr().err
+
+
+def test_checkpoints_follow_the_clock_and_phases_count_the_bytes_written(tmp_path: Path, cache_dir: Path):
+    """`checkpoint_every_minutes` saves by the clock (here: after every step but the last, which
+    ends the phase instead); without it, and with no step interval, the phase writes its model only."""
+    quick = ("intermediate=none", "target.languages=[en]", "target.eval_splits=[test]", "target.train.max_steps=4")
+    by_clock, never = tmp_path / "clock", tmp_path / "never"
+    assert run_cli(*quick, "target.train.checkpoint_every_minutes=1e-9", run_dir=by_clock, cache_dir=cache_dir) == 0
+    assert run_cli(*quick, "target.train.checkpoint_every_minutes=null", run_dir=never, cache_dir=cache_dir) == 0
+    written = {run: int(pd.read_parquet(run / "phases.parquet").set_index("phase").loc["target", "bytes_written"])
+               for run in (by_clock, never)}
+    model_bytes = sum(path.stat().st_size for path in (never / "target_model").rglob("*") if path.is_file())
+    assert written[never] == model_bytes
+    # three saves of the weights, AdamW's two moments and the best weights (each the model's size or more)
+    assert written[by_clock] - model_bytes > 3 * 3 * sum(
+        path.stat().st_size for path in (by_clock / "target_model").glob("*.safetensors"))

@@ -39,10 +39,13 @@ def _tmp(directory: Path) -> Path:
 
 
 def save(accelerator: Accelerator, directory: Path, loop: Any, best_state: dict[str, torch.Tensor] | None,
-         best_changed: bool, identity: str) -> None:
+         best_changed: bool, identity: str) -> int:
     """Every rank calls this (accelerate saves each rank's RNG state). `loop.json`, written last,
-    lists every file with its size, so that `load` can tell a whole checkpoint from a damaged one."""
+    lists every file with its size, so that `load` can tell a whole checkpoint from a damaged one.
+    Returns the bytes written (on the main process, all ranks' files; 0 on the others): an
+    unchanged `best.pt` is a hard link, not written again."""
     tmp = _tmp(directory)
+    written = 0
     with writing(directory) as cleanup:
         if accelerator.is_main_process:
             cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
@@ -53,14 +56,19 @@ def save(accelerator: Accelerator, directory: Path, loop: Any, best_state: dict[
         accelerator.wait_for_everyone()  # every rank's files are in before they are listed
         if accelerator.is_main_process:
             previous_best = directory / BEST_FILE
+            linked = 0
             if best_state is not None and (best_changed or not previous_best.exists()):
                 torch.save(best_state, tmp / BEST_FILE)
             elif previous_best.exists():
                 os.link(previous_best, tmp / BEST_FILE)  # unchanged: no second copy of the weights
-            record = {**asdict(loop), IDENTITY_KEY: identity, FILES_KEY: inventory(tmp, hashed=False)}
+                linked = previous_best.stat().st_size
+            files = inventory(tmp, hashed=False)
+            record = {**asdict(loop), IDENTITY_KEY: identity, FILES_KEY: files}
             (tmp / LOOP_FILE).write_text(json.dumps(record))
+            written = sum(file["size"] for file in files.values()) - linked + (tmp / LOOP_FILE).stat().st_size
             replace_dir(tmp, directory)
     accelerator.wait_for_everyone()
+    return written
 
 
 def _read(found: Path) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Any
 
 import datasets
@@ -9,16 +11,76 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
-from accelerate.utils import gather_object
+from accelerate.utils import extract_model_from_parallel, gather_object
 from tqdm.auto import tqdm
 
 from xfer_scale.formats import Format
 from xfer_scale.formats.base import feature_lengths, pad_value
 
 
-def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], batch_size: int,
+@dataclass(frozen=True)
+class EvalBatching:
+    """How evaluation cuts features into batches: as many as fit in `tokens` padded tokens
+    (rows x the batch's longest row, each choice of a multiple-choice feature a row) where
+    that is set, else `sentences` features a batch.
+
+    A fixed count leaves a GPU idle on short sentences (64 PAN-X sentences are ~2.5k tokens)
+    and makes batches of long ones large; a token budget keeps every batch about as large,
+    and the features, sorted by length, still pad little. Predictions do not depend on how
+    features are batched, up to float rounding.
+    """
+
+    sentences: int = 64
+    tokens: int | None = None
+
+    @classmethod
+    def of(cls, eval_cfg: Any) -> EvalBatching:
+        """The batching a config's `eval` section asks for (`batch_size`, `batch_tokens`)."""
+        return cls(eval_cfg.batch_size, eval_cfg.batch_tokens)
+
+    def cut(self, features: datasets.Dataset, order: list[int]) -> list[list[int]]:
+        """`order` (features by index) cut into consecutive batches."""
+        if self.tokens is None:
+            starts = list(range(0, len(order), self.sentences))
+        else:
+            picked = np.asarray(order, dtype=np.int64)
+            starts = _budget_starts(feature_lengths(features)[picked].tolist(),
+                                    sequences_per_feature(features)[picked].tolist(), self.tokens)
+        return [order[start:end] for start, end in zip(starts, [*starts[1:], len(order)])]
+
+
+def _budget_starts(widths: list[int], rows: list[int], budget: int) -> list[int]:
+    """Where each batch starts: greedily as many features as fit in `budget` padded tokens
+    (rows x the widest feature so far), always at least one, so a feature larger than the
+    budget goes alone. Any order works; sorted longest first, a batch's width is its first's."""
+    starts: list[int] = []
+    width = count = 0
+    for position, (feature_width, feature_rows) in enumerate(zip(widths, rows)):
+        width, count = max(width, feature_width), count + feature_rows
+        if not starts or width * count > budget:
+            starts.append(position)
+            width, count = feature_width, feature_rows
+    return starts
+
+
+def sequences_per_feature(features: datasets.Dataset) -> np.ndarray:
+    """How many sequences (rows of a padded batch) each feature holds: its choices for a
+    multiple-choice feature (choices x tokens), else 1."""
+    column = features.with_format("arrow")["input_ids"]
+    if pa.types.is_list(column.type.value_type):
+        return pc.list_value_length(column).to_numpy()
+    return np.ones(len(column), dtype=np.int64)
+
+
+def as_batching(batch_size: EvalBatching | int) -> EvalBatching:
+    """An `EvalBatching`, or a count of sentences a batch (as callers before token budgets gave)."""
+    return batch_size if isinstance(batch_size, EvalBatching) else EvalBatching(sentences=batch_size)
+
+
+def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], batch_size: EvalBatching | int,
                   pad_token_id: int) -> list[tuple[list[int], dict[str, torch.Tensor]]]:
-    """The features in `order`, cut into batches of `batch_size` and padded as `pad_batch` pads.
+    """The features in `order`, cut into batches as `batch_size` says (`as_batching`) and
+    padded as `pad_batch` pads.
 
     Each input column is read from Arrow once and every batch gathered and padded with numpy:
     reading a batch's rows as Python lists and copying them back into arrays cost a tenth of the
@@ -27,8 +89,7 @@ def model_batches(features: datasets.Dataset, fmt: Format, order: list[int], bat
     columns = [_Column(features, c, pad_value(c, pad_token_id))
                for c in fmt.model_inputs if c in features.column_names]
     out = []
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    for chunk in as_batching(batch_size).cut(features, order):
         rows = np.asarray(chunk, dtype=np.int64)
         out.append((chunk, {column.name: column.batch(rows) for column in columns}))
     return out
@@ -71,13 +132,33 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
 
 
+def inference_model(model: torch.nn.Module,
+                    autocast_dtype: torch.dtype | None) -> tuple[torch.nn.Module, torch.dtype | None]:
+    """The model to predict with, and the autocast dtype to predict under.
+
+    Under bf16, a bf16 copy of `model` and no autocast: autocast casts every weight of every
+    matrix product again for each batch (thousands in a phase 3 over every language), where
+    one cast serves them all. bf16 has float32's range, so nothing overflows; fp16, which
+    has not, and float32 keep `model` and autocast as they are. `model` itself is left as it
+    is (a training phase's model may yet be saved or trained), and the copy loses the
+    autocast wrapper accelerate's `prepare` puts around a model's forward. Its outputs are
+    bf16: `predict_logits` stores them as float32, which all post-processing reads.
+    """
+    if autocast_dtype != torch.bfloat16:
+        return model, autocast_dtype
+    plain = extract_model_from_parallel(copy.deepcopy(model), keep_fp32_wrapper=False)
+    return plain.to(torch.bfloat16).requires_grad_(False), None
+
+
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Format, batch_size: int,
+def predict_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Format, batch_size: EvalBatching | int,
                    device: torch.device, pad_token_id: int, autocast_dtype: torch.dtype | None = None,
                    progress: str | None = None, shard: tuple[int, int] = (0, 1)) -> list[torch.Tensor | None]:
-    """Per-feature logits in the features' order, each cut to its own length.
+    """Per-feature logits in the features' order, each cut to its own length, as float32
+    whatever the model computes in (a bf16 model's scores feed softmaxes and sums).
 
-    Sorting by length first keeps padding (and so wasted compute) near zero. Each batch's
+    Sorting by length first keeps padding (and so wasted compute) near zero; batches are cut
+    as `batch_size` says (`as_batching`). Each batch's
     logits are copied to the host (which waits for the device) only after the next batch is
     queued, so the device never idles while the host cuts and stores results. With `shard`
     = (process index, processes), this process predicts every n-th feature of the sorted
@@ -111,7 +192,7 @@ def predict_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Form
     return result  # type: ignore[return-value]
 
 
-def all_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Format, batch_size: int,
+def all_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Format, batch_size: EvalBatching | int,
                device: torch.device, pad_token_id: int, autocast_dtype: torch.dtype | None = None,
                progress: str | None = None, shard: tuple[int, int] = (0, 1)) -> list[torch.Tensor]:
     """`predict_logits` of every feature in every process: each process predicts its `shard`,
@@ -124,7 +205,7 @@ def all_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Format, 
 
 
 def evaluate(model: torch.nn.Module, fmt: Format, examples: datasets.Dataset, features: datasets.Dataset,
-             language: str, batch_size: int, device: torch.device, pad_token_id: int,
+             language: str, batch_size: EvalBatching | int, device: torch.device, pad_token_id: int,
              autocast_dtype: torch.dtype | None = None, progress: str | None = None,
              shard: tuple[int, int] = (0, 1), tune: bool = False,
              calibration: Any = None) -> tuple[list[Any], dict[str, float], Any]:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from xfer_scale import config, controls, data, read_plan, tiny
 
 #: training settings that change when and how often the loop saves, not what it computes
-BOOKKEEPING_TRAIN_KEYS = ("checkpoint_every_steps",)
+BOOKKEEPING_TRAIN_KEYS = ("checkpoint_every_steps", "checkpoint_every_minutes")
 #: training settings of checkpoint selection, which only matter where a dev split selects
 SELECTION_TRAIN_KEYS = ("eval_every_steps", "early_stop_patience", "eval_examples")
 #: task settings that say where files are, not which files (their identity is fingerprinted)

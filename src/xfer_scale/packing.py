@@ -11,6 +11,11 @@ function: `flash_attention_2` reads them itself; for `sdpa` this module register
 transformers' SDPA for padded batches and, for packed ones, SDPA over nested (jagged)
 tensors, which on a GPU runs the flash/memory-efficient varlen kernels (dropout included)
 and needs no extra package.
+
+The shortest and longest sequence lengths travel with the batch as plain ints, counted on
+the host when the collator packs it: a jagged tensor that lacks them reads them off its
+device-side offsets with `.item()`, a host sync for each of query, key and value in every
+layer (some 72 a forward pass of XLM-R Large), each stalling the queue of GPU work.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ def pack(batch: dict[str, Any]) -> dict[str, Any]:
     """A padded batch (right padding) -> the same batch with `input_ids` packed into (1, tokens).
 
     Added: `position_ids` (each token's place in its sequence), `cu_seq_lens` (where each
-    sequence starts, and the total), `max_length` (a plain int: no device sync to read it)
-    and `unpack_index`: for each (sequence, position) of the padded batch, the packed token
-    there, padding pointing one past the end.
+    sequence starts, and the total), `max_length` and `min_length` (the longest and shortest
+    sequence, plain ints: no device sync to read them) and `unpack_index`: for each
+    (sequence, position) of the padded batch, the packed token there, padding pointing one
+    past the end.
     """
     mask = batch["attention_mask"].reshape(-1, batch["attention_mask"].shape[-1]).bool()
     lengths = mask.sum(1)
@@ -48,6 +54,7 @@ def pack(batch: dict[str, Any]) -> dict[str, Any]:
         "position_ids": positions[mask][None],
         "cu_seq_lens": cu_seq_lens.to(torch.int32),
         "max_length": int(lengths.max()),
+        "min_length": int(lengths.min()),
         "unpack_index": torch.where(mask, cu_seq_lens[:-1, None] + positions, cu_seq_lens[-1]),
     }
 
@@ -63,35 +70,40 @@ class PackedCollate:
 
 
 def encode(encoder: torch.nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor,
-           cu_seq_lens: torch.Tensor, max_length: int, unpack_index: torch.Tensor) -> torch.Tensor:
+           cu_seq_lens: torch.Tensor, max_length: int, unpack_index: torch.Tensor,
+           min_length: int | None = None) -> torch.Tensor:
     """Hidden states of a packed batch, laid out as (sequences, padded length, hidden).
 
     Position ids count from each sequence's start, offset as the encoder numbers positions
     (XLM-R/RoBERTa: from padding_idx + 1 = 2, as its own padded batches do). Padding
-    positions get zeros: no head reads them where a loss or prediction counts.
+    positions get zeros: no head reads them where a loss or prediction counts. `min_length`
+    reaches `sdpa` (flash attention's own kernels need no minimum and ignore it).
     """
     if encoder.config._attn_implementation not in KEEP_SEQUENCES_APART:
         raise ValueError(f"a packed batch needs attention that reads sequence boundaries ({', '.join(KEEP_SEQUENCES_APART)}), "
                          f"not {encoder.config._attn_implementation!r}: load the encoder with modeling.load_encoder")
     offset = getattr(encoder.embeddings, "padding_idx", -1) + 1
     hidden = encoder(input_ids=input_ids, position_ids=position_ids + offset, cu_seq_lens_q=cu_seq_lens,
-                     cu_seq_lens_k=cu_seq_lens, max_length_q=max_length, max_length_k=max_length).last_hidden_state[0]
+                     cu_seq_lens_k=cu_seq_lens, max_length_q=max_length, max_length_k=max_length,
+                     min_length_q=min_length).last_hidden_state[0]
     return torch.cat([hidden, hidden.new_zeros(1, hidden.shape[-1])])[unpack_index]
 
 
 def sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
          attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
          cu_seq_lens_q: torch.Tensor | None = None, max_length_q: int | None = None,
-         **kwargs: Any) -> tuple[torch.Tensor, None]:
+         min_length_q: int | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
     """Transformers' SDPA; on a packed row (1, heads, tokens, head size), one jagged batch of
-    the row's sequences instead, so no attention crosses a sequence boundary."""
+    the row's sequences instead, so no attention crosses a sequence boundary. The jagged
+    tensors are given the batch's length bounds, which the GPU kernels' checks read: a bound
+    left out is computed with a host sync (see the module's docstring)."""
     if cu_seq_lens_q is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
 
     def jagged(states: torch.Tensor) -> torch.Tensor:  # -> (sequences, heads, ragged tokens, head size)
         return torch.nested.nested_tensor_from_jagged(
-            states[0].transpose(0, 1), cu_seq_lens_q, max_seqlen=max_length_q).transpose(1, 2)
+            states[0].transpose(0, 1), cu_seq_lens_q, min_seqlen=min_length_q, max_seqlen=max_length_q).transpose(1, 2)
 
     with warnings.catch_warnings():
         # torch's CPU fallback for jagged SDPA builds a prototype-layout nested tensor internally

@@ -30,7 +30,7 @@ from transformers.utils import logging as hf_logging
 
 from xfer_scale import (checkpoint, config, controls, data, evaluation, feature_cache, formats, identity, modeling,
                         phase_cache, read_plan, results, run_folder, steps, submission, training)
-from xfer_scale.atomic import atomic_dir, write_text
+from xfer_scale.atomic import atomic_dir, inventory, write_text
 from xfer_scale.errors import UserError
 from xfer_scale.status.heartbeat import Heartbeat
 
@@ -79,8 +79,10 @@ def _flat(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _phase_row(run_id: str, phase: str, cache_hit: bool, wall_s: float, stats: training.TrainStats | None,
-               examples: int, selection: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A row of phases.parquet; a cached phase brings the `selection` its training recorded."""
+               examples: int, selection: dict[str, Any] | None = None, saved: Path | None = None) -> dict[str, Any]:
+    """A row of phases.parquet; a cached phase brings the `selection` its training recorded.
+    `bytes_written`: the phase's checkpoints and the model it `saved` (on a shared file system,
+    what a sweep costs it)."""
     if stats is not None:
         selection = {"best_step": stats.best_step, "history": stats.history}
     selection = selection or {"best_step": 0, "history": []}
@@ -89,6 +91,8 @@ def _phase_row(run_id: str, phase: str, cache_hit: bool, wall_s: float, stats: t
         "examples": examples, "steps": stats.steps if stats else 0, "tokens": stats.tokens if stats else 0,
         "padding_fraction": stats.padding_fraction if stats else 0.0,
         "best_step": selection["best_step"], "dev_history": json.dumps(selection["history"]),
+        "bytes_written": (stats.checkpoint_bytes if stats else 0)
+        + (sum(file["size"] for file in inventory(saved, hashed=False).values()) if saved else 0),
     }
 
 
@@ -129,8 +133,9 @@ def _train_phase(cfg: DictConfig, phase: str, fmt: formats.Format, train_cfg: Di
     stats = training.train(
         phase=phase, model=model, fmt=fmt, features=features, dev=dev, cfg=train_cfg,
         accelerator=accelerator, seed=cfg.seed, pad_token_id=tokenizer.pad_token_id, checkpoints=checkpoints,
-        num_workers=cfg.data.num_workers, eval_batch_size=cfg.eval.batch_size,
+        num_workers=cfg.data.num_workers, eval_batch_size=evaluation.EvalBatching.of(cfg.eval),
         log_every_steps=cfg.log_every_steps, heartbeat=beat.of(phase),
+        compile_bucket=cfg.model.compile_bucket if cfg.model.compile else None,
     )
     return accelerator.unwrap_model(model), stats, dev_rows
 
@@ -183,7 +188,8 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
                            "indices": training_set.indices, "dev_selection": dev_rows})
             checkpoint.remove(checkpoints.directory)
         accelerator.wait_for_everyone()
-    phase_rows.append(_phase_row(run_id, "intermediate", False, time.perf_counter() - start, stats, len(examples)))
+    phase_rows.append(_phase_row(run_id, "intermediate", False, time.perf_counter() - start, stats, len(examples),
+                                 saved=entry if accelerator.is_main_process else None))
     return Encoder(str(entry), len(examples), len(examples) / full_size, stats.steps)
 
 
@@ -231,23 +237,24 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
             write_text(tmp / DEV_SELECTION_FILE, json.dumps(dev_rows) + "\n")
         checkpoint.remove(checkpoints.directory)
     accelerator.wait_for_everyone()
-    phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples)))
+    phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples),
+                                 saved=saved if accelerator.is_main_process else None))
     return model
 
 
-def _search_index(cfg: DictConfig, fmt: formats.Format, model: torch.nn.Module, tokenizer: Any,
-                  accelerator: Accelerator) -> Any:
+def _search_index(cfg: DictConfig, fmt: formats.Format, model: torch.nn.Module, autocast_dtype: torch.dtype | None,
+                  tokenizer: Any, accelerator: Accelerator) -> Any:
     """The embedded search space that every language's queries are ranked against (LAReQA's
     pooled answer sentences, Mewsli-X's entities), built once a run rather than per language;
-    None for formats without one."""
+    None for formats without one. `model` predicts under `autocast_dtype` (`evaluation.inference_model`)."""
     candidates = fmt.search_space(feature_cache.loader(cfg, cfg.target.train_language))
     if candidates is None:
         return None
     start = time.perf_counter()
     features = feature_cache.encode(fmt, candidates, tokenizer, cfg.target.train.max_length)
     logits = evaluation.all_logits(
-        model, features, fmt, cfg.eval.batch_size, accelerator.device, tokenizer.pad_token_id,
-        training.autocast_dtype(accelerator), progress="search space" if accelerator.is_local_main_process else None,
+        model, features, fmt, evaluation.EvalBatching.of(cfg.eval), accelerator.device, tokenizer.pad_token_id,
+        autocast_dtype, progress="search space" if accelerator.is_local_main_process else None,
         shard=(accelerator.process_index, accelerator.num_processes))
     log.info("zero_shot: %s search space of %d candidates embedded in %.1f s", cfg.target.name, len(candidates),
              time.perf_counter() - start)
@@ -262,17 +269,19 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
     A language's dev split tunes what its later splits use (`Format.calibrate`: BUCC's
     mining threshold), so its calibration is handed on explicitly, language by language; a
     ranking format's queries get the embedded search space instead (`_search_index`).
+    Under bf16, every language is predicted by one bf16 copy of the model (`evaluation.inference_model`).
     """
     target = cfg.target
     fmt = formats.get(target, accelerator.device)
-    model = model.to(accelerator.device)
+    model, autocast_dtype = evaluation.inference_model(model.to(accelerator.device), training.autocast_dtype(accelerator))
+    batching = evaluation.EvalBatching.of(cfg.eval)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     calibrations: dict[str, Any] = {}
     evaluated = 0
     submission_task = target.submission_task or target.name  # XTREME's folder name, e.g. bucc2018
     reads = read_plan.data_reads(cfg, "zero_shot")
-    index = _search_index(cfg, fmt, model, tokenizer, accelerator)
+    index = _search_index(cfg, fmt, model, autocast_dtype, tokenizer, accelerator)
     for done, (_, split, language) in enumerate(reads):
         beat("zero_shot", done, len(reads))
         examples = feature_cache.load_split(cfg, target, split, language)
@@ -280,8 +289,8 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
             examples = feature_cache.select(examples, range(min(cfg.eval.max_examples, len(examples))))
         features = feature_cache.encode(fmt, examples, tokenizer, target.train.max_length)
         predictions, scores, calibration = evaluation.evaluate(
-            model, fmt, examples, features, language, cfg.eval.batch_size, accelerator.device,
-            tokenizer.pad_token_id, training.autocast_dtype(accelerator),
+            model, fmt, examples, features, language, batching, accelerator.device,
+            tokenizer.pad_token_id, autocast_dtype,
             progress=f"zero-shot {language} {split}" if accelerator.is_local_main_process else None,
             shard=(accelerator.process_index, accelerator.num_processes),
             tune=split == "dev", calibration=calibrations.get(language, index),

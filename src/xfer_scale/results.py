@@ -65,6 +65,8 @@ PHASE_COLUMNS = {
     # checkpoint selection, auditable: the step kept and every (step, dev score) it chose from (JSON)
     "best_step": "int64",
     "dev_history": "string",
+    # checkpoints plus the saved model: what the phase wrote to disk
+    "bytes_written": "int64",
 }
 RESULTS_FILE = "results.parquet"
 PHASES_FILE = "phases.parquet"

@@ -2,8 +2,10 @@
 
 Batches are grouped by length (little padding), gradients accumulate to the recipe's
 effective batch, and the model is scored on an English dev subset every `eval_every_steps`
-optimiser steps; the best state is kept and restored at the end (the paper's selection),
-and training stops early after `early_stop_patience` evaluations without a gain.
+optimiser steps; the best state is kept (in host memory) and restored at the end (the
+paper's selection), and training stops early after `early_stop_patience` evaluations
+without a gain. The whole state is checkpointed by the clock (`checkpoint_every_minutes`),
+not by a step count that at the paper's batch of 4 wrote 6.7 GB every 10-15 s.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.data_loader import prepare_data_loader, skip_first_batches
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, broadcast, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from xfer_scale import checkpoint, evaluation, packing, steps
+from xfer_scale import checkpoint, evaluation, packing, shape_buckets, steps
 from xfer_scale.errors import Interrupted, UserError
 from xfer_scale.formats import Format
 
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)  # a line per file saved
 #: the most seconds between two heartbeats of a training phase (`status` calls a run stalled after 600)
 HEARTBEAT_EVERY_S = 60.0
+#: on N processes, how often (in optimiser steps) the main process's clock is asked whether a
+#: checkpoint is due: saving is collective, so all processes must agree, and asking is a host sync
+CLOCK_SHARED_EVERY_STEPS = 10
 
 
 @dataclass
@@ -59,18 +64,42 @@ class TrainStats:
     epoch: int = 0
     epoch_batches_done: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    #: bytes of the checkpoints this phase wrote (the main process's count; resumed runs add up)
+    checkpoint_bytes: int = 0
 
     @property
     def padding_fraction(self) -> float:
         return 1.0 - self.tokens / self.padded_tokens if self.padded_tokens else 0.0
 
 
-def _epoch_loader(features: Any, batches: list[list[int]], collate: Any, num_workers: int, seed: int) -> DataLoader:
-    """Its own generator: creating the iterator then draws no number from the global RNG,
-    whose state a resumed run must find exactly as the uninterrupted run did."""
-    return DataLoader(features, batch_sampler=batches, collate_fn=collate,
-                      num_workers=num_workers, pin_memory=torch.cuda.is_available(),
-                      generator=torch.Generator().manual_seed(seed))
+class EpochBatches:
+    """The batch sampler of every epoch: `use_epoch(e)` deals epoch e's batches (the format's plan,
+    seeded by seed + e). Sampling happens in the main process, so one loader, and with
+    `data.num_workers` one set of persistent workers, serves the whole phase."""
+
+    def __init__(self, fmt: Format, features: Any, lengths: list[int], batch_size: int, seed: int):
+        self.fmt, self.features, self.lengths, self.batch_size, self.seed = fmt, features, lengths, batch_size, seed
+        self.epoch, self.batches = 0, fmt.batches(features, lengths, batch_size, seed)
+
+    def use_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch, self.batches = epoch, self.fmt.batches(self.features, self.lengths, self.batch_size,
+                                                               self.seed + epoch)
+
+    def __iter__(self) -> Any:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def _phase_loader(features: Any, batches: EpochBatches, collate: Any, num_workers: int,
+                  generator: torch.Generator) -> DataLoader:
+    """Its own generator: creating an iterator then draws no number from the global RNG, whose
+    state a resumed run must find exactly as the uninterrupted run did. Pinned host memory lets
+    the copy to the GPU run beside the previous step's work (accelerate copies non-blocking)."""
+    return DataLoader(features, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0, generator=generator)
 
 
 def train(
@@ -86,24 +115,28 @@ def train(
     pad_token_id: int,
     checkpoints: Checkpoints | None = None,
     num_workers: int = 0,
-    eval_batch_size: int = 64,
+    eval_batch_size: evaluation.EvalBatching | int = 64,
     log_every_steps: int = 50,
     heartbeat: Callable[[int, int], None] | None = None,
+    compile_bucket: int | None = None,
 ) -> TrainStats:
     """Train `model` in place on `features`; `dev` = (examples, features) for selection.
 
-    With `checkpoints`, the loop saves its state every `cfg.checkpoint_every_steps` and, if
-    a checkpoint of the same configuration is already there, continues from it with the
-    same batches and RNG, so the result equals that of an uninterrupted run.
+    With `checkpoints`, the loop saves its state every `cfg.checkpoint_every_minutes` (and/or
+    `cfg.checkpoint_every_steps`) and, if a checkpoint of the same configuration is already
+    there, continues from it with the same batches and RNG, so the result equals that of an
+    uninterrupted run.
+
+    `compile_bucket`: train through `torch.compile` (CUDA graphs on a GPU), on batches padded
+    to multiples of it (`shape_buckets`); evaluation stays eager, its shapes are many.
 
     `heartbeat(step, total_steps)` is called when the loop starts and ends and at most every
     HEARTBEAT_EVERY_S seconds between: a clock read per optimiser step, no file I/O in the loop.
     """
     set_seed(seed)
-    lengths = fmt.lengths(features)
     # counted from the format's own plan of an epoch (a multitask cuts every task's last batch short)
-    batches_per_epoch = len(fmt.batches(features, lengths, cfg.batch_size, seed))
-    total_steps = steps.total(cfg, batches_per_epoch, accelerator.num_processes)
+    epoch_batches = EpochBatches(fmt, features, fmt.lengths(features), cfg.batch_size, seed)
+    total_steps = steps.total(cfg, len(epoch_batches), accelerator.num_processes)
     warmup = steps.warmup(cfg, total_steps)
 
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
@@ -113,7 +146,9 @@ def train(
     ]
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)  # one kernel for all parameters
     if accelerator.num_processes > 1:  # DDP refuses a step that leaves weights without gradients unless told
-        accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=fmt.leaves_weights_unused)
+        # gradients as views into DDP's all-reduce buckets: no copy in and out of them each step
+        accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=fmt.leaves_weights_unused,
+                                                                gradient_as_bucket_view=True)
     # no scheduler through `prepare`: the loop sets the rate per optimiser step (steps.learning_rate)
     model, optimizer = accelerator.prepare(model, optimizer)
     collate = fmt.collator(features, pad_token_id)
@@ -121,7 +156,18 @@ def train(
         if not fmt.packable:
             raise UserError(f"{phase}: format {fmt.name} trains on two sequences a feature, which a packed batch "
                             "cannot hold; set train.packing=false for this task.")
+        if compile_bucket:
+            raise UserError(f"{phase}: model.compile=true and train.packing=true: a packed batch's attention is "
+                            "built anew for every batch and does not compile; set one of them to false.")
         collate = packing.PackedCollate(collate)
+    forward, recompiles = model, contextlib.nullcontext()
+    if compile_bucket:
+        collate = shape_buckets.BucketPad(collate, compile_bucket, cfg.max_length, pad_token_id)
+        forward = torch.compile(model, mode="reduce-overhead" if accelerator.device.type == "cuda" else None,
+                                dynamic=False)
+        # a graph per bucket and batch size (an epoch's last batch is short): room for all of them
+        buckets = -(-cfg.max_length // compile_bucket)
+        recompiles = torch._dynamo.config.patch(recompile_limit=max(8, 4 * buckets))
 
     stats, best_state = TrainStats(), None
     resumed = checkpoint.load(accelerator, checkpoints.directory, TrainStats, checkpoints.identity) if checkpoints else None
@@ -132,7 +178,7 @@ def train(
              phase, len(features), total_steps, cfg.batch_size, cfg.grad_accum, accelerator.device)
     heartbeat = heartbeat or (lambda step, total: None)
     heartbeat(stats.steps, total_steps)
-    beat_at = time.monotonic()
+    beat_at = saved_at = time.monotonic()
     best_changed = False
     running_loss = torch.zeros((), device=accelerator.device)
     # examples, real tokens, padded tokens seen by this rank since the last read (no host sync per step)
@@ -140,69 +186,74 @@ def train(
     progress = tqdm(total=total_steps, initial=stats.steps, desc=phase, disable=not accelerator.is_local_main_process)
     model.train()
     stop = stats.steps >= total_steps
-    try:
-        while not stop:
-            batches = fmt.batches(features, lengths, cfg.batch_size, seed + stats.epoch)
-            # accelerate's function, not the Accelerator method: a loader per epoch must not be
-            # registered with the Accelerator, whose saved state would then grow every epoch
-            loader = prepare_data_loader(
-                _epoch_loader(features, batches, collate, num_workers, seed), device=accelerator.device,
-                num_processes=accelerator.num_processes, process_index=accelerator.process_index, put_on_device=True,
-            )
-            epoch_length = len(loader)  # this rank's share of the batches
-            loader = skip_first_batches(loader, stats.epoch_batches_done) if stats.epoch_batches_done else loader
-            for micro_step, batch in enumerate(loader, start=stats.epoch_batches_done):
-                sync = (micro_step + 1) % cfg.grad_accum == 0 or micro_step + 1 == epoch_length
-                with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-                    loss = fmt.loss(model(**batch), batch, accelerator)
-                    accelerator.backward(loss / cfg.grad_accum)
-                running_loss += loss.detach() / cfg.grad_accum
-                counts[0] += len(batch["attention_mask"])  # a packed batch's input_ids are one row
-                counts[1] += batch["attention_mask"].sum()
-                counts[2] += batch["input_ids"].numel()
-                if not sync:
-                    continue
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                lr = steps.learning_rate(stats.steps, cfg.learning_rate, warmup, total_steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                stats.steps += 1
-                stats.epoch_batches_done = micro_step + 1
-                progress.update(1)
-                if time.monotonic() - beat_at >= HEARTBEAT_EVERY_S:
-                    heartbeat(stats.steps, total_steps)
-                    beat_at = time.monotonic()
-                if stats.steps % log_every_steps == 0 or stats.steps == total_steps:
-                    _log_loss(phase, running_loss, stats.steps, log_every_steps, accelerator, lr, progress)
-                at_end = stats.steps >= total_steps
-                if dev is not None and (stats.steps % cfg.eval_every_steps == 0 or at_end):
-                    score = _select_score(model, fmt, dev, accelerator, pad_token_id, eval_batch_size)
-                    stats.history.append({"step": stats.steps, "score": score})
-                    accelerator.log({f"{phase}/dev_score": score}, step=stats.steps)
-                    if stats.best_score is None or score > stats.best_score:
-                        stats.best_score, stats.best_step, stats.evals_without_gain = score, stats.steps, 0
-                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
-                        best_changed = True
-                    else:
-                        stats.evals_without_gain += 1
-                    patience = cfg.early_stop_patience
-                    if patience is not None and stats.evals_without_gain >= patience:
-                        log.info("%s: no dev gain in %d evaluations; stopping at step %d", phase, patience, stats.steps)
+    generator = torch.Generator()
+    # accelerate's function, not the Accelerator method: the loader is not part of the saved
+    # state (the loop's own position is); it deals each process its share, copied to the device
+    loader = prepare_data_loader(
+        _phase_loader(features, epoch_batches, collate, num_workers, generator), device=accelerator.device,
+        num_processes=accelerator.num_processes, process_index=accelerator.process_index, put_on_device=True,
+        non_blocking=torch.cuda.is_available(),
+    )
+    with recompiles:
+        try:
+            while not stop:
+                epoch_batches.use_epoch(stats.epoch)
+                generator.manual_seed(seed)  # each epoch's workers as a fresh loader's: resumed runs see the same
+                epoch_length = len(loader)  # this rank's share of the batches
+                done = stats.epoch_batches_done
+                for micro_step, batch in enumerate(skip_first_batches(loader, done) if done else loader, start=done):
+                    sync = (micro_step + 1) % cfg.grad_accum == 0 or micro_step + 1 == epoch_length
+                    with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+                        loss = fmt.loss(forward(**batch), batch, accelerator)
+                        accelerator.backward(loss / cfg.grad_accum)
+                    running_loss += loss.detach() / cfg.grad_accum
+                    counts[0] += len(batch["attention_mask"])  # a packed batch's input_ids are one row
+                    counts[1] += batch["attention_mask"].sum()
+                    counts[2] += batch["input_ids"].numel()
+                    if not sync:
+                        continue
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                    lr = steps.learning_rate(stats.steps, cfg.learning_rate, warmup, total_steps)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    stats.steps += 1
+                    stats.epoch_batches_done = micro_step + 1
+                    progress.update(1)
+                    if time.monotonic() - beat_at >= HEARTBEAT_EVERY_S:
+                        heartbeat(stats.steps, total_steps)
+                        beat_at = time.monotonic()
+                    if stats.steps % log_every_steps == 0 or stats.steps == total_steps:
+                        _log_loss(phase, running_loss, stats.steps, log_every_steps, accelerator, lr, progress)
+                    at_end = stats.steps >= total_steps
+                    if dev is not None and (stats.steps % cfg.eval_every_steps == 0 or at_end):
+                        score = _select_score(model, fmt, dev, accelerator, pad_token_id, eval_batch_size)
+                        stats.history.append({"step": stats.steps, "score": score})
+                        accelerator.log({f"{phase}/dev_score": score}, step=stats.steps)
+                        if stats.best_score is None or score > stats.best_score:
+                            stats.best_score, stats.best_step, stats.evals_without_gain = score, stats.steps, 0
+                            best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
+                            best_changed = True
+                        else:
+                            stats.evals_without_gain += 1
+                        patience = cfg.early_stop_patience
+                        if patience is not None and stats.evals_without_gain >= patience:
+                            log.info("%s: no dev gain in %d evaluations; stopping at step %d", phase, patience, stats.steps)
+                            stop = True
+                    if at_end or stop:
                         stop = True
-                if at_end or stop:
-                    stop = True
-                    break
-                if checkpoints and stats.steps % cfg.checkpoint_every_steps == 0:
-                    _add_counts(stats, counts, accelerator)
-                    checkpoint.save(accelerator, checkpoints.directory, stats, best_state, best_changed, checkpoints.identity)
-                    best_changed = False
-            else:
-                stats.epoch += 1
-                stats.epoch_batches_done = 0
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted at {phase} step {stats.steps}") from None
+                        break
+                    if checkpoints and _checkpoint_due(cfg, stats.steps, saved_at, accelerator):
+                        _add_counts(stats, counts, accelerator)
+                        stats.checkpoint_bytes += checkpoint.save(accelerator, checkpoints.directory, stats, best_state,
+                                                                  best_changed, checkpoints.identity)
+                        best_changed, saved_at = False, time.monotonic()
+                else:
+                    stats.epoch += 1
+                    stats.epoch_batches_done = 0
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted at {phase} step {stats.steps}") from None
     progress.close()
     heartbeat(stats.steps, total_steps)
     _add_counts(stats, counts, accelerator)
@@ -211,6 +262,23 @@ def train(
         log.info("%s: best English dev score %.2f at step %d", phase, stats.best_score, stats.best_step)
     accelerator.free_memory()
     return stats
+
+
+def _checkpoint_due(cfg: Any, step: int, saved_at: float, accelerator: Accelerator) -> bool:
+    """Every `checkpoint_every_steps` steps, or once `checkpoint_every_minutes` have passed since
+    the last save (or the start). On N processes the main process's clock decides, every
+    CLOCK_SHARED_EVERY_STEPS steps: clocks differ, and a save that one process starts alone hangs."""
+    if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0:
+        return True
+    if cfg.checkpoint_every_minutes is None:
+        return False
+    shared = accelerator.num_processes > 1
+    if shared and step % CLOCK_SHARED_EVERY_STEPS:
+        return False
+    due = time.monotonic() - saved_at >= 60.0 * cfg.checkpoint_every_minutes
+    if shared:
+        due = bool(broadcast(torch.tensor([due], device=accelerator.device)).item())
+    return due
 
 
 def _add_counts(stats: TrainStats, counts: torch.Tensor, accelerator: Accelerator) -> None:
@@ -238,7 +306,11 @@ def _log_loss(phase: str, running_loss: torch.Tensor, step: int, every: int, acc
 
 
 def _select_score(model: torch.nn.Module, fmt: Format, dev: tuple[datasets.Dataset, datasets.Dataset],
-                  accelerator: Accelerator, pad_token_id: int, batch_size: int) -> float:
+                  accelerator: Accelerator, pad_token_id: int, batch_size: evaluation.EvalBatching | int) -> float:
+    """The dev score that selects checkpoints, batched as `batch_size` says (`evaluation.as_batching`).
+    The model being trained predicts under autocast, as it trains: a bf16 copy of it
+    (`evaluation.inference_model`) would cost a cast of every weight per evaluation, and
+    memory beside the optimiser's state, for a few hundred examples."""
     examples, features = dev
     _, scores, _ = evaluation.evaluate(
         accelerator.unwrap_model(model), fmt, examples, features, "en", batch_size,
@@ -249,4 +321,5 @@ def _select_score(model: torch.nn.Module, fmt: Format, dev: tuple[datasets.Datas
 
 
 def autocast_dtype(accelerator: Accelerator) -> torch.dtype | None:
+    """The dtype the run's mixed precision computes in; None for float32."""
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(accelerator.mixed_precision))

@@ -43,7 +43,7 @@ from xfer_scale import metrics, sentence_breaks
 from xfer_scale.errors import UserError
 from xfer_scale.formats.base import (SEARCH_SPLIT, Amount, Format, Loader, TrainingSet, check_options, encode_indexed,
                                      register)
-from xfer_scale.formats.retrieval import by_row, top_k_cosine
+from xfer_scale.formats.retrieval import by_row, mean_pool, top_k_cosine
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ TOP_K = 20  # XTREME-R ranks, writes and scores the top 20
 class DualEncoderHead(nn.Module):
     """The pooler and the learnt similarity scale: what the format adds to the encoder.
     `cls` pools `<s>` through a dense layer and tanh (XTREME-R's); `mean` averages the real
-    tokens' states (no weights but the scale)."""
+    tokens' states (no weights but the scale), in float32: a bf16 model's (phase 3's) sum of
+    bf16 states would be rounded to bf16 before it is ranked by cosine."""
 
     def __init__(self, hidden_size: int, pooling: str):
         super().__init__()
@@ -68,8 +69,7 @@ class DualEncoderHead(nn.Module):
         if self.dense is not None:
             pooled = torch.tanh(self.dense(hidden[:, 0]))
         else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1)
+            pooled = mean_pool(hidden, attention_mask)
         return functional.normalize(pooled.float(), dim=-1)
 
 

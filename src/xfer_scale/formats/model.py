@@ -27,14 +27,16 @@ class TaskModel(nn.Module):
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor | None = None,
                cu_seq_lens: torch.Tensor | None = None, max_length: int | None = None,
-               unpack_index: torch.Tensor | None = None) -> torch.Tensor:
+               unpack_index: torch.Tensor | None = None, min_length: int | None = None) -> torch.Tensor:
         """Last hidden states in the input's shape. Inputs may have dimensions before the
         sequence besides the batch (multiple choice: batch x choices x tokens): the encoder
         sees flat sequences. A packed batch (see `packing`) carries `position_ids`,
-        `cu_seq_lens`, `max_length` and `unpack_index`, and comes out laid out as unpacked."""
+        `cu_seq_lens`, `max_length`, `min_length` and `unpack_index`, and comes out laid out
+        as unpacked."""
         shape = attention_mask.shape
         if unpack_index is not None:
-            hidden = packing.encode(self.encoder, input_ids, position_ids, cu_seq_lens, max_length, unpack_index)
+            hidden = packing.encode(self.encoder, input_ids, position_ids, cu_seq_lens, max_length, unpack_index,
+                                    min_length)
         else:
             hidden = self.encoder(input_ids=input_ids.reshape(-1, shape[-1]),
                                   attention_mask=attention_mask.reshape(-1, shape[-1])).last_hidden_state
@@ -43,8 +45,8 @@ class TaskModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor | None = None,
                 cu_seq_lens: torch.Tensor | None = None, max_length: int | None = None,
                 unpack_index: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                **_: Any) -> torch.Tensor:
-        hidden = self.encode(input_ids, attention_mask, position_ids, cu_seq_lens, max_length, unpack_index)
+                min_length: int | None = None, **_: Any) -> torch.Tensor:
+        hidden = self.encode(input_ids, attention_mask, position_ids, cu_seq_lens, max_length, unpack_index, min_length)
         return apply_head(self.head, hidden, labels)
 
 

@@ -67,9 +67,9 @@ class MultiTaskModel(TaskModel):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task: int = 0,
                 position_ids: torch.Tensor | None = None, cu_seq_lens: torch.Tensor | None = None,
                 max_length: int | None = None, unpack_index: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
+                labels: torch.Tensor | None = None, min_length: int | None = None, **_: Any) -> torch.Tensor:
         head = list(self.head.values())[task]
-        hidden = self.encode(input_ids, attention_mask, position_ids, cu_seq_lens, max_length, unpack_index)
+        hidden = self.encode(input_ids, attention_mask, position_ids, cu_seq_lens, max_length, unpack_index, min_length)
         return apply_head(head, hidden, labels)
 
 
