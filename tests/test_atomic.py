@@ -24,7 +24,8 @@ from xfer_scale.training import TrainStats
 BIG = 4 << 20  # bytes: more than the small file system below holds
 
 
-@pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+@pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700),
+                                                     (0o002, 0o664, 0o775)])
 def test_atomic_files_and_folders_get_the_umasks_permissions(tmp_path: Path, umask: int, file_mode: int,
                                                              dir_mode: int):
     old = os.umask(umask)
@@ -32,11 +33,16 @@ def test_atomic_files_and_folders_get_the_umasks_permissions(tmp_path: Path, uma
         write_text(tmp_path / "results.csv", "a,b\n")
         with atomic_dir(tmp_path / "target_model") as folder:
             write_text(folder / "model.json", "{}\n")
+            save_file({"w": torch.zeros(2)}, str(folder / "head.safetensors"))  # safetensors writes 0600
+            (folder / "shards").mkdir(mode=0o700)
+            save_file({"w": torch.zeros(2)}, str(folder / "shards" / "model.safetensors"))
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "results.csv").stat().st_mode) == file_mode
     assert stat.S_IMODE((tmp_path / "target_model").stat().st_mode) == dir_mode
-    assert stat.S_IMODE((tmp_path / "target_model" / "model.json").stat().st_mode) == file_mode
+    assert stat.S_IMODE((tmp_path / "target_model" / "shards").stat().st_mode) == dir_mode
+    for name in ("model.json", "head.safetensors", "shards/model.safetensors"):
+        assert stat.S_IMODE((tmp_path / "target_model" / name).stat().st_mode) == file_mode, name
 
 
 def _litter(folder: Path) -> list[str]:

@@ -118,9 +118,20 @@ def previous(path: Path) -> Path:
     return path.with_name(f".{path.name}.old")
 
 
+def _share(folder: Path) -> None:
+    """Everything under `folder` gets the permissions the umask gives an ordinary file or
+    folder: some writers create theirs private (safetensors: 0600), which hides a model in a
+    group-shared cache from the colleagues whose runs would read it."""
+    umask = _umask()
+    for item in folder.rglob("*"):
+        if not item.is_symlink():
+            item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
+
+
 def replace_dir(tmp: Path, path: Path) -> None:
-    """Directory `tmp` becomes `path`, by two renames; a crash between them leaves the old
-    one whole at `previous(path)`."""
+    """Directory `tmp` becomes `path`, by two renames, with the umask's permissions throughout
+    (`_share`); a crash between the renames leaves the old one whole at `previous(path)`."""
+    _share(tmp)
     old = previous(path)
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
