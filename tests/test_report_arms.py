@@ -177,3 +177,43 @@ def test_arms_that_differ_only_in_an_unnamed_setting_are_shown_by_their_hash(tmp
     built = report.build_report([runs], tmp_path / "out")
     assert built.tables["gains"]["arm"].nunique() == 2 and (built.tables["gains"]["n_seeds"] == len(SEEDS)).all()
     assert re.search(r"^\| arm +\| intermediate +\| fraction +\|", built.markdown.read_text(), re.M)
+
+
+def test_a_copy_of_a_run_with_other_values_stops_the_report_naming_both_folders(tmp_path, capsys):
+    """One run id in two folders with different values (the same configuration run twice, on other
+    GPUs or code) is two results: the report picks neither silently."""
+    runs = write_sweep(tmp_path / "runs")
+    original = runs / "mnli-0.1-epochs-1"
+    copy = tmp_path / "elsewhere" / "mnli-0.1-epochs-1"
+    shutil.copytree(original, copy)
+    frame = pd.read_parquet(copy / "results.parquet")
+    frame.loc[frame["language"] == "sw", "value"] += 1.5
+    frame.to_parquet(copy / "results.parquet")
+    out = tmp_path / "out"
+    assert xfer_scale_main(["report", str(runs), str(copy.parent), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(original) in err and str(copy) in err and "sw" in err and not (out / "report.md").exists()
+
+    (original / "run.json").write_text(json.dumps({"finished": "2025-01-01T00:00:00+00:00"}))
+    (copy / "run.json").write_text(json.dumps({"finished": "2025-01-02T00:00:00+00:00"}))
+    for policy, kept, dropped in (("latest", copy, original), ("first", original, copy)):
+        assert report.main([str(runs), str(copy.parent), "--out", str(out), "--duplicates", policy]) == 0
+        assert f"{dropped} left out: a copy of run" in capsys.readouterr().err
+        summary = pd.read_parquet(out / "tables" / "summary.parquet")
+        cell = summary[(summary["intermediate_fraction"] == 0.1) & (summary["language"] == "sw")].iloc[0]
+        seed_1 = pd.read_parquet(kept / "results.parquet").query("language == 'sw'")["value"].iloc[0]
+        seed_2 = pd.read_parquet(runs / "mnli-0.1-epochs-2" / "results.parquet").query("language == 'sw'")["value"].iloc[0]
+        assert cell["mean"] == pytest.approx((seed_1 + seed_2) / 2)
+
+
+def test_an_identical_copy_counts_once_and_changes_no_table(tmp_path, capsys):
+    runs = write_sweep(tmp_path / "runs")
+    alone = report.build_report([runs], tmp_path / "alone")
+    copy = tmp_path / "elsewhere" / "mnli-0.1-epochs-1"
+    shutil.copytree(runs / "mnli-0.1-epochs-1", copy)
+    assert report.main([str(runs), str(copy.parent), "--out", str(tmp_path / "both")]) == 0
+    listed = [line for line in capsys.readouterr().err.splitlines() if "is an identical copy of" in line]
+    assert len(listed) == 1 and str(copy) in listed[0] and str(runs / "mnli-0.1-epochs-1") in listed[0]
+    for name, table in alone.tables.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "both" / "tables" / f"{name}.parquet"),
+                                      pd.read_parquet(tmp_path / "alone" / "tables" / f"{name}.parquet"), obj=name)

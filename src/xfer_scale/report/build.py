@@ -12,7 +12,7 @@ from xfer_scale import languages
 from xfer_scale.atomic import write_text
 from xfer_scale.report.arms import ARM, ARM_COLUMNS, SERIES, SERIES_COLUMNS, attach, describe
 from xfer_scale.report.benchmark_groups import benchmark_group_table
-from xfer_scale.report.duplicates import ERROR, resolve_duplicates
+from xfer_scale.report.duplicates import ERROR, resolve_copies, resolve_duplicates
 from xfer_scale.report.fits import scaling_fits
 from xfer_scale.report.groups import UNKNOWN, add_language_groups
 from xfer_scale.report.load import Loaded, find_results, load_results
@@ -40,11 +40,13 @@ class Report:
 def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -> Report:
     """Read every run under `run_dirs`, write tables, plots and report.md under `out`.
 
-    `duplicates` is what to do with two runs of one arm and seed: `error` (UserError naming both
-    folders) or `latest` (keep the one that finished last).
+    `duplicates` is what to do with two copies of a run whose values differ, and with two runs
+    of one arm and seed: `error` (UserError naming both folders), `latest` or `first` (keep the
+    one that finished last, or first). Identical copies of a run count once, listed.
     """
     loaded = load_results(find_results(run_dirs))
-    results, left_out = resolve_duplicates(loaded.frame, duplicates)
+    results, copies = resolve_copies(loaded.frame, duplicates)
+    results, left_out = resolve_duplicates(results, duplicates)
     results = add_language_groups(results)
     arms, series = describe(results, ARM, ARM_COLUMNS), describe(results, SERIES, SERIES_COLUMNS)
     gains, missing = compute_gains(results)
@@ -63,10 +65,8 @@ def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -
     sections = write_plots(tables, splits, out)
     unknown = sorted(set(results.loc[results["group"] == UNKNOWN, "language"]))
     markdown = out / "report.md"
-    counting = _counting_warnings(loaded, left_out)
-    copied = f"{loaded.duplicate_copies} copies of runs found more than once were counted once."
-    notes = [copied, *counting] if loaded.duplicate_copies else counting
-    write_text(markdown, render_markdown(results, tables, sections, unknown, notes))
+    counting = _counting_warnings(loaded, copies, left_out)
+    write_text(markdown, render_markdown(results, tables, sections, unknown, counting))
     return Report(
         out=out,
         markdown=markdown,
@@ -78,9 +78,12 @@ def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -
     )
 
 
-def _counting_warnings(loaded: Loaded, left_out: list[str]) -> list[str]:
+def _counting_warnings(loaded: Loaded, copies: list[str], left_out: list[str]) -> list[str]:
     """How runs were counted where it may change the numbers: for the terminal and report.md alike."""
     notes = []
+    if copies:
+        listed = "\n".join(f"  {line}" for line in copies)
+        notes.append(f"{len(copies)} copies of runs found in more than one folder:\n{listed}")
     if loaded.legacy_files:
         notes.append(
             f"{loaded.legacy_files} results files do not record their arm (they predate the arm column): their runs "
@@ -92,7 +95,7 @@ def _counting_warnings(loaded: Loaded, left_out: list[str]) -> list[str]:
         notes.append(f"{len(loaded.empty_files)} results files hold no scores and were left out:\n{listed}")
     if left_out:
         listed = "\n".join(f"  {line}" for line in left_out)
-        notes.append(f"--duplicates latest left out runs of an arm and seed run twice:\n{listed}")
+        notes.append(f"--duplicates left out runs of an arm and seed run twice:\n{listed}")
     return notes
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from xfer_scale.report.build import Report, build_report
-from xfer_scale.report.duplicates import ERROR, LATEST, POLICIES
+from xfer_scale.report.duplicates import ERROR, FIRST, LATEST, POLICIES
 from xfer_scale.report.views import headline_fits, headline_sentences
 
 DEFAULT_OUT = Path("outputs/report")
@@ -37,10 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default: {DEFAULT_OUT})")
     parser.add_argument(
         "--duplicates", choices=POLICIES, default=ERROR,
-        help=f"two runs with the same arm and seed (or two baselines with the same baseline key and seed) are "
-        f"not two seeds: '{ERROR}' (default) stops with exit code 2 and names both folders; '{LATEST}' keeps "
-        "the run that finished last (run.json's `finished` time, else the results file's modification time) "
-        "and lists the runs left out",
+        help="two copies of one run whose values differ, and two runs with the same arm and seed (or two "
+        f"baselines with the same baseline key and seed), which are not two seeds: '{ERROR}' (default) stops with "
+        f"exit code 2 and names both folders; '{LATEST}' ('{FIRST}') keeps the run that finished last (first) "
+        "by run.json's `finished` time, else the results file's modification time, and lists the runs left out. "
+        "Identical copies of a run always count once",
     )
     return parser
 

@@ -96,14 +96,13 @@ def _read_all(paths: Sequence[Path]) -> tuple[pd.DataFrame, list[bool]]:
 class Loaded:
     """All runs in one table, each row with its run's folder (`run_dir`) so a conflict can name it."""
 
-    frame: pd.DataFrame
-    duplicate_copies: int  # copies of a run (same run_id) found in several files, counted once
+    frame: pd.DataFrame  # a run found in several folders is there once per folder (`duplicates.resolve_copies`)
     legacy_files: int  # files written before runs recorded their arm
     empty_files: list[str]  # files without a single score, left out (and listed)
 
 
 def load_results(paths: Sequence[Path]) -> Loaded:
-    """All runs in one table; a run_id seen in several files (copied runs) keeps its first file's rows."""
+    """All runs in one table, each row with its folder."""
     frame, identified = _read_all(paths)
     scored = frame.loc[frame["value"].notna(), "_file"].unique()
     empty = sorted(set(range(len(paths))) - set(scored))  # no rows, or nothing scored
@@ -111,10 +110,6 @@ def load_results(paths: Sequence[Path]) -> Loaded:
         raise UserError(f"the {len(paths)} results files hold no scores: the runs evaluated nothing; check their logs.")
     legacy_files = sum(not identified[i] for i in scored)
     frame = frame[~frame["_file"].isin(empty)]
-    first_file = frame.groupby("run_id")["_file"].transform("min")
-    duplicate_copies = frame.loc[frame["_file"] != first_file, ["run_id", "_file"]].drop_duplicates()
-    frame = frame[frame["_file"] == first_file]
     folders = dict(enumerate(str(p.parent) for p in paths))
     frame = frame.assign(run_dir=frame["_file"].map(folders).astype("string")).drop(columns="_file")
-    return Loaded(with_identity(frame.reset_index(drop=True)), len(duplicate_copies), legacy_files,
-                  [str(paths[i]) for i in empty])
+    return Loaded(with_identity(frame.reset_index(drop=True)), legacy_files, [str(paths[i]) for i in empty])
