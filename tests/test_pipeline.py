@@ -39,6 +39,7 @@ def test_smoke_run_records_phases_and_provenance(smoke_run: Path):
     assert 0 <= trained.loc["target", "padding_fraction"] < 0.1
     record = json.loads((smoke_run / "run.json").read_text())
     assert record["device"] == "cpu" and record["packages"]["torch"] and record["finished"] >= record["started"]
+    assert record["packages"]["xfer-scale"] and "cuda" in record and record["gpu"] is None  # a CPU run has no GPU model
     assert "name: smoke" in (smoke_run / "config.yaml").read_text()
     predictions = (smoke_run / "predictions" / "xnli" / "test-de.tsv").read_text().splitlines()
     assert len(predictions) == 90 and set(predictions) <= {"entailment", "neutral", "contradiction"}

@@ -112,12 +112,18 @@ def _version(package: str) -> str | None:
 
 
 def provenance(device: str) -> dict[str, Any]:
-    """What a reader of the results needs later to know how they were made."""
+    """What a reader of the results needs later to know how they were made: two runs of one
+    configuration on other code, libraries or GPUs give other numbers (the report shows these per arm)."""
+    import torch  # a run has it loaded; `report`, which imports this module, need not
+
+    on_gpu = device.startswith("cuda") and torch.cuda.is_available()
     return {
         "command": sys.argv,
         "git_commit": _git_commit(),
         "packages": {p: _version(p) for p in PACKAGES},
         "python": platform.python_version(),
+        "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(torch.device(device)) if on_gpu else None,
         "host": platform.node(),
         "device": device,
         "started": now(),

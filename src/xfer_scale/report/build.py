@@ -18,6 +18,7 @@ from xfer_scale.report.groups import UNKNOWN, add_language_groups
 from xfer_scale.report.load import Loaded, find_results, load_results
 from xfer_scale.report.markdown import render_markdown
 from xfer_scale.report.plots import write_plots
+from xfer_scale.report.provenance import provenance_table
 from xfer_scale.report.stats import aggregate
 from xfer_scale.report.tables import SUMMARY_KEYS, compute_gains, group_table, headline_split
 from xfer_scale.report.views import missing_view
@@ -57,6 +58,7 @@ def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -
         "scaling_fit": attach(scaling_fits(gains, arms), series, SERIES),
         "missing_baselines": missing,
         "benchmark_groups": benchmark_group_table(results),
+        "provenance": attach(provenance_table(results), arms, ARM),
     }
     for table_name, frame in tables.items():
         write_table(frame, out / "tables", table_name)

@@ -11,6 +11,8 @@ from xfer_scale import languages
 from xfer_scale.report.arms import ARM
 from xfer_scale.report.benchmark_groups import benchmark_group_view, missing_tasks
 from xfer_scale.report.plots import F1_PARTS, HEADLINE_METRIC, Section
+from xfer_scale.report.provenance import FIELDS as PROVENANCE_FIELDS
+from xfer_scale.report.provenance import MIXED
 from xfer_scale.report.views import fit_view, group_view, headline_fits, headline_sentences, missing_view
 
 # How report.md names the language table: a path that holds on every reader's machine.
@@ -68,8 +70,19 @@ def render_markdown(
             caption = f"Gain over the baseline by language group, {metric} (mean ± 95% CI over seeds):"
             lines += ["", caption, "", markdown_table(group_view(block))]
     lines += _problems(missing, unknown)
+    lines += _provenance(tables["provenance"])
     lines += _file_list()
     return "\n".join(lines) + "\n"
+
+
+def _provenance(table: pd.DataFrame) -> list[str]:
+    """How the runs were made, per arm; arms whose runs mixed versions or GPUs first."""
+    columns = ["intermediate_task", "intermediate_fraction", "target_task", "runs", *PROVENANCE_FIELDS, MIXED]
+    shown = table.sort_values(MIXED, ascending=False, kind="stable")[[c for c in columns if c in table]]
+    mixed = int(table[MIXED].sum())
+    said = (f"{mixed} arms ran on more than one set-up (package, libraries, CUDA or GPU): their seeds are not "
+            "replicates of one set-up." if mixed else "Every arm's runs share one set-up.")
+    return ["", "## How the runs were made", "", said, "", markdown_table(shown)]
 
 
 def _benchmark_groups(results: pd.DataFrame, table: pd.DataFrame) -> list[str]:
@@ -169,4 +182,6 @@ def _file_list() -> list[str]:
         "- `benchmark_groups`: XTREME's group and `all_task` averages (kind `group`) and the per-task headline "
         "averages they average (kind `task`), per configuration, over seeds; only configurations with a "
         "complete group.",
+        "- `provenance`: per arm, its runs' package version, git commit, torch, transformers, CUDA and GPU "
+        "(from run.json; `mixed` where they differ between its runs).",
     ]
