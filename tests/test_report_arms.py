@@ -234,3 +234,21 @@ def test_the_report_shows_how_each_arms_runs_were_made(tmp_path):
     assert (table["torch"] == "2.11.0").all() and (table["runs"] == len(SEEDS)).all()
     text = built.markdown.read_text()
     assert "## How the runs were made" in text and "1 arms ran on more than one set-up" in text
+
+
+def test_an_interrupted_report_leaves_the_previous_one_whole(tmp_path, capsys, monkeypatch):
+    runs = write_sweep(tmp_path / "runs")
+    out = tmp_path / "out"
+    assert report.main([str(runs), "--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")  # not the report's: never touched
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    write_run(runs, run_rows("mnli", 0.5, 9), "mnli-0.5-epochs-9")  # a new run: new tables would differ
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("xfer_scale.report.build.write_plots", interrupted)  # tables are written by then
+    assert report.main([str(runs), "--out", str(out)]) == 130
+    assert "interrupted; the report in" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "runs"]  # no staging folder left

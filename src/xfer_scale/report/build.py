@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from xfer_scale import languages
-from xfer_scale.atomic import write_text
+from xfer_scale.atomic import replace_dir, write_text
 from xfer_scale.report.arms import ARM, ARM_COLUMNS, SERIES, SERIES_COLUMNS, attach, describe
 from xfer_scale.report.benchmark_groups import benchmark_group_table
 from xfer_scale.report.duplicates import ERROR, resolve_copies, resolve_duplicates
@@ -23,6 +27,9 @@ from xfer_scale.report.stats import aggregate
 from xfer_scale.report.tables import SUMMARY_KEYS, compute_gains, group_table, headline_split
 from xfer_scale.report.views import missing_view
 from xfer_scale.results import write_frame
+
+
+REPORT_FILE = "report.md"
 
 
 @dataclass(frozen=True)
@@ -60,24 +67,43 @@ def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -
         "benchmark_groups": benchmark_group_table(results),
         "provenance": attach(provenance_table(results), arms, ARM),
     }
-    for table_name, frame in tables.items():
-        write_table(frame, out / "tables", table_name)
     evaluated = results[["target_task", "split"]].drop_duplicates()  # what the choice of split needs, once
     splits = {target: headline_split(evaluated, target) for target in sorted(evaluated["target_task"].unique())}
-    sections = write_plots(tables, splits, out)
     unknown = sorted(set(results.loc[results["group"] == UNKNOWN, "language"]))
-    markdown = out / "report.md"
     counting = _counting_warnings(loaded, copies, left_out)
-    write_text(markdown, render_markdown(results, tables, sections, unknown, counting))
+    with staged(out) as staging:
+        for table_name, frame in tables.items():
+            write_table(frame, staging / "tables", table_name)
+        sections = write_plots(tables, splits, staging)
+        write_text(staging / REPORT_FILE, render_markdown(results, tables, sections, unknown, counting))
     return Report(
         out=out,
-        markdown=markdown,
+        markdown=out / REPORT_FILE,
         tables=tables,
         plots=[out / rel for s in sections for _, rel in s.plots],
         warnings=[*_warnings(missing, unknown, out), *counting],
         n_runs=results["run_id"].nunique(),
         headline_splits=splits,
     )
+
+
+@contextlib.contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A folder beside `out` to write the whole report into; once it is complete, its tables/,
+    plots/ and report.md replace those in `out` (each by rename), and nothing else in `out` is
+    touched. An interruption or error before then leaves the previous report as it was, not new
+    tables beside an old report.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield staging
+        for item in sorted(staging.iterdir()):
+            if item.is_dir():
+                replace_dir(item, out / item.name)
+            else:
+                os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _counting_warnings(loaded: Loaded, copies: list[str], left_out: list[str]) -> list[str]:

@@ -49,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """`xfer-scale report`; a UserError propagates for the CLI to turn into exit code 2."""
     args = _parser().parse_args(argv)
-    report = build_report(args.run_dirs, args.out, args.duplicates)
+    try:
+        report = build_report(args.run_dirs, args.out, args.duplicates)
+    except KeyboardInterrupt:
+        print(f"interrupted; the report in {args.out} is as it was before", file=sys.stderr)
+        return 130
     print(summary_text(report))
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
