@@ -179,11 +179,11 @@ def _both_conversions(task: dict, source: dict, read, class_names=None) -> tuple
         convert = data.RowConverter(task_cfg, OmegaConf.create(source), "de", "t dev [de]", class_names)
         convert.origin = "hub t"
         if columnar:
-            table = read()
-            assert convert.columnar(table)
-            dataset = datasets.Dataset(datasets.table.InMemoryTable(convert.table(table)))
+            rows = read()
+            assert convert.columnar(rows.table)
+            dataset = datasets.Dataset(datasets.table.InMemoryTable(convert.table(rows)))
         else:
-            dataset = datasets.Dataset.from_list(list(data._convert(readers.as_rows(read()), convert)))
+            dataset = datasets.Dataset.from_list(list(data._convert(read(), convert)))
         out.append((dataset, list(task_cfg.label_names)))
     (columnar, names), (rows, row_names) = out
     return columnar, rows, names, row_names
@@ -204,9 +204,9 @@ def test_columns_convert_as_rows_do_filter_skip_and_label_values(tmp_path: Path)
     source["filter"] = {}
     for columnar in (True, False):
         convert = data.RowConverter(OmegaConf.create(task), OmegaConf.create(source), "de", "t dev [de]")
-        table = readers.read("tsv", path)
+        rows = readers.read("tsv", path)
         with pytest.raises(UserError, match=rf"t dev \[de\] \({path}:7\): label 'bad' is not one of yes, no"):
-            convert.table(table) if columnar else list(data._convert(readers.as_rows(table), convert))
+            convert.table(rows) if columnar else list(data._convert(rows, convert))
 
 
 def test_columns_convert_as_rows_do_tags_grown_from_data(tmp_path: Path):
@@ -230,7 +230,8 @@ def test_hub_columns_convert_as_hub_rows_do():
     task = {"name": "t", "label_names": ["O", "B-PER", "I-PER"]}
     source = {**SOURCE, "filter": {"langs": "{lang}"}, "fields": {"tokens": "tokens", "tags": "ner_tags"}}
     names = data._class_names(hub.features, source["fields"])
-    columnar, rows, _, _ = _both_conversions(task, source, lambda: hub.with_format("arrow")[:], names)
+    read = lambda: readers.TableRows(hub.with_format("arrow")[:])  # noqa: E731  (as data._load_hub holds it)
+    columnar, rows, _, _ = _both_conversions(task, source, read, names)
     assert columnar.features == rows.features and columnar.to_dict() == rows.to_dict()
     assert columnar.to_dict() == {"tokens": [["a", "b"], ["d", "e"]], "tags": [[1, 2], [0, 1]]}
 

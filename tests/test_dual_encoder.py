@@ -87,14 +87,14 @@ CONTEXT = {"language": "de", "text": "Hallo. Der {alte} Mann sieht Berlin heute.
 def test_a_mention_query_is_its_sentence_with_the_mention_marked_and_in_front():
     mention = {"example_id": "m1", "mention_span": {"start": 29, "end": 35, "text": "Berlin"}}
     # preprocess_mention: braces in the context become parentheses, the mention is wrapped and prepended
-    assert readers.ranking_readers.mention_query(CONTEXT, mention, "f:1") == \
+    assert readers.ranking.mention_query(CONTEXT, mention, "f:1") == \
         "Berlin: Der (alte) Mann sieht { Berlin } heute."
 
 
 def test_a_mention_whose_offsets_do_not_hold_its_text_is_refused():
     mention = {"example_id": "m1", "mention_span": {"start": 28, "end": 34, "text": "Berlin"}}
     with pytest.raises(UserError, match="f:1: mention 'm1' says 'Berlin'"):
-        readers.ranking_readers.mention_query(CONTEXT, mention, "f:1")
+        readers.ranking.mention_query(CONTEXT, mention, "f:1")
 
 
 def test_mewslix_rows(tmp_path: Path):

@@ -1,17 +1,19 @@
-"""Readers against small hand-written files in each release's own format."""
+"""Readers against small hand-written files in each release's own format; the registry."""
 
+import importlib
+import sys
 from pathlib import Path
 
 import pytest
 
 from xfer_scale.errors import UserError
-from xfer_scale.readers import READERS, as_rows, read
+from xfer_scale.readers import READERS, Located, TableRows, read, registry
 
 FIXTURES = Path(__file__).parent / "fixtures" / "original"
 
 
 def rows(reader: str, path: Path, **options) -> list[dict]:
-    return list(as_rows(read(reader, path, **options)))
+    return list(read(reader, path, **options))
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
@@ -462,3 +464,42 @@ def test_every_reader_is_registered():
         "mewslix_entities",
         "mewslix_pairs",
     }
+
+
+#: a dataset-specific reader as a new format's module writes it
+NEW_FORMAT_MODULE = """
+from pathlib import Path
+
+from xfer_scale.readers import reader
+
+
+@reader("shouting")
+def read_shouting(path: Path, marks: int = 1):
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        yield {"text": line.upper() + "!" * marks, "number": number}
+"""
+
+
+def test_a_reader_registered_by_decorator_in_its_own_module_is_found_by_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "READERS", dict(registry.READERS))  # the registration ends with the test
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "shouting_format", raising=False)
+    write(tmp_path, "shouting_format.py", NEW_FORMAT_MODULE)
+    importlib.import_module("shouting_format")
+    path = write(tmp_path, "words.txt", "hello\nworld\n")
+    assert rows("shouting", path, marks=2) == [{"text": "HELLO!!", "number": 1}, {"text": "WORLD!!", "number": 2}]
+    with pytest.raises(UserError, match=r"reader 'shouting': .*'mark'.*; its options are: marks"):
+        read("shouting", path, mark=2)
+    with pytest.raises(ValueError, match=r"reader 'shouting' is registered twice"):
+        registry.reader("shouting")(lambda path: iter(()))
+    sys.modules.pop("shouting_format")
+
+
+def test_table_rows_iterate_as_located_rows_again_and_again(tmp_path):
+    path = write(tmp_path, "data.tsv", "a\tb\n1\t2\n\n3\t4\n")
+    found = read("tsv", path)
+    assert isinstance(found, TableRows) and len(found) == 2 and found.table.column_names == ["a", "b"]
+    assert list(found) == list(found) == [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}]
+    assert all(isinstance(row, Located) for row in found) and found.where(1) == f"{path}:4"
+    hub = TableRows(found.table)  # a hub split's table: its rows know no line
+    assert [type(row) for row in hub] == [dict, dict] and hub.where(0) is None

@@ -147,10 +147,13 @@ class RowConverter:
             at = row.where if isinstance(row, readers.Located) else _numbered(self.origin, number)
             raise UserError(f"{self.where} ({at}): {fault}") from None
 
+    def _kept(self, column: str, value: Any) -> bool:
+        """Whether a row whose filter `column` holds `value` is kept (`english-*`: a prefix)."""
+        return fnmatch.fnmatchcase(str(value), str(self.filter[column]))
+
     def _convert(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
-        for column, wanted in self.filter.items():
-            if not fnmatch.fnmatchcase(str(_get(row, column)), str(wanted)):  # `english-*`: a prefix
-                return None
+        if not all(self._kept(column, _get(row, column)) for column in self.filter):
+            return None
         out = {name: _get(row, spec) for name, spec in self.fields.items()}
         if "label" in out:
             out["label"] = self._label(out["label"], self.fields["label"])
@@ -169,10 +172,10 @@ class RowConverter:
         return out
 
     def columnar(self, table: pa.Table) -> bool:
-        """Whether `table` converts column by column with `table`: every field and filter a
-        top-level column without nulls (the row path names a null's row), filters over text,
-        fields other than labels text or lists of texts (whose types `Dataset.from_list` keeps;
-        it would widen other types), and no answer to check row by row."""
+        """Whether rows held as `table` convert column by column with `table`: every field and
+        filter a top-level column without nulls (the row path names a null's row), filters over
+        text, fields other than labels text or lists of texts (whose types `Dataset.from_list`
+        keeps; it would widen other types), and no answer to check row by row."""
         schema = table.schema
         texts = (pa.string(), pa.list_(pa.string()))
         return (
@@ -184,16 +187,17 @@ class RowConverter:
                     and not _has_nulls(table[column]) for column in self.filter)
         )
 
-    def table(self, table: pa.Table) -> pa.Table:
-        """`__call__` over every row of a `columnar` table at once, with the same result: the
-        filter and the label mapping run once per distinct value, in order of first appearance
-        (so `labels_from_data` grows its names in row order), and a row whose label or any tag
-        is skipped is left out."""
-        locate = _locator(table, self.origin)
+    def table(self, read: readers.TableRows) -> pa.Table:
+        """`__call__` over every row of rows held as a `columnar` table at once, with the same
+        result: the filter and the label mapping run once per distinct value, in order of first
+        appearance (so `labels_from_data` grows its names in row order), and a row whose label
+        or any tag is skipped is left out."""
+        table = read.table
+        locate = _locator(read, self.origin)
         rows = np.arange(table.num_rows)
-        for column, wanted in self.filter.items():
+        for column in self.filter:
             values = table[column].take(rows).combine_chunks()
-            rows = rows[_per_distinct(values, lambda value: fnmatch.fnmatchcase(value, str(wanted)), bool)]
+            rows = rows[_per_distinct(values, lambda value, column=column: self._kept(column, value), bool)]
         chosen = table.select(list(dict.fromkeys(self.fields.values())))  # columns as copying them costs
         if len(rows) < table.num_rows:
             chosen = chosen.take(rows)
@@ -244,13 +248,10 @@ def _numbered(origin: str, number: int) -> str:
     return f"{origin}, row {number}"
 
 
-def _locator(table: pa.Table, origin: str) -> Any:
-    """Row index -> where that row is: `path:line` for a table reader's rows, as `Located` rows
-    say, else the row's number from 1 in `origin`."""
-    if readers.LINE not in table.column_names:
-        return lambda row: _numbered(origin, row + 1)
-    path, lines = table.schema.metadata[readers.PATH].decode(), table[readers.LINE]
-    return lambda row: f"{path}:{lines[int(row)].as_py()}"
+def _locator(read: readers.TableRows, origin: str) -> Any:
+    """Row index -> where that row is: `path:line` for a table reader's rows, as their `Located`
+    rows say, else the row's number from 1 in `origin`."""
+    return lambda row: read.where(row) or _numbered(origin, int(row) + 1)
 
 
 def _class_names(features: datasets.Features, fields: dict[str, Any]) -> dict[str, list[str]]:
@@ -305,7 +306,7 @@ def _reader_options(source: Any, base: Path, lang: str) -> dict[str, Any]:
 #: each language, and phase 3 reads a language's dev and test in turn
 READ_MEMO_FILES = 2
 READ_MEMO_MAX_BYTES = 64 << 20
-_READ_MEMO: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+_READ_MEMO: dict[tuple[Any, ...], readers.TableRows | list[readers.Row]] = {}
 
 
 def _signature(path: Path) -> tuple[str, int, int]:
@@ -314,9 +315,8 @@ def _signature(path: Path) -> tuple[str, int, int]:
 
 
 def _read(reader: str, file: Path, options: dict[str, Any]) -> readers.Rows:
-    """A file's rows (a table from a table reader), parsed once while it (and any file its
-    options name, Social IQa's labels) is unchanged; the least recently read file is dropped
-    first."""
+    """A file's rows, parsed once while it (and any file its options name, Social IQa's labels)
+    is unchanged; the least recently read file is dropped first."""
     if file.stat().st_size > READ_MEMO_MAX_BYTES:
         return readers.read(reader, file, **options)
     named = tuple(_signature(Path(v)) for v in options.values() if isinstance(v, str) and Path(v).is_file())
@@ -324,7 +324,7 @@ def _read(reader: str, file: Path, options: dict[str, Any]) -> readers.Rows:
     rows = _READ_MEMO.pop(key, None)
     if rows is None:
         found = readers.read(reader, file, **options)
-        rows = found if isinstance(found, pa.Table) else list(found)
+        rows = found if isinstance(found, readers.TableRows) else list(found)  # held to iterate again
     _READ_MEMO[key] = rows
     while len(_READ_MEMO) > READ_MEMO_FILES:
         del _READ_MEMO[next(iter(_READ_MEMO))]
@@ -332,12 +332,13 @@ def _read(reader: str, file: Path, options: dict[str, Any]) -> readers.Rows:
 
 
 def _dataset(read: readers.Rows, convert: RowConverter) -> datasets.Dataset:
-    """Canonical rows of a file or hub split, converted column by column where they can be.
-    A random fingerprint: `datasets` would hash the whole table to name a dataset it never
-    looks up (rows built in memory are not in its cache)."""
-    if isinstance(read, pa.Table) and convert.columnar(read):
+    """Canonical rows of a file or hub split: the one place that converts what a reader gives.
+    Rows held as a table (`TableRows`) are converted column by column where they can be, every
+    other row one at a time. A random fingerprint: `datasets` would hash the whole table to
+    name a dataset it never looks up (rows built in memory are not in its cache)."""
+    if isinstance(read, readers.TableRows) and convert.columnar(read.table):
         return datasets.Dataset(InMemoryTable(convert.table(read)), fingerprint=generate_random_fingerprint())
-    return datasets.Dataset.from_list(list(_convert(readers.as_rows(read), convert)))
+    return datasets.Dataset.from_list(list(_convert(read, convert)))
 
 
 def _load_local(task: Any, source: Any, base: Path, lang: str, where: str, training: bool) -> datasets.Dataset:
@@ -382,7 +383,7 @@ def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool) -> 
     fields = plain(source.fields)
     convert = RowConverter(task, source, lang, where, _class_names(raw.features, fields), training)
     convert.origin = " ".join(str(part) for part in ("hub", source.path, name, *files.values(), source.split) if part)
-    return _dataset(raw.with_format("arrow")[:], convert)
+    return _dataset(readers.TableRows(raw.with_format("arrow")[:]), convert)
 
 
 def _load_part(task: Any, source: Any, lang: str, where: str, data_root: str | None,

@@ -1,11 +1,11 @@
 """`xfer-scale prepare [OVERRIDES...]`: fetch what a run or sweep reads, where the hub is reachable.
 
 Cluster compute nodes often have no internet. `prepare` expands the overrides exactly as
-`run -m` would (Hydra's own override parser and the BasicSweeper's cartesian product), then,
-for every distinct config, loads the model, the tokenizer and each data split the run loads
-(`read_plan.phase_loads`, the lists the pipeline itself follows). That fills the Hugging Face
-caches, so the runs work with HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1; on local files it
-checks they are there and readable.
+`run -m` would (Hydra's own override parser and its basic sweeper's cartesian product, as
+`sweep_overrides.cells` reproduces it), then, for every distinct config, loads the model, the
+tokenizer and each data split the run loads (`read_plan.phase_loads`, the lists the pipeline
+itself follows). That fills the Hugging Face caches, so the runs work with HF_HUB_OFFLINE=1
+HF_DATASETS_OFFLINE=1; on local files it checks they are there and readable.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 from hydra import compose, initialize_config_module
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -23,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import config, data, modeling, read_plan
+from xfer_scale import config, data, modeling, read_plan, sweep_overrides
 from xfer_scale.errors import UserError
 
 USAGE = """\
@@ -77,7 +76,7 @@ def _reject_unsettable_sweeper_params(global_hydra: GlobalHydra, parsed: list[Ov
 def compose_sweep(overrides: list[str]) -> list[DictConfig]:
     """Every distinct config `xfer-scale run -m OVERRIDES` would run, validated.
 
-    As in BasicSweeper.sweep, the axes a config sets (`hydra.sweeper.params`, e.g. in
+    As Hydra's basic sweeper does, the axes a config sets (`hydra.sweeper.params`, e.g. in
     experiment=scaling) come first and the command line's overrides win over them.
     """
     try:
@@ -87,7 +86,7 @@ def compose_sweep(overrides: list[str]) -> list[DictConfig]:
             _reject_unsettable_sweeper_params(global_hydra, parser.parse_overrides(overrides))
             primary = global_hydra.hydra.compose_config("config", overrides, run_mode=RunMode.MULTIRUN)
             axes = [f"{key}={value}" for key, value in (primary.hydra.sweeper.params or {}).items()]
-            cells = BasicSweeper.split_arguments(parser.parse_overrides([*axes, *overrides]), max_batch_size=None)[0]
+            cells = sweep_overrides.cells(parser.parse_overrides([*axes, *overrides]))
             configs: dict[str, DictConfig] = {}
             for cell in cells:
                 cfg = compose(config_name="config", overrides=cell)

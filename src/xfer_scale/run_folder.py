@@ -31,6 +31,8 @@ from xfer_scale.errors import UserError
 log = logging.getLogger(__name__)
 
 RECORD_FILE = "run.json"
+#: why a run failed, `{"message", "user_error"}`: written by the CLI, read by the sweep summary and `status`
+FAILURE_FILE = "failure.json"
 RESULTS_FILE = "results.parquet"  # results.RESULTS_FILE, without importing pandas here
 LOCK_FILE = ".run.lock"
 HOLDER_FILE = ".run.holder"

@@ -4,8 +4,9 @@ A cell is a folder holding what a run writes: `.hydra/` and `run.json` once it h
 the folder, `heartbeat.json` while it works, `failure.json` when it failed (a cell refused
 before it claimed its folder leaves only that). Cells not started have no folder yet: Hydra's
 `multirun.yaml` in the sweep folder records the sweep, from which the folders its cells will
-get are named exactly as Hydra names them (its own override parser, cartesian product and
-`override_dirname`), invalid cells included, since Hydra gives those a folder too.
+get are named exactly as Hydra names them (its own override parser; its basic sweeper's
+cartesian product and `override_dirname` rule, as `sweep_overrides` reproduces them), invalid
+cells included, since Hydra gives those a folder too.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hydra._internal.config_loader_impl import get_overrides_dirname
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from xfer_scale import run_folder
-from xfer_scale.cli import FAILURE_FILE
+from xfer_scale import run_folder, sweep_overrides
+from xfer_scale.run_folder import FAILURE_FILE
 from xfer_scale.status import heartbeat
 
 STATES = ("done", "running", "stalled", "failed", "pending")
@@ -117,9 +116,9 @@ def expected(sweep: Path) -> list[str] | None:
     axes = [f"{key}={value}" for key, value in (hydra_cfg.sweeper.params or {}).items()]
     parser = OverridesParser.create()
     try:
-        cells = BasicSweeper.split_arguments(parser.parse_overrides([*axes, *hydra_cfg.overrides.task]), None)[0]
-        return [get_overrides_dirname(parser.parse_overrides(cell), list(naming.exclude_keys), naming.item_sep,
-                                      naming.kv_sep) for cell in cells]
+        cells = sweep_overrides.cells(parser.parse_overrides([*axes, *hydra_cfg.overrides.task]))
+        return [sweep_overrides.dirname(parser.parse_overrides(cell), naming.exclude_keys, naming.item_sep,
+                                        naming.kv_sep) for cell in cells]
     except HydraException:  # e.g. a glob() sweep, which needs the config repository to expand
         return None
 

@@ -1,17 +1,17 @@
-"""Readers for the datasets' original release files.
+"""The parsers of the formats many datasets share: tsv, csv, jsonl, squad_json, conllu,
+conll_tags, aligned_text; and the line and table helpers the dataset-specific readers build on.
 
-Each reader gives rows under the file's own column names: mapping them to a task's
-canonical fields, filtering (SNLI's `-` rows) and casting labels belong to the task config,
-so one reader serves every dataset released in its format. Most readers are generators that
-hold at most one sentence, or a small id set, at a time (SQuAD JSON, a single JSON document,
-excepted). The line-based formats of the largest and most-read files (GLUE/XNLI/PAWS-X TSV,
-PAN-X and UD-POS `token<TAB>tag`) are read whole into an Arrow table instead, split and
-checked in Arrow's C++ kernels: a row at a time in Python, reading PAN-X's 48 languages cost
-more than tokenizing them. A table holds the file's columns plus `LINE`, each row's first
-line; `as_rows` turns either kind into rows.
+Each reader gives rows under the file's own column names: mapping them to a task's canonical
+fields, filtering (SNLI's `-` rows) and casting labels belong to the task config, so one reader
+serves every dataset released in its format. Most readers are generators that hold at most one
+sentence, or a small id set, at a time (SQuAD JSON, a single JSON document, excepted). The
+line-based formats of the largest and most-read files (GLUE/XNLI/PAWS-X TSV, PAN-X and UD-POS
+`token<TAB>tag`) are read whole into an Arrow table instead (`TableRows`), split and checked in
+Arrow's C++ kernels: a row at a time in Python, reading PAN-X's 48 languages cost more than
+tokenizing them.
 
-Rows of tables and JSON Lines are `Located`: they know their line, for the faults only a task
-config reveals (a null in a field it maps).
+Rows of tables, CSV and JSON Lines are `Located`: they know their line, for the faults only a
+task config reveals (a null in a field it maps).
 
 Every problem in a file is a `UserError` that names the file, the line where there is one,
 and what to do, because the person who sees it is the one who downloaded the file.
@@ -20,7 +20,6 @@ and what to do, because the person who sees it is the one who downloaded the fil
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -33,24 +32,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xfer_scale.errors import UserError
+from xfer_scale.readers.registry import Located, Row, TableRows, existing, reader
 
-Row = dict[str, Any]
-#: what a reader gives: rows, or a table of the whole file (see the module docstring)
-Rows = Iterator[Row] | pa.Table
-#: a table reader's column of each row's first line in the file, whose path is the schema's
-#: metadata `PATH`
-LINE = "__line__"
-PATH = b"path"
 #: the most bytes one Arrow string array holds (32-bit offsets)
 STRING_BYTES = 2**31 - 1
-
-
-class Located(dict):
-    """A row and its place, `path:line`."""
-
-    def __init__(self, fields: Any, where: str):
-        super().__init__(fields)
-        self.where = where
 
 
 def _decoded_lines(path: Path) -> Iterator[str]:
@@ -72,7 +57,7 @@ def _decoded_lines(path: Path) -> Iterator[str]:
             yield line.removeprefix("\ufeff") if number == 1 else line
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Number lines from 1, as editors and error messages do, and drop their endings."""
     for number, line in enumerate(_decoded_lines(path), 1):
         yield number, line.rstrip("\r\n")
@@ -82,7 +67,7 @@ def _blocks(path: Path) -> Iterator[list[tuple[int, str]]]:
     """Group lines into blank-line separated sentences; the end of the file ends the last one,
     and runs of blank lines do not make empty sentences."""
     block: list[tuple[int, str]] = []
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         if line.strip():
             block.append((number, line))
         elif block:
@@ -126,24 +111,9 @@ def _string(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array(pieces, target)
 
 
-def _located_table(path: Path, columns: dict[str, Any], lines: np.ndarray) -> pa.Table:
-    table = pa.table({**{name: _string(column) for name, column in columns.items()}, LINE: lines})
-    return table.replace_schema_metadata({PATH: str(path).encode()})
-
-
-def as_rows(read: Rows) -> Iterator[Row]:
-    """A reader's rows one at a time; a table reader's as `Located` rows, another table's
-    (a hub split's) as plain rows."""
-    if not isinstance(read, pa.Table):
-        yield from read
-        return
-    if LINE not in read.column_names:
-        yield from read.to_pylist()
-        return
-    path = read.schema.metadata[PATH].decode()
-    for row in read.to_pylist():
-        line = row.pop(LINE)
-        yield Located(row, f"{path}:{line}")
+def _table_rows(path: Path, columns: dict[str, Any], lines: np.ndarray) -> TableRows:
+    """A table reader's rows: the file's columns, as texts, and each row's first line."""
+    return TableRows(pa.table({name: _string(column) for name, column in columns.items()}), path, lines)
 
 
 def _field_count_error(path: Path, number: int, expected: int, found: int, kind: str) -> UserError:
@@ -153,13 +123,7 @@ def _field_count_error(path: Path, number: int, expected: int, found: int, kind:
     )
 
 
-def _existing(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise UserError(f"{path}: not found ({what}); download the original release there or fix the path")
-    return path
-
-
-def _table(
+def _records(
     path: Path, records: Iterable[tuple[int, list[str]]], columns: list[str] | None, kind: str
 ) -> Iterator[Row]:
     """Name each record's fields after the header row, or after `columns` for header-less files.
@@ -179,7 +143,8 @@ def _table(
         yield Located(zip(columns, fields, strict=True), f"{path}:{number}")
 
 
-def read_tsv(path: Path, columns: list[str] | None = None) -> pa.Table:
+@reader("tsv")
+def read_tsv(path: Path, columns: list[str] | None = None) -> TableRows:
     """Tab-separated rows, with quoting off, as a table.
 
     GLUE, XNLI and PAWS-X sentences hold unpaired '"': a quoting csv parser would glue the
@@ -195,14 +160,14 @@ def read_tsv(path: Path, columns: list[str] | None = None) -> pa.Table:
     records = pc.split_pattern(lines if filled.all() else lines.filter(filled), "\t")
     if columns is None:
         if not len(records):
-            return _located_table(path, {}, numbers)
+            return _table_rows(path, {}, numbers)
         columns, records, numbers = records[0].as_py(), records[1:], numbers[1:]
     counts = pc.list_value_length(records).to_numpy(zero_copy_only=False)
     wrong = np.flatnonzero(counts != len(columns))
     if wrong.size:
         raise _field_count_error(path, int(numbers[wrong[0]]), len(columns), int(counts[wrong[0]]), "tab-separated")
     found = {name: pc.list_element(records, i) for i, name in enumerate(columns)}
-    return _located_table(path, found, numbers)
+    return _table_rows(path, found, numbers)
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -217,46 +182,49 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
         ) from None
 
 
+@reader("csv")
 def read_csv(path: Path, columns: list[str] | None = None) -> Iterator[Row]:
     """Comma-separated rows with standard quoting (Cosmos QA quotes contexts holding commas,
     quotes and line breaks); an error's line is the last line of its row."""
-    return _table(path, _csv_records(path), columns, "comma-separated")
+    return _records(path, _csv_records(path), columns, "comma-separated")
 
 
-def _flatten_commonsenseqa(row: Row) -> Row:
-    """Hoist CommonsenseQA's nested question to top-level columns, so the task config maps
-    `question`, `choices_label`, `choices_text` like any flat file's columns."""
-    question = row["question"]
-    choices = question["choices"]
-    return {
-        **row,
-        **{key: value for key, value in question.items() if key not in ("stem", "choices")},
-        "question": question["stem"],
-        "choices_label": [choice["label"] for choice in choices],
-        "choices_text": [choice["text"] for choice in choices],
-    }
+#: the nested-jsonl flattenings `read_jsonl`'s `flatten` option names, each registered with
+#: `flattening` in its dataset's module
+FLATTENINGS: dict[str, Callable[[Row], Row]] = {}
 
 
-FLATTENINGS: dict[str, Callable[[Row], Row]] = {"commonsenseqa": _flatten_commonsenseqa}
+def flattening(name: str) -> Callable[[Callable[[Row], Row]], Callable[[Row], Row]]:
+    """Register the decorated function, a nested row -> a flat row, as `flatten: name` of jsonl."""
+
+    def register(function: Callable[[Row], Row]) -> Callable[[Row], Row]:
+        if name in FLATTENINGS:
+            raise ValueError(f"jsonl flattening {name!r} is registered twice")
+        FLATTENINGS[name] = function
+        return function
+
+    return register
 
 
+@reader("jsonl")
 def read_jsonl(path: Path, flatten: str | None = None, labels: str | None = None) -> Iterator[Row]:
     """One JSON object a line (COPA/XCOPA, HellaSwag, ANLI, SNLI, CommonsenseQA, Cosmos QA test,
     Social IQa).
 
-    Only CommonsenseQA nests its fields, so `flatten` names a dataset's flattening rather
-    than offering a general one that would need its own little language for lists of dicts.
-    `labels` names a file of one label a line, line i labelling object i, given to each row
-    as `label` (Social IQa's `train-labels.lst` beside `train.jsonl`).
+    Only CommonsenseQA nests its fields, so `flatten` names a dataset's flattening (registered
+    with `flattening` in that dataset's module) rather than offering a general one that would
+    need its own little language for lists of dicts. `labels` names a file of one label a line,
+    line i labelling object i, given to each row as `label` (Social IQa's `train-labels.lst`
+    beside `train.jsonl`).
     """
     if flatten is not None and flatten not in FLATTENINGS:
         raise UserError(f"unknown jsonl flattening {flatten!r}; valid: {', '.join(sorted(FLATTENINGS))}")
     rows = _jsonl_rows(path, flatten)
-    return rows if labels is None else _labelled(path, rows, _existing(Path(labels), "jsonl labels file"))
+    return rows if labels is None else _labelled(path, rows, existing(Path(labels), "jsonl labels file"))
 
 
 def _jsonl_rows(path: Path, flatten: str | None) -> Iterator[Row]:
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
         try:
@@ -272,7 +240,7 @@ def _jsonl_rows(path: Path, flatten: str | None) -> Iterator[Row]:
 
 
 def _nonblank(path: Path) -> Iterator[str]:
-    return (line.strip() for _, line in _lines(path) if line.strip())
+    return (line.strip() for _, line in numbered_lines(path) if line.strip())
 
 
 def _labelled(path: Path, rows: Iterator[Row], labels_path: Path) -> Iterator[Row]:
@@ -329,6 +297,7 @@ def _squad_row(title: str, context: str, qa: Row) -> Row:
     }
 
 
+@reader("squad_json")
 def read_squad_json(path: Path) -> Iterator[Row]:
     """One row a question from SQuAD v1.1/v2.0 JSON, the format XQuAD, MLQA and TyDiQA-GoldP
     reuse; v2 unanswerable questions have empty answers and their `plausible_answers` dropped."""
@@ -348,6 +317,7 @@ def read_squad_json(path: Path) -> Iterator[Row]:
 _SENT_ID = re.compile(r"#\s*sent_id\s*=\s*(.*)")
 
 
+@reader("conllu")
 def read_conllu(path: Path) -> Iterator[Row]:
     """One row a sentence of Universal Dependencies CoNLL-U: `tokens` (FORM), `upos` (UPOS),
     and `sent_id` where the sentence has one.
@@ -375,7 +345,8 @@ def read_conllu(path: Path) -> Iterator[Row]:
             yield sentence
 
 
-def read_conll_tags(path: Path, strip_lang_prefix: bool = True) -> pa.Table:
+@reader("conll_tags")
+def read_conll_tags(path: Path, strip_lang_prefix: bool = True) -> TableRows:
     """`token<TAB>tag` lines, a blank line between sentences (PAN-X, XTREME's UD-POS files), as a
     table of `tokens` and `tags` a sentence; label-less test files have the token alone and give
     empty `tags`. Runs of blank lines do not make empty sentences.
@@ -408,7 +379,7 @@ def read_conll_tags(path: Path, strip_lang_prefix: bool = True) -> pa.Table:
     tagged = counts[first] == 2
     tags = pc.list_element(fields.filter(tagged[sentence]), 1) if tagged.any() else pa.array([], pa.large_string())
     tag_offsets = np.concatenate([[0], np.cumsum(np.where(tagged, sizes, 0))]).astype(np.int32)
-    return _located_table(path, {"tokens": pa.ListArray.from_arrays(offsets, tokens),
+    return _table_rows(path, {"tokens": pa.ListArray.from_arrays(offsets, tokens),
                                  "tags": pa.ListArray.from_arrays(tag_offsets, tags)}, numbers[first])
 
 
@@ -429,162 +400,27 @@ def _check_tag_fields(path: Path, numbers: np.ndarray, counts: np.ndarray, first
     )
 
 
-# A CCGbank leaf: (<L category modified-POS original-POS word predicate-argument-category>)
-_CCG_LEAF = re.compile(r"\(<L (\S+) \S+ \S+ (\S+) \S+>\)")
-_CCG_SECTIONS = re.compile(r"(\d+)-(\d+)")
-
-
-def _in_ccg_sections(path: Path, sections: str) -> bool:
-    """Whether the file's folder, a CCGbank section (`AUTO/02/wsj_0201.auto`), is in FIRST-LAST."""
-    bounds = _CCG_SECTIONS.fullmatch(str(sections))
-    if bounds is None:
-        raise UserError(f"reader 'ccg_auto': sections={sections!r} is not a range FIRST-LAST such as 02-21")
-    if not path.parent.name.isdigit():
-        raise UserError(
-            f"{path}: not in a numbered section folder; `sections` needs CCGbank's AUTO/<section>/*.auto "
-            "layout (or leave `sections` out to read every file the path matches)"
-        )
-    return int(bounds[1]) <= int(path.parent.name) <= int(bounds[2])
-
-
-def read_ccg_auto(path: Path, sections: str | None = None) -> Iterator[Row]:
-    """One row a sentence of CCGbank's AUTO files (LDC2005T13 `data/AUTO/<section>/wsj_*.auto`):
-    `id` from its `ID=` header line, and `tokens` and `tags`, the words and categories of the
-    leaves `(<L category POS POS word PredArgCat>)` of the derivation on the next line.
-
-    With `sections: 02-21` a file outside that range of section folders gives no rows, so one
-    glob over `AUTO/*/*.auto` selects a standard split (train 02-21, dev 00, test 23).
-    """
-    if sections is not None and not _in_ccg_sections(path, sections):
-        return
-    header: tuple[int, str] | None = None
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
-        if line.startswith("ID="):
-            if header is not None:
-                raise UserError(f"{path}:{header[0]}: header without a derivation line after it; "
-                                "each `ID=` line must be followed by its tree")
-            header = (number, line.split()[0].removeprefix("ID="))
-            continue
-        if header is None:
-            raise UserError(f"{path}:{number}: derivation without an `ID=` header line before it; "
-                            "use CCGbank's AUTO files as released")
-        leaves = _CCG_LEAF.findall(line)
-        if not leaves or len(leaves) != line.count("(<L "):
-            raise UserError(f"{path}:{number}: a derivation with no leaves or a malformed one; "
-                            "expected leaves `(<L category POS POS word PredArgCat>)`")
-        yield {"id": header[1], "tokens": [word for _, word in leaves], "tags": [tag for tag, _ in leaves]}
-        header = None
-    if header is not None:
-        raise UserError(f"{path}:{header[0]}: header without a derivation line after it; "
-                        "the file ends there (truncated?)")
-
-
-def _retrieval_row(id_: str, text: str, side: str, gold: str = "") -> Row:
+def retrieval_row(id_: str, text: str, side: str, gold: str = "") -> Row:
     return {"id": id_, "text": text, "side": side, "gold": gold}
 
 
 def _line_count(path: Path) -> int:
-    return sum(1 for _ in _lines(path))
+    return sum(1 for _ in numbered_lines(path))
 
 
+@reader("aligned_text")
 def read_aligned_text(path: Path, target_path: Path) -> Iterator[Row]:
     """Retrieval rows from two line-aligned files (Tatoeba: line i of `path` translates line i
     of `target_path`): source `s<i>` has gold `t<i>`. Rows come in pairs, source then target."""
-    target_path = _existing(Path(target_path), "aligned_text target_path")
-    pairs = zip_longest(_lines(path), _lines(target_path))
+    target_path = existing(Path(target_path), "aligned_text target_path")
+    pairs = zip_longest(numbered_lines(path), numbered_lines(target_path))
     for index, (source, target) in enumerate(pairs):
         if source is None or target is None:
             raise UserError(
                 f"{path} has {_line_count(path)} lines but {target_path} has {_line_count(target_path)}; "
                 "line i of one must translate line i of the other: use the two files of one release"
             )
-        yield _retrieval_row(f"s{index}", source[1], "source", f"t{index}")
-        yield _retrieval_row(f"t{index}", target[1], "target")
+        yield retrieval_row(f"s{index}", source[1], "source", f"t{index}")
+        yield retrieval_row(f"t{index}", target[1], "target")
 
 
-def _id_pairs(path: Path) -> Iterator[tuple[int, str, str]]:
-    """BUCC's `id<TAB>value` lines: sentence files and gold files share this shape."""
-    for number, line in _lines(path):
-        fields = line.split("\t")
-        if len(fields) != 2:
-            raise UserError(
-                f"{path}:{number}: expected `id<TAB>...` (2 tab-separated fields), found {len(fields)}"
-            )
-        yield number, fields[0], fields[1]
-
-
-def _bucc_gold(path: Path) -> dict[str, str]:
-    """Source id -> English id; the release has no gold for its test split, so no file means
-    no gold. A source id twice would need two golds, which the row format cannot hold."""
-    gold: dict[str, str] = {}
-    if not path.exists():
-        return gold
-    for number, source_id, target_id in _id_pairs(path):
-        if source_id in gold:
-            raise UserError(f"{path}:{number}: source id {source_id} is listed twice; keep one pair")
-        gold[source_id] = target_id
-    return gold
-
-
-def read_bucc(path: Path, lang: str, split: str) -> Iterator[Row]:
-    """Retrieval rows from a BUCC 2018 folder: `<lang>-en.<split>.<lang>` (sources),
-    `<lang>-en.<split>.en` (targets), `<lang>-en.<split>.gold` (pairs, optional).
-
-    Gold ids missing from the sentence files are an error: silently dropped pairs would
-    shrink recall's denominator and inflate F1.
-    """
-    stem = f"{lang}-en.{split}"
-    files = {
-        "source": _existing(path / f"{stem}.{lang}", f"BUCC {lang} sentences"),
-        "target": _existing(path / f"{stem}.en", "BUCC English sentences"),
-    }
-    gold_path = path / f"{stem}.gold"
-    gold = _bucc_gold(gold_path)
-    unseen = {"source": set(gold), "target": set(gold.values())}
-    for side, file in files.items():
-        for _, id_, text in _id_pairs(file):
-            unseen[side].discard(id_)
-            yield _retrieval_row(id_, text, side, gold.get(id_, "") if side == "source" else "")
-        if unseen[side]:
-            raise UserError(
-                f"{gold_path}: {len(unseen[side])} ids are not in {file} (e.g. {min(unseen[side])}); "
-                "use the gold file of the same language and split"
-            )
-
-
-READERS: dict[str, Callable[..., Rows]] = {
-    "tsv": read_tsv,
-    "csv": read_csv,
-    "jsonl": read_jsonl,
-    "squad_json": read_squad_json,
-    "conllu": read_conllu,
-    "conll_tags": read_conll_tags,
-    "ccg_auto": read_ccg_auto,
-    "aligned_text": read_aligned_text,
-    "bucc": read_bucc,
-}
-
-from xfer_scale import ranking_readers  # noqa: E402  (its readers build on the helpers above)
-
-READERS.update(ranking_readers.READERS)
-
-
-def read(reader: str, path: Path | str, **options: Any) -> Rows:
-    """Rows of one original release file (a folder for `bucc`), read by the named reader
-    (a table from the table readers: `as_rows` gives rows of either).
-
-    Options are checked against the reader's signature here, so a typo in a task config is
-    reported with the valid option names instead of as a TypeError from deep in a generator.
-    """
-    if reader not in READERS:
-        raise UserError(f"unknown reader {reader!r}; valid readers: {', '.join(READERS)}")
-    function = READERS[reader]
-    signature = inspect.signature(function)
-    try:
-        signature.bind(path, **options)
-    except TypeError as error:
-        names = ", ".join(list(signature.parameters)[1:]) or "none"
-        raise UserError(f"reader {reader!r}: {error}; its options are: {names}") from None
-    return function(_existing(Path(path), f"input of reader {reader!r}"), **options)

@@ -1,4 +1,5 @@
-"""Readers for XTREME-R's two ranking tasks, LAReQA (XQuAD-R) and Mewsli-X, in their release formats.
+"""Readers for XTREME-R's two ranking tasks, LAReQA (XQuAD-R) and Mewsli-X, in their release formats:
+`lareqa_questions`, `lareqa_candidates`, `mewslix_mentions`, `mewslix_entities`, `mewslix_pairs`.
 
 Both tasks rank candidates for queries, so their rows come in two shapes: a query row
 (`id`, `text`, `relevant`: the ids of the candidates that answer it) and a candidate row
@@ -26,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from xfer_scale.errors import UserError
-from xfer_scale.readers import Row, load_json, read_jsonl
+from xfer_scale.readers.generic import load_json, read_jsonl
+from xfer_scale.readers.registry import Row, reader
 
 _MARKED = re.compile(r"\{(.*?)\}")  # braces already in a context would read as a mention marker
 
@@ -69,6 +71,7 @@ def _lareqa_relevant(path: Path) -> dict[str, list[str]]:
     return relevant
 
 
+@reader("lareqa_questions")
 def read_lareqa_questions(path: Path) -> Iterator[Row]:
     """The questions of one XQuAD-R language file, each with its relevant candidates in all languages."""
     lang = path.stem
@@ -80,6 +83,7 @@ def read_lareqa_questions(path: Path) -> Iterator[Row]:
                        "relevant": relevant[question["id"]]}
 
 
+@reader("lareqa_candidates")
 def read_lareqa_candidates(path: Path) -> Iterator[Row]:
     """Every sentence of one XQuAD-R language file, as a candidate answer."""
     lang = path.stem
@@ -125,6 +129,7 @@ def _fields(row: Row, build: Callable[[Row], Row]) -> Row:
                         "entity_retrieval/mel)") from None
 
 
+@reader("mewslix_mentions")
 def read_mewslix_mentions(path: Path) -> Iterator[Row]:
     """One row a mention of `wikinews_mentions-*.jsonl` (one article a line), with its language;
     `relevant` is its gold entity, or empty where the file has none (XTREME's test copy)."""
@@ -137,12 +142,14 @@ def read_mewslix_mentions(path: Path) -> Iterator[Row]:
                 "relevant": [mention["entity_id"]] if mention.get("entity_id") else []})
 
 
+@reader("mewslix_entities")
 def read_mewslix_entities(path: Path) -> Iterator[Row]:
     """One candidate a line of `candidate_set_entities.jsonl`."""
     for entity in read_jsonl(path):
         yield _fields(entity, lambda row: {"id": row["entity_id"], "text": entity_text(row)})
 
 
+@reader("mewslix_pairs")
 def read_mewslix_pairs(path: Path) -> Iterator[Row]:
     """One (query, candidate) training pair a line of `wikipedia_pairs-*.jsonl`."""
     for pair in read_jsonl(path):
@@ -150,12 +157,3 @@ def read_mewslix_pairs(path: Path) -> Iterator[Row]:
             "query": mention_query(row["contextual_mention"]["context"], row["contextual_mention"]["mention"],
                                    row.where),
             "candidate": entity_text(row["entity"])})
-
-
-READERS: dict[str, Callable[..., Iterator[Row]]] = {
-    "lareqa_questions": read_lareqa_questions,
-    "lareqa_candidates": read_lareqa_candidates,
-    "mewslix_mentions": read_mewslix_mentions,
-    "mewslix_entities": read_mewslix_entities,
-    "mewslix_pairs": read_mewslix_pairs,
-}
