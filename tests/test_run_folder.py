@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
 from filelock import FileLock
 
 from tests.conftest import run_cli
@@ -86,19 +90,37 @@ def test_a_second_process_waits_for_the_folder_and_then_finds_the_run_complete(t
     assert again.returncode == 0 and "is already complete" in again.stdout
 
 
-def test_ctrl_c_says_where_the_run_stopped_and_how_to_resume(tmp_path: Path):
-    run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    process = subprocess.Popen(command(run_dir, cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    loop_file = run_dir / "checkpoints" / "target" / "loop.json"
-    deadline = time.monotonic() + 300
-    while not loop_file.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130
-    assert "Traceback" not in out + err
-    last = [line for line in out.splitlines() if "ERROR" in line]
-    assert len(last) == 1 and "interrupted at target step" in last[0]
-    assert last[0].endswith("re-run the same command to resume")
-    assert run_cli(*SETTINGS, run_dir=run_dir, cache_dir=cache) == 0  # and it does
-    assert "target: resuming from the checkpoint at step" in (run_dir / "cli.log").read_text()
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_in_training_saves_the_step_and_names_the_command_that_resumes(tmp_path: Path, cache_dir: Path,
+                                                                               number: int):
+    """SLURM's SIGTERM (time-out, preemption) and Ctrl-C: the loop finishes its step, saves a
+    checkpoint there (none would be due for 10^6 steps or 30 minutes) and exits 130 with one line
+    naming the command that resumes, in the default timestamped folder too."""
+    settings = ("intermediate=none", "target.languages=[en]", "target.eval_splits=[test]", "target.train.max_steps=300",
+                "target.train.eval_every_steps=1000", "target.train.checkpoint_every_steps=1000000")
+    run = [sys.executable, "-m", "xfer_scale", "run", "experiment=smoke", f"cache.dir={cache_dir}", *settings]
+    process = subprocess.Popen(run, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    said = []
+    for line in process.stdout:  # the target phase's loop starts right after this line
+        said.append(line)
+        if "target: training on" in line:
+            break
+    time.sleep(2)  # some of its 300 steps (about 25 a second here when the machine is idle)
+    sent = time.monotonic()
+    process.send_signal(number)
+    said += process.stdout.readlines()
+    assert process.wait(timeout=60) == 130 and time.monotonic() - sent < 60, "".join(said)[-3000:]
+    assert "Traceback" not in "".join(said)
+    errors = [line for line in said if "ERROR" in line]
+    assert len(errors) == 1, errors
+    stopped = re.search(rf"{signal.Signals(number).name} at target step (\d+); checkpoint saved in (\S+); "
+                        r"resume with: (xfer-scale run .* hydra\.run\.dir=(\S+))$", errors[0].strip())
+    assert stopped, errors[0]
+    step, resume, run_dir = int(stopped[1]), stopped[3], Path(stopped[4])
+    assert 0 < step < 300 and run_dir.parent == tmp_path / "outputs" / "runs"  # the default folder, named
+    assert json.loads((run_dir / "checkpoints" / "target" / "loop.json").read_text())["steps"] == step
+
+    resumed = subprocess.run(shlex.split(resume), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert f"target: resuming from the checkpoint at step {step} " in (run_dir / "cli.log").read_text()
+    assert len(list((tmp_path / "outputs" / "runs").iterdir())) == 1  # no second folder started from step 0

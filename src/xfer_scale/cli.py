@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from xfer_scale import config, run_folder
+from xfer_scale import config, run_folder, stop_signals
 from xfer_scale.atomic import write_text
 from xfer_scale.errors import Interrupted, UserError
+from xfer_scale.run_folder import FAILURE_FILE
 
 log = logging.getLogger("xfer_scale")
 
@@ -60,9 +63,6 @@ class _RunState:
     started = False
     failures: list[tuple[str, str, bool]] = []  # (run dir, message, is a user error)
     log_files: list[logging.Handler] = []  # the run folder's log file, while it runs
-
-
-FAILURE_FILE = "failure.json"
 
 
 def _record_failure(run_dir: Path, message: str, user_error: bool) -> None:
@@ -127,12 +127,13 @@ def _run_job(cfg: DictConfig) -> None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        with device_slots.for_job(hydra_cfg):  # a sweep's parallel cells share GPUs; set before CUDA is touched
+        # a sweep's parallel cells share GPUs (set before CUDA is touched); SIGTERM/SIGINT stop resumably
+        with device_slots.for_job(hydra_cfg), stop_signals.raising():
             from xfer_scale import pipeline  # heavy imports only once a run really starts
             pipeline.run(cfg, run_dir, on_claimed=_claimed(cfg))
     except (KeyboardInterrupt, Interrupted) as stop:
         where = str(stop) if isinstance(stop, Interrupted) else "interrupted"
-        log.error("%s; re-run the same command to resume", where)
+        log.error("%s; resume with: %s", where, resume_command(hydra_cfg.overrides.task, run_dir))
         raise SystemExit(130) from None
     except DiskFull as error:  # not the configuration's fault: exit 1, with the one line that says what to do
         log.error("%s", error)
@@ -161,6 +162,16 @@ def _run_job(cfg: DictConfig) -> None:
             logging.getLogger().removeHandler(handler)
             handler.close()
         _RunState.log_files.clear()
+
+
+def resume_command(overrides: list[str], run_dir: Path) -> str:
+    """The command that continues this run in its folder: its own overrides (a sweep cell's
+    single values) with the folder named, since a default folder is named by the time."""
+    kept = [override for override in overrides if not override.startswith("hydra.run.dir=")]
+    command = shlex.join(["xfer-scale", "run", *kept, f"hydra.run.dir={run_dir}"])
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        command += " (under the same `accelerate launch` options: `-m xfer_scale run ...`)"
+    return command
 
 
 def run_command(args: list[str]) -> int:

@@ -23,11 +23,11 @@ import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.data_loader import prepare_data_loader, skip_first_batches
-from accelerate.utils import DistributedDataParallelKwargs, broadcast, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from xfer_scale import checkpoint, evaluation, packing, shape_buckets, steps
+from xfer_scale import checkpoint, evaluation, packing, shape_buckets, steps, stop_signals
 from xfer_scale.errors import Interrupted, UserError
 from xfer_scale.formats import Format
 
@@ -35,9 +35,9 @@ log = logging.getLogger(__name__)
 logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)  # a line per file saved
 #: the most seconds between two heartbeats of a training phase (`status` calls a run stalled after 600)
 HEARTBEAT_EVERY_S = 60.0
-#: on N processes, how often (in optimiser steps) the main process's clock is asked whether a
-#: checkpoint is due: saving is collective, so all processes must agree, and asking is a host sync
-CLOCK_SHARED_EVERY_STEPS = 10
+#: on N processes, how often (in optimiser steps) the processes agree whether a checkpoint is due
+#: or a stop was asked for: saving is collective, so all must agree, and agreeing is a host sync
+AGREE_EVERY_STEPS = 10
 
 
 @dataclass
@@ -194,7 +194,8 @@ def train(
         num_processes=accelerator.num_processes, process_index=accelerator.process_index, put_on_device=True,
         non_blocking=torch.cuda.is_available(),
     )
-    with recompiles:
+    signals = stop_signals.Deferred()  # SIGTERM/SIGINT: a checkpoint at the step, then Interrupted
+    with recompiles, signals.installed():
         try:
             while not stop:
                 epoch_batches.use_epoch(stats.epoch)
@@ -244,11 +245,15 @@ def train(
                     if at_end or stop:
                         stop = True
                         break
-                    if checkpoints and _checkpoint_due(cfg, stats.steps, saved_at, accelerator):
+                    save, interrupted = _between_steps(cfg, stats.steps, saved_at, signals, accelerator)
+                    if checkpoints and (save or interrupted):
                         _add_counts(stats, counts, accelerator)
                         stats.checkpoint_bytes += checkpoint.save(accelerator, checkpoints.directory, stats, best_state,
                                                                   best_changed, checkpoints.identity)
                         best_changed, saved_at = False, time.monotonic()
+                    if interrupted:
+                        saved = f"; checkpoint saved in {checkpoints.directory}" if checkpoints else ""
+                        raise Interrupted(f"{signals.received} at {phase} step {stats.steps}{saved}")
                 else:
                     stats.epoch += 1
                     stats.epoch_batches_done = 0
@@ -264,21 +269,24 @@ def train(
     return stats
 
 
-def _checkpoint_due(cfg: Any, step: int, saved_at: float, accelerator: Accelerator) -> bool:
-    """Every `checkpoint_every_steps` steps, or once `checkpoint_every_minutes` have passed since
-    the last save (or the start). On N processes the main process's clock decides, every
-    CLOCK_SHARED_EVERY_STEPS steps: clocks differ, and a save that one process starts alone hangs."""
-    if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0:
-        return True
-    if cfg.checkpoint_every_minutes is None:
-        return False
-    shared = accelerator.num_processes > 1
-    if shared and step % CLOCK_SHARED_EVERY_STEPS:
-        return False
-    due = time.monotonic() - saved_at >= 60.0 * cfg.checkpoint_every_minutes
-    if shared:
-        due = bool(broadcast(torch.tensor([due], device=accelerator.device)).item())
-    return due
+def _between_steps(cfg: Any, step: int, saved_at: float, signals: stop_signals.Deferred,
+                   accelerator: Accelerator) -> tuple[bool, bool]:
+    """(save a checkpoint, stop) after optimiser step `step`. A checkpoint is due every
+    `checkpoint_every_steps` steps, or once `checkpoint_every_minutes` have passed since the
+    last save (or the start); a stop, once a signal came. On N processes both are agreed every
+    AGREE_EVERY_STEPS steps (any process's clock or signal counts): clocks differ, signals
+    arrive apart, and a save that one process starts alone hangs."""
+    by_steps = bool(cfg.checkpoint_every_steps) and step % cfg.checkpoint_every_steps == 0
+    minutes = cfg.checkpoint_every_minutes
+    by_clock = minutes is not None and time.monotonic() - saved_at >= 60.0 * minutes
+    signalled = signals.received is not None
+    if accelerator.num_processes == 1:
+        return by_steps or by_clock, signalled
+    if step % AGREE_EVERY_STEPS:
+        return by_steps, False
+    agreed = accelerator.reduce(torch.tensor([by_clock, signalled], device=accelerator.device, dtype=torch.int32),
+                                reduction="sum").tolist()
+    return by_steps or agreed[0] > 0, agreed[1] > 0
 
 
 def _add_counts(stats: TrainStats, counts: torch.Tensor, accelerator: Accelerator) -> None:
