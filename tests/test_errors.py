@@ -68,6 +68,24 @@ def test_malformed_row_names_file_and_line(tmp_path: Path, capfd):
     assert f"{train}:6: expected 12 tab-separated fields, found 4" in out + err
 
 
+def test_a_bad_evaluation_file_stops_the_run_before_anything_trains(tmp_path: Path, capfd):
+    """Phase 3's files are read at start-up: a bad row in a test file costs seconds, not phases 1
+    and 2; once it is fixed, the same command in the same folder runs."""
+    root = smoke_copy(tmp_path)
+    test = root / "xnli" / "xnli.test.tsv"
+    good = test.read_text(encoding="utf-8")
+    lines = good.splitlines()
+    lines[6] = "de\tgarbage"
+    test.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cache, run_dir = tmp_path / "cache", tmp_path / "run"
+    assert run_cli(f"data.root={root}", "target.languages=[en,de]", run_dir=run_dir, cache_dir=cache) == 2
+    out, err = capfd.readouterr()
+    assert f"{test}:7: expected 16 tab-separated fields, found 2" in out + err
+    assert not (cache / "intermediate").exists() and "intermediate: training on" not in out + err
+    test.write_text(good, encoding="utf-8")
+    assert run_cli(f"data.root={root}", "target.languages=[en,de]", run_dir=run_dir, cache_dir=cache) == 0
+
+
 def test_console_script_exit_code_and_message(tmp_path: Path):
     """As a user sees it: the installed command, a wrong language, exit 2, no traceback."""
     done = subprocess.run(

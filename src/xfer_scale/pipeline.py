@@ -338,6 +338,14 @@ def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | Non
         return _run_claimed(cfg, run_dir, keys, world_size)
 
 
+def _read_evaluation_data(cfg: DictConfig) -> None:
+    """Read every split phase 3 evaluates before anything trains: a malformed row, a truncated
+    file or a missing language stops the run here (exit 2 with file:line), not after hours of
+    phases 1 and 2. The examples go into the features cache, where phase 3 finds them again."""
+    for task, split, language in read_plan.data_reads(cfg, "zero_shot"):
+        feature_cache.load_split(cfg, task, split, language)
+
+
 def _run_claimed(cfg: DictConfig, run_dir: Path, keys: identity.RunKeys, world_size: int) -> Path:
     rid = keys.run_id
     accelerator = make_accelerator(cfg, run_dir)
@@ -351,6 +359,8 @@ def _run_claimed(cfg: DictConfig, run_dir: Path, keys: identity.RunKeys, world_s
     tokenizer = modeling.load_tokenizer(model_path, cfg.model.revision)
     phase_rows: list[dict[str, Any]] = []
     beat = Heartbeat(run_dir if accelerator.is_main_process else None)
+    if "zero_shot" in cfg.phases:
+        _read_evaluation_data(cfg)
     encoder = intermediate_phase(cfg, model_path, tokenizer, accelerator, rid, phase_rows, beat)
     model = target_phase(cfg, encoder, tokenizer, accelerator, run_dir, rid, phase_rows, beat)
     rows = []
