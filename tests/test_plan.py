@@ -61,7 +61,7 @@ def test_plan_counts_examples_and_steps_as_the_runs_did(planned: SimpleNamespace
 
 def test_status_says_the_planned_sweep_is_done(planned: SimpleNamespace, tmp_path: Path, capsys):
     assert main(["status", str(planned.sweep), "--json", str(tmp_path / "status.json")]) == 0
-    assert "12 cells: 12 done, 0 running, 0 stalled, 0 failed, 0 pending" in capsys.readouterr().out
+    assert "12 cells: 12 done, 0 running, 0 stalled, 0 failed, 0 damaged, 0 pending" in capsys.readouterr().out
     counts = json.loads((tmp_path / "status.json").read_text())
     assert {state: counts[state] for state in ("done", "running", "stalled", "failed", "pending")} == {
         "done": 12, "running": 0, "stalled": 0, "failed": 0, "pending": 0}

@@ -71,7 +71,7 @@ def test_a_failed_cell_is_named_with_its_reason_and_the_exit_code_says_so(failed
     assert "target=udpos" in failed["name"] and "has no language sw" in failed["message"]
     out = capsys.readouterr().out
     assert f"failed   {failed['name']}  " in out and "has no language sw" in out
-    assert "2 cells: 1 done, 0 running, 0 stalled, 1 failed, 0 pending" in out
+    assert "2 cells: 1 done, 0 running, 0 stalled, 1 failed, 0 damaged, 0 pending" in out
 
 
 def test_cells_not_started_are_pending_by_the_names_hydra_gives_them(failed_sweep: Path, tmp_path: Path):
@@ -123,7 +123,7 @@ def test_eta_is_the_work_left_at_the_measured_phase_times(tmp_path: Path, capsys
     (sweep / "multirun.yaml").write_text(MULTIRUN)
     done = started_cell(sweep, "seed=1")
     (done / "run.json").write_text(json.dumps({"run_id": "x", "finished": ago(0)}))
-    (done / "results.parquet").write_bytes(b"")
+    pd.DataFrame({"value": [1.0]}).to_parquet(done / "results.parquet")
     pd.DataFrame({"phase": ["intermediate", "target", "zero_shot"], "wall_s": [10.0, 20.0, 5.0]}).to_parquet(
         done / "phases.parquet")
     started_cell(sweep, "seed=3", {"time": ago(1), "phase": "target", "step": 50, "total_steps": 100})
@@ -155,3 +155,23 @@ def test_the_training_loop_beats_at_start_end_and_at_most_every_n_seconds(tiny_p
                    dev=None, cfg=cfg, accelerator=Accelerator(cpu=True), seed=3, pad_token_id=tokenizer.pad_token_id,
                    heartbeat=lambda step, total: beats.append((step, total)))
     assert beats == expected
+
+
+def test_a_damaged_results_file_is_work_to_redo_not_a_finished_run(smoke_run: Path, cache_dir: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]):
+    """A 0-byte results.parquet (a full disk, a bad copy): status says damaged (exit 1), and the
+    run, which used to say "already complete; nothing to do", evaluates phase 3 again."""
+    from tests.conftest import run_cli
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run, run_dir)
+    (run_dir / "results.parquet").write_bytes(b"")
+    assert main(["status", str(run_dir)]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^damaged\s+\.\s+results.parquet is not a whole parquet file", out, re.M), out
+    assert "1 damaged" in out
+    assert run_cli(run_dir=run_dir, cache_dir=cache_dir) == 0
+    assert "reusing the model an earlier attempt of this run trained" in (run_dir / "cli.log").read_text()
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir / "results.parquet")[["language", "split", "value"]],
+                                  pd.read_parquet(smoke_run / "results.parquet")[["language", "split", "value"]])
+    assert main(["status", str(run_dir)]) == 0

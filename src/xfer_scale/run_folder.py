@@ -61,10 +61,26 @@ def recorded_run(run_dir: Path) -> str | None:
 
 def finished(run_dir: Path, run_id: str | None = None) -> bool:
     """Whether `run_dir` holds a complete run (of `run_id`, if given): its record says
-    finished and its results are there."""
+    finished and its results are there, whole (a damaged results file is work to redo: the
+    run re-evaluates phase 3, with phases 1 and 2 reused)."""
     record = read_record(run_dir) or {}
-    return ("finished" in record and (run_dir / RESULTS_FILE).exists()
+    return ("finished" in record and results_damage(run_dir) is None
             and (run_id is None or record.get("run_id") == run_id))
+
+
+def results_damage(run_dir: Path) -> str | None:
+    """What is wrong with the run's results file (missing, empty, cut short), or None. Parquet
+    keeps its schema and row counts in a footer at the end: reading it is cheap and a file cut
+    anywhere has none."""
+    import pyarrow.parquet as pq  # only where a folder is checked: the CLI starts without
+
+    try:
+        pq.read_metadata(run_dir / RESULTS_FILE)
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        return f"not a whole parquet file ({error})"
+    return None
 
 
 def check(run_dir: Path, run_id: str) -> None:

@@ -27,7 +27,7 @@ from xfer_scale import run_folder, sweep_overrides
 from xfer_scale.run_folder import FAILURE_FILE
 from xfer_scale.status import heartbeat
 
-STATES = ("done", "running", "stalled", "failed", "pending")
+STATES = ("done", "running", "stalled", "failed", "damaged", "pending")
 MARKERS = frozenset((".hydra", run_folder.RECORD_FILE, FAILURE_FILE, heartbeat.HEARTBEAT_FILE))
 #: the folder name Hydra gives a sweep's cells (conf/config.yaml's `hydra.sweep.subdir`)
 CELL_NAMING = "${hydra.job.override_dirname}"
@@ -83,6 +83,10 @@ def state(folder: Path, name: str, now: datetime, stale_after: float) -> Cell:
     its heartbeat, or a process on this host that is gone)."""
     if run_folder.finished(folder):
         return Cell(name, "done")
+    if "finished" in (run_folder.read_record(folder) or {}):  # it finished, but its results did not survive
+        problem = run_folder.results_damage(folder)
+        return Cell(name, "damaged", message=f"{run_folder.RESULTS_FILE} is {problem}: re-run this cell, which "
+                                             "evaluates phase 3 again (phases 1 and 2 are reused)")
     message = _failure(folder)
     if message is not None:
         return Cell(name, "failed", message=message)

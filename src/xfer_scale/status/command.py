@@ -3,7 +3,7 @@
 One line per cell (done / running with its phase, step and last heartbeat / stalled / failed
 with the reason the run recorded / pending), the totals and an ETA. It reads files only, so
 it can run while the sweep runs, on any machine that sees the folder. Exit code 1 when a
-cell failed (so a script can wait on it), 2 for a folder that holds no sweep.
+cell failed or has a damaged results file (so a script can wait on it), 2 for a folder that holds no sweep.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def duration(seconds: float) -> str:
 
 
 def _detail(cell: Cell, now: datetime) -> str:
-    if cell.state == "failed":
+    if cell.state in ("failed", "damaged"):
         return cell.message
     if cell.state not in ("running", "stalled"):
         return ""
@@ -93,4 +93,4 @@ def main(args: list[str]) -> int:
         write_text(options.json, json.dumps({
             "sweep": str(sweep), **counts, "cells_known": sized, "eta_s": left, "workers": workers,
             "phase_means_s": means, "cells": [_record(cell) for cell in cells]}, indent=1) + "\n")
-    return 1 if counts["failed"] else 0
+    return 1 if counts["failed"] or counts["damaged"] else 0
