@@ -86,6 +86,15 @@ def test_a_bad_evaluation_file_stops_the_run_before_anything_trains(tmp_path: Pa
     assert run_cli(f"data.root={root}", "target.languages=[en,de]", run_dir=run_dir, cache_dir=cache) == 0
 
 
+def test_an_empty_file_is_named(tmp_path: Path, cache_dir: Path, capfd):
+    root = smoke_copy(tmp_path)
+    train = root / "mnli" / "train.tsv"
+    train.write_text(train.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")  # the header only
+    assert run_cli(f"data.root={root}", run_dir=tmp_path / "run", cache_dir=cache_dir) == 2
+    out, err = capfd.readouterr()
+    assert f"mnli train [en]: no examples found in {train}; check the language code" in out + err
+
+
 def test_console_script_exit_code_and_message(tmp_path: Path):
     """As a user sees it: the installed command, a wrong language, exit 2, no traceback."""
     done = subprocess.run(

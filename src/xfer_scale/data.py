@@ -427,8 +427,23 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None) -
              for part in split_parts(task.splits[split], lang)]
     dataset = _concatenate(parts, where)
     if len(dataset) == 0:
-        raise UserError(f"{where}: no examples found; check the language code and the files.")
+        raise UserError(f"{where}: no examples found in {_read_from(task, split, lang, data_root)}; check the "
+                        "language code, the task's filter and the files.")
     return dataset
+
+
+def _read_from(task: Any, split: str, lang: str, data_root: str | None) -> str:
+    """The files (or hub datasets) a split was read from, for a message."""
+    where, read = f"{task.name} {split} [{lang}]", []
+    for part in split_parts(task.splits[split], lang):
+        base = local_base(task, part.local, data_root) if part.get("local") else None
+        if base is not None:
+            read += _local_files(task, part.local, base, lang, where)
+        else:
+            hub = part.hub
+            read.append(f"the hub's {hub.path}" + (f" ({_fill(hub.name, lang)})" if hub.name else "")
+                        + f" split {hub.split}")
+    return ", ".join(read)
 
 
 def local_files(task: Any, split: str, lang: str, data_root: str | None) -> list[Path] | None:
