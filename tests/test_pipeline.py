@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from xfer_scale import modeling, results
+from xfer_scale.errors import UserError
 from tests.conftest import run_cli
 
 
@@ -66,6 +68,41 @@ def test_phase1_cache_is_reused_and_zero_shot_only_evaluates_a_checkpoint(smoke_
     original = pd.read_parquet(smoke_run / "results.parquet").set_index(["language", "split"]).value
     pd.testing.assert_series_equal(fresh, original)  # the saved model gives the same numbers
     assert pd.read_parquet(evaluated / "phases.parquet").phase.tolist() == ["zero_shot"]
+    # its rows say which intermediate training the evaluated model had, not this run's `intermediate=none`
+    rows, trained = pd.read_parquet(evaluated / "results.parquet"), pd.read_parquet(smoke_run / "results.parquet")
+    for column in ("intermediate_task", "intermediate_fraction", "intermediate_examples", "intermediate_steps",
+                   "series", "intermediate_languages"):
+        assert rows[column].unique().tolist() == trained[column].unique().tolist(), column
+    assert rows.intermediate_task.unique().tolist() == ["mnli"]
+    assert rows.checkpoint_run_id.unique().tolist() == trained.run_id.unique().tolist() != rows.run_id.unique().tolist()
+    assert rows.checkpoint.unique().tolist() == [str(smoke_run / "target_model")]
+    assert trained.checkpoint.isna().all()
+
+
+def test_a_target_model_saved_before_models_recorded_their_training_is_read_from_its_run(smoke_run: Path,
+                                                                                          tmp_path: Path):
+    from xfer_scale import pipeline
+
+    old = tmp_path / "run"
+    shutil.copytree(smoke_run, old)
+    manifest = json.loads((old / "target_model" / modeling.MANIFEST_FILE).read_text())
+    recorded = manifest.pop("trained_by")
+    (old / "target_model" / modeling.MANIFEST_FILE).write_text(json.dumps(manifest))
+    found = pipeline._checkpoint_trained_by(str(old / "target_model"))
+    assert {k: found[k] for k in ("run_id", "intermediate_task", "intermediate_examples", "series")} == \
+        {k: recorded[k] for k in ("run_id", "intermediate_task", "intermediate_examples", "series")}
+    (old / "results.parquet").unlink()
+    with pytest.raises(UserError, match="does not record which run trained it"):
+        pipeline._checkpoint_trained_by(str(old / "target_model"))
+
+
+def test_evaluating_an_untrained_head_is_refused(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]):
+    """A random head scores at chance: rows that would read as another arm. Retrieval has no head."""
+    assert run_cli("phases=[zero_shot]", "intermediate=none", run_dir=tmp_path / "run", cache_dir=cache_dir) == 2
+    assert "skips phase 2 and target.checkpoint is not set" in capsys.readouterr().out
+    assert not (tmp_path / "run" / "results.parquet").exists()
+    assert run_cli("phases=[zero_shot]", "intermediate=none", "target=tatoeba", "target.languages=[de]",
+                   run_dir=tmp_path / "retrieval", cache_dir=cache_dir) == 0
 
 
 def test_a_seed_fixes_the_new_head_so_reruns_repeat_their_numbers(cache_dir: Path, tmp_path: Path):

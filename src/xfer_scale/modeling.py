@@ -96,12 +96,16 @@ def load(path: str, fmt: Format, *, with_head: bool, revision: str | None = None
     return model
 
 
-def save(model: nn.Module, tokenizer: Any, out: Path, fmt: Format, with_head: bool, identity: str) -> None:
+def save(model: nn.Module, tokenizer: Any, out: Path, fmt: Format, with_head: bool, identity: str,
+         trained_by: dict[str, Any] | None = None) -> None:
     """The encoder and tokenizer, with the format's head if asked, then the manifest: what the
-    folder holds and the identity of the run that made it."""
+    folder holds, the identity of the run that made it and, for a target model, `trained_by`:
+    that run's intermediate training, which a run evaluating the folder reports as its own."""
     model.encoder.save_pretrained(out)
     tokenizer.save_pretrained(out)
     manifest: dict[str, Any] = {"identity": identity, "head": None}
+    if trained_by is not None:
+        manifest["trained_by"] = trained_by
     if with_head:
         save_file({k: v.contiguous() for k, v in model_head.head_state(model).items()}, str(out / HEAD_FILE))
         manifest["head"] = {"format": fmt.name, "label_names": list(fmt.task.label_names)}

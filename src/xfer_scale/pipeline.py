@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pandas as pd
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.utils import broadcast_object_list, set_seed
@@ -36,6 +37,10 @@ from xfer_scale.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 TARGET_MODEL = "target_model"
+#: the results' columns that say which intermediate training the evaluated model had
+TRAINED_BY_COLUMNS = ("intermediate_task", "intermediate_fraction", "intermediate_examples", "intermediate_steps",
+                      "series", "intermediate_budget", "intermediate_subsample_seed", "intermediate_languages",
+                      "intermediate_mlm_ratio")
 DEV_SELECTION_FILE = "dev_selection.json"  # the English dev rows that selected phase 2's checkpoint
 
 
@@ -207,39 +212,65 @@ def _reusable_target_model(saved: Path, run_id: str) -> bool:
     return True
 
 
+def trained_by(cfg: DictConfig, encoder: Encoder, keys: identity.RunKeys) -> dict[str, Any]:
+    """What this run's intermediate training was, in the results' columns: a target model it
+    saves carries it, so that a run evaluating that model reports the training it had."""
+    inter = cfg.intermediate
+    return {"run_id": keys.run_id, "intermediate_task": inter.name, "intermediate_fraction": encoder.fraction,
+            "intermediate_examples": encoder.examples, "intermediate_steps": encoder.steps, "series": keys.series,
+            "intermediate_budget": inter.budget, "intermediate_subsample_seed": config.subsample_seed(cfg),
+            **controls.result_columns(inter)}
+
+
+def _checkpoint_trained_by(checkpoint: str) -> dict[str, Any]:
+    """The intermediate training a saved target model had: its manifest's record, or, for a
+    model saved before models recorded it, the results of the run folder it was saved in."""
+    manifest = modeling.read_manifest(checkpoint) or {}
+    if "trained_by" in manifest:
+        return manifest["trained_by"]
+    table = Path(checkpoint).parent / results.RESULTS_FILE
+    if run_folder.results_damage(table.parent) is None:
+        row = pd.read_parquet(table).iloc[0]
+        return {"run_id": row["run_id"], **{column: row[column] for column in TRAINED_BY_COLUMNS if column in row}}
+    raise UserError(f"target.checkpoint={checkpoint} does not record which run trained it (its model.json has no "
+                    f"trained_by, and {table} is not there), so its rows could not say which intermediate training "
+                    "they measure; give a target_model/ folder of a finished run.")
+
+
 def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator: Accelerator, run_dir: Path,
-                 run_id: str, phase_rows: list[dict[str, Any]], beat: Heartbeat) -> torch.nn.Module:
-    """Phase 2: the model phase 3 evaluates (a trained checkpoint, or the encoder as it is)."""
+                 run_id: str, phase_rows: list[dict[str, Any]], beat: Heartbeat,
+                 own: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Phase 2: the model phase 3 evaluates (a trained checkpoint, or the encoder as it is), and
+    the intermediate training it had (`own`, this run's, unless it is a given checkpoint)."""
     target = cfg.target
     fmt = formats.get(target, accelerator.device)
     if target.checkpoint:
         log.info("target: evaluating the given checkpoint %s", target.checkpoint)
-        return modeling.load(target.checkpoint, fmt, with_head=fmt.trains, attention=cfg.model.attention)
-    if "target" not in cfg.phases or not fmt.trains:
-        if fmt.trains:
-            log.warning("target: phase 2 skipped; the %s head is untrained (set target.checkpoint=DIR to evaluate a trained model)", target.name)
+        return (modeling.load(target.checkpoint, fmt, with_head=fmt.trains, attention=cfg.model.attention),
+                _checkpoint_trained_by(target.checkpoint))
+    if not fmt.trains:  # a retrieval task embeds with the encoder; nothing to train
         return modeling.load(encoder.path, fmt, with_head=False, revision=_revision(cfg, encoder.path),
-                             attention=cfg.model.attention)
+                             attention=cfg.model.attention), own
     beat("target")
     start = time.perf_counter()
     saved = run_dir / TARGET_MODEL
     if _reusable_target_model(saved, run_id):
         log.info("target: reusing the model an earlier attempt of this run trained, %s", saved)
         phase_rows.append(_phase_row(run_id, "target", True, time.perf_counter() - start, None, 0))
-        return modeling.load(str(saved), fmt, with_head=True, attention=cfg.model.attention)
+        return modeling.load(str(saved), fmt, with_head=True, attention=cfg.model.attention), own
     examples = fmt.training_set(feature_cache.loader(cfg, target.train_language), None).examples
     checkpoints = training.Checkpoints(run_dir / "checkpoints" / "target", run_id)
     model, stats, dev_rows = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer,
                                            accelerator, target.train_language, checkpoints, beat)
     if accelerator.is_main_process:
         with atomic_dir(saved) as tmp:
-            modeling.save(model, tokenizer, tmp, fmt, with_head=True, identity=run_id)
+            modeling.save(model, tokenizer, tmp, fmt, with_head=True, identity=run_id, trained_by=own)
             write_text(tmp / DEV_SELECTION_FILE, json.dumps(dev_rows) + "\n")
         checkpoint.remove(checkpoints.directory)
     accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples),
                                  saved=saved if accelerator.is_main_process else None))
-    return model
+    return model, own
 
 
 def _search_index(cfg: DictConfig, fmt: formats.Format, model: torch.nn.Module, autocast_dtype: torch.dtype | None,
@@ -319,6 +350,7 @@ def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | Non
     (`run_folder`); `on_claimed(run_dir)` then runs in the main process first.
     """
     config.validate(cfg)
+    _check_head(cfg)
     read_plan.check_sources(cfg)
     datasets.disable_progress_bars()  # our own bars and log lines say what runs
     hf_logging.disable_progress_bar()
@@ -336,6 +368,16 @@ def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | Non
         if on_claimed is not None and state.is_main_process:
             on_claimed(run_dir)
         return _run_claimed(cfg, run_dir, keys, world_size)
+
+
+def _check_head(cfg: DictConfig) -> None:
+    """A run that evaluates without training phase 2 needs a trained head from somewhere: a
+    random one scores at chance, rows that would read as another arm. Retrieval needs none."""
+    if "zero_shot" in cfg.phases and "target" not in cfg.phases and not cfg.target.checkpoint \
+            and formats.get(cfg.target).trains:
+        raise UserError(f"phases={list(cfg.phases)} skips phase 2 and target.checkpoint is not set, so target="
+                        f"{cfg.target.name}'s head would be untrained and score at chance; add target to phases, or "
+                        "set target.checkpoint=DIR (the target_model/ folder of a finished run).")
 
 
 def _read_evaluation_data(cfg: DictConfig) -> None:
@@ -362,20 +404,18 @@ def _run_claimed(cfg: DictConfig, run_dir: Path, keys: identity.RunKeys, world_s
     if "zero_shot" in cfg.phases:
         _read_evaluation_data(cfg)
     encoder = intermediate_phase(cfg, model_path, tokenizer, accelerator, rid, phase_rows, beat)
-    model = target_phase(cfg, encoder, tokenizer, accelerator, run_dir, rid, phase_rows, beat)
+    model, trained = target_phase(cfg, encoder, tokenizer, accelerator, run_dir, rid, phase_rows, beat,
+                                  trained_by(cfg, encoder, keys))
     rows = []
     if "zero_shot" in cfg.phases:
         rows = zero_shot_phase(cfg, model, tokenizer, accelerator, run_dir, rid, phase_rows, beat)
 
-    inter = cfg.intermediate
     common = {
         "run_id": rid, "experiment": cfg.name, "model": cfg.model.name, "seed": cfg.seed,
-        "intermediate_task": inter.name,
-        "intermediate_fraction": encoder.fraction, "intermediate_examples": encoder.examples,
-        "target_task": cfg.target.name, "intermediate_steps": encoder.steps,
-        "arm": keys.arm, "series": keys.series, "baseline_key": keys.baseline_key, "intermediate_budget": inter.budget,
-        "intermediate_subsample_seed": config.subsample_seed(cfg), "benchmark": cfg.benchmark,
-        "model_revision": cfg.model.revision, "processes": world_size, **controls.result_columns(inter),
+        "target_task": cfg.target.name, "arm": keys.arm, "baseline_key": keys.baseline_key,
+        "benchmark": cfg.benchmark, "model_revision": cfg.model.revision, "processes": world_size,
+        **{column: trained[column] for column in TRAINED_BY_COLUMNS},
+        "checkpoint": cfg.target.checkpoint, "checkpoint_run_id": trained["run_id"] if cfg.target.checkpoint else None,
     }
     if accelerator.is_main_process:
         frame = results.write_tables(run_dir, [{**common, **row} for row in rows], phase_rows)

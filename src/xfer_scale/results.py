@@ -52,6 +52,10 @@ EXTRA_RESULT_COLUMNS = {
     "processes": "int64",
     "intermediate_languages": "string",
     "intermediate_mlm_ratio": "float64",
+    # a run that evaluates a saved target model (`target.checkpoint`): its folder and the run that
+    # trained it, whose intermediate columns (task, amount, series, controls) the rows then carry
+    "checkpoint": "string",
+    "checkpoint_run_id": "string",
 }
 PHASE_COLUMNS = {
     "run_id": "string",
