@@ -252,6 +252,7 @@ def train(
                                                                   best_changed, checkpoints.identity)
                         best_changed, saved_at = False, time.monotonic()
                     if interrupted:
+                        signals.pass_on()  # submitit's requeue, where it sent the signal
                         saved = f"; checkpoint saved in {checkpoints.directory}" if checkpoints else ""
                         raise Interrupted(f"{signals.received} at {phase} step {stats.steps}{saved}")
                 else:
@@ -259,7 +260,8 @@ def train(
                     stats.epoch_batches_done = 0
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted at {phase} step {stats.steps}") from None
-    progress.close()
+        finally:
+            progress.close()
     heartbeat(stats.steps, total_steps)
     _add_counts(stats, counts, accelerator)
     if best_state is not None:
