@@ -42,7 +42,6 @@ class TiedFirstToken(nn.Module):
 
 @formats.register("first_token")
 class FirstToken(formats.Format):
-    metric_family = "toy"
     selection_metric = "accuracy"
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
@@ -72,7 +71,7 @@ class FirstToken(formats.Format):
 def toy_task(data_dir: Path) -> dict[str, Any]:
     local = {"path": "{lang}.tsv", "reader": "tsv", "fields": {"text_a": "sentence"}}
     return {
-        "name": "first_token", "format": "first_token", "metric": "toy", "label_names": [], "data_dir": str(data_dir),
+        "name": "first_token", "format": "first_token", "metric": "accuracy", "label_names": [], "data_dir": str(data_dir),
         "benchmark_languages": {"smoke": ["en", "de"]},
         "splits": {split: {"local": local} for split in ("train", "dev", "test")},
         "train": {"learning_rate": 3e-3, "epochs": 30, "batch_size": 6, "max_length": 16, "eval_every_steps": 10,

@@ -210,7 +210,7 @@ def test_bucc_without_gold_writes_predictions_but_scores_nothing():
 
 
 @pytest.mark.parametrize("metric, options, message", [
-    ("f1", {}, "metric 'f1' has no retrieval procedure"),
+    ("f1", {}, "task.metric='f1' is no registered metric"),
     ("accuracy", {"layers": 3}, "unknown .*format_options layers"),
     ("accuracy", {"layer": 1.5}, "must be an index"),
     ("accuracy", {"query_side": "english"}, "query_side='english'"),

@@ -167,7 +167,7 @@ def test_bad_options_metric_and_duplicate_ids_are_user_errors():
         formats.get(qa_task(doc_strid=64))
     with pytest.raises(UserError, match="max_answer_length=0 must be a positive"):
         formats.get(qa_task(max_answer_length=0))
-    with pytest.raises(UserError, match="metric squad or mlqa"):
+    with pytest.raises(UserError, match="task.metric=accuracy needs labels, which format span_qa"):
         formats.get(OmegaConf.create({"name": "qa", "format": "span_qa", "metric": "accuracy", "label_names": []}))
     examples = qa_examples(("q", "A b.", "Who?", ["A"]), ("q", "C d.", "Who?", ["C"]))
     with pytest.raises(UserError, match="question id 'q' appears twice"):

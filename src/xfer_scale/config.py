@@ -141,6 +141,9 @@ class TaskConfig:
     data_dir: Optional[str] = None
     format_options: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
+    #: examples per language of a hub split (split -> count, from the dataset card), so that
+    #: `xfer-scale plan` can size a run without downloading it; bookkeeping, not identity
+    recorded_sizes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -185,7 +188,10 @@ class TargetConfig(TaskConfig):
     eval_splits: list[str] = field(default_factory=lambda: ["dev", "test"])
     languages_without_dev: list[str] = field(default_factory=list)
     checkpoint: Optional[str] = None
+    #: XTREME's folder and file format of the test predictions (`<run>/predictions/<task>/...`),
+    #: for a target no benchmark file (conf/benchmarks/) lists; a listed target's are the file's
     submission_task: Optional[str] = None
+    submission_format: Optional[str] = None
 
 
 @dataclass
@@ -451,6 +457,9 @@ def validate(cfg: DictConfig, this_machine: bool = True) -> None:
         )
     for split in target.eval_splits:
         _choice("target.eval_splits entry", split, ("dev", "test"))
+    from xfer_scale import task_checks
+
+    task_checks.check(cfg)
 
 
 def evaluated_splits(target: Any, language: str) -> list[str]:

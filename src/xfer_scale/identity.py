@@ -28,6 +28,8 @@ BOOKKEEPING_TRAIN_KEYS = ("checkpoint_every_steps", "checkpoint_every_minutes")
 SELECTION_TRAIN_KEYS = ("eval_every_steps", "early_stop_patience", "eval_examples")
 #: task settings that say where files are, not which files (their identity is fingerprinted)
 LOCATION_TASK_KEYS = ("data_dir",)
+#: what a task records for planning only (sizes from the hub cards): it changes no number
+PLANNING_TASK_KEYS = ("recorded_sizes",)
 #: source keys that name no data when unset (and `release`, a URL for people, never): left out
 #: so that adding them to the schema did not change every earlier run's identity
 SOURCE_KEYS_IF_SET = ("data_dir", "data_files")
@@ -68,7 +70,7 @@ def _train_identity(task: DictConfig, world_size: int) -> dict[str, Any]:
 def task_settings(task: DictConfig, world_size: int) -> dict[str, Any]:
     """A task's settings with its training recipe; a multitask's parts recurse."""
     settings = OmegaConf.to_container(task, resolve=True)
-    out = {k: v for k, v in settings.items() if k not in (*LOCATION_TASK_KEYS, "train", "tasks")}
+    out = {k: v for k, v in settings.items() if k not in (*LOCATION_TASK_KEYS, *PLANNING_TASK_KEYS, "train", "tasks")}
     if "splits" in out:
         out["splits"] = _sources(out["splits"])
     out["train"] = _train_identity(task, world_size)
@@ -101,7 +103,7 @@ def scientific_config(cfg: DictConfig, world_size: int) -> dict[str, Any]:
     """Everything that determines a run's numbers: phase 1's identity, the target with the
     languages and splits evaluated, and which phases run."""
     target = task_settings(cfg.target, world_size)
-    for bookkeeping in ("benchmark_languages", "languages", "submission_task"):
+    for bookkeeping in ("benchmark_languages", "languages", "submission_task", "submission_format"):
         target.pop(bookkeeping)
     return {
         **phase1_identity(cfg, world_size),

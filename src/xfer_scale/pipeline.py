@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
 
 from xfer_scale import (checkpoint, config, controls, data, evaluation, feature_cache, formats, identity, modeling,
-                        phase_cache, read_plan, results, run_folder, steps, submission, training)
+                        phase_cache, read_plan, results, run_folder, steps, submission, task_checks, training)
 from xfer_scale.atomic import atomic_dir, inventory, write_text
 from xfer_scale.errors import UserError
 from xfer_scale.status.heartbeat import Heartbeat
@@ -310,7 +310,10 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
     rows: list[dict[str, Any]] = []
     calibrations: dict[str, Any] = {}
     evaluated = 0
-    submission_task = target.submission_task or target.name  # XTREME's folder name, e.g. bucc2018
+    writes = task_checks.submission(cfg)  # XTREME's folder and file format, e.g. bucc2018's pair files
+    if writes is None:
+        log.warning("zero_shot: target=%s writes no prediction files: no benchmark file (conf/benchmarks/) lists it "
+                    "and it declares no target.submission_format", target.name)
     reads = read_plan.data_reads(cfg, "zero_shot")
     index = _search_index(cfg, fmt, model, autocast_dtype, tokenizer, accelerator)
     for done, (_, split, language) in enumerate(reads):
@@ -333,9 +336,9 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
                  ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
         rows += [{"language": language, "split": split, "metric": metric, "value": value,
                   "n_examples": n_examples} for metric, value in scores.items()]
-        if split == "test" and accelerator.is_main_process and submission_task in submission.TASK_FORMATS:
-            submission.write_predictions(run_dir / "predictions", submission_task, language,
-                                         fmt.submission(predictions, examples))
+        if split == "test" and accelerator.is_main_process and writes is not None:
+            submission.write_predictions(run_dir / "predictions", writes.task, language,
+                                         fmt.submission(predictions, examples), writes.file)
     beat("zero_shot", len(reads), len(reads))
     phase_rows.append(_phase_row(run_id, "zero_shot", False, time.perf_counter() - start, None, evaluated))
     return rows

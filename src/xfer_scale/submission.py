@@ -1,7 +1,9 @@
 """XTREME's submission layout, `<root>/<task>/test-<lang>.<ext>`: write predictions, read
 predictions and labels exactly as XTREME's official `evaluate.py` reads them.
 
-Six file formats cover the scored tasks:
+Six file formats (`FILE_FORMATS`) cover the scored tasks; which task uses which is data, the
+`file:` of each task in conf/benchmarks/*.yaml (or `target.submission_format` for a target no
+benchmark lists):
 
 - ``label`` (xnli, pawsx, tatoeba; .tsv): one label per line, stripped; a blank line is
   an (empty) label, not a separator.
@@ -16,7 +18,7 @@ Six file formats cover the scored tasks:
   list of ids: predictions the top candidates, best first (XTREME-R takes 20); labels the
   gold entity (Mewsli-X, a one-id list) or every relevant answer (LAReQA).
 
-Readers return the shapes `xfer_scale.metrics.compute` takes. Where XTREME's reader would
+Readers return the shapes the metrics take (`prediction_kinds`), each format holding one kind. Where XTREME's reader would
 crash or silently mis-score (a BUCC line without a tab, a question id listed twice, bad
 JSON), ours raises UserError naming the file, and the line where there is one.
 """
@@ -30,42 +32,35 @@ from typing import Any
 
 from xfer_scale import atomic
 from xfer_scale.errors import UserError
-
-TASK_FORMATS: dict[str, str] = {
-    "xnli": "label",
-    "pawsx": "label",
-    "tatoeba": "label",
-    "udpos": "tag",
-    "panx": "tag",
-    "bucc2018": "pair",
-    "xquad": "squad",
-    "mlqa": "squad",
-    "tydiqa": "squad",
-    "xcopa": "xcopa",
-    "mewslix": "ranking",
-    "lareqa": "ranking",
-}
-_EXTENSIONS = {
-    "label": "tsv", "tag": "tsv", "pair": "tsv", "squad": "json", "xcopa": "jsonl", "ranking": "json"
-}
+from xfer_scale.prediction_kinds import FILE_FORMATS
 
 
-def _format(task: str) -> str:
-    if task not in TASK_FORMATS:
+
+def _format(task: str, file_format: str | None = None) -> str:
+    """`file_format` where given, else the file format the package's benchmarks list for `task`."""
+    if file_format is not None:
+        if file_format not in FILE_FORMATS:
+            raise UserError(f"no submission file format {file_format!r}; choose one of {', '.join(FILE_FORMATS)}")
+        return file_format
+    from xfer_scale import benchmarks  # reads the benchmark files: only where a task name must be looked up
+
+    known = {name: task.file for benchmark in benchmarks.package().values() for name, task in benchmark.tasks.items()}
+    if task not in known:
         raise UserError(
-            f"no submission format for task {task!r}; known tasks: {', '.join(TASK_FORMATS)}"
+            f"no submission format for task {task!r}; known tasks: {', '.join(known)} "
+            "(another task needs its file format given: `file:` in a benchmark file or target.submission_format)"
         )
-    return TASK_FORMATS[task]
+    return known[task]
 
 
-def extension(task: str) -> str:
+def extension(task: str, file_format: str | None = None) -> str:
     """File extension XTREME uses for `task` (tsv, json or jsonl)."""
-    return _EXTENSIONS[_format(task)]
+    return FILE_FORMATS[_format(task, file_format)].extension
 
 
-def submission_path(root: Path, task: str, lang: str) -> Path:
+def submission_path(root: Path, task: str, lang: str, file_format: str | None = None) -> Path:
     """`root/<task>/test-<lang>.<ext>`, the official file for one task and language."""
-    return Path(root) / task / f"test-{lang}.{extension(task)}"
+    return Path(root) / task / f"test-{lang}.{extension(task, file_format)}"
 
 
 def _field(value: Any, what: str, *, allow_empty: bool = True, allow_tab: bool = True) -> str:
@@ -115,18 +110,21 @@ def write_predictions(
     task: str,
     lang: str,
     predictions: Sequence[Any] | Mapping[str, str] | Iterable[tuple[str, str]],
+    file_format: str | None = None,
 ) -> Path:
     """Write one language's predictions for `task` into the official layout; returns the path.
 
     Shapes, as `compute` takes them: labels (xnli, pawsx, tatoeba, xcopa: str or int per
     example), tag lists (udpos, panx: one list of str per sentence), (source_id, target_id)
     pairs (bucc2018), a dict question id -> answer text (xquad, mlqa, tydiqa), or a dict
-    query id -> ranked candidate ids (mewslix, lareqa).
+    query id -> ranked candidate ids (mewslix, lareqa). `file_format`: for a task no package
+    benchmark lists.
     """
-    path = submission_path(out_dir, task, lang)
+    fmt = _format(task, file_format)
+    path = submission_path(out_dir, task, lang, fmt)
     # Atomic, so a crash or a parallel sweep job never leaves half a file that would
     # later score as a real submission.
-    atomic.write_text(path, _render(_format(task), predictions))
+    atomic.write_text(path, _render(fmt, predictions))
     return path
 
 
@@ -227,17 +225,17 @@ def _read_squad_gold(path: Path) -> dict[str, list[str]]:
     return gold
 
 
-def read_predictions(path: Path, task: str) -> Any:
-    """Read a prediction file of `task` into the shape `compute` takes."""
-    fmt = _format(task)
+def read_predictions(path: Path, task: str, file_format: str | None = None) -> Any:
+    """Read a prediction file of `task` into the shape its metric takes."""
+    fmt = _format(task, file_format)
     if fmt == "squad":
         return _read_answers(path)
     return _read_labelled(path, fmt)
 
 
-def read_labels(path: Path, task: str) -> Any:
-    """Read a gold label file of `task` into the shape `compute` takes as references."""
-    fmt = _format(task)
+def read_labels(path: Path, task: str, file_format: str | None = None) -> Any:
+    """Read a gold label file of `task` into the shape its metric takes as references."""
+    fmt = _format(task, file_format)
     if fmt == "squad":
         return _read_squad_gold(path)
     return _read_labelled(path, fmt)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from xfer_scale.formats.base import SEARCH_SPLIT, Amount, Format, TrainingSet, get, names, register
+from xfer_scale.formats.base import SEARCH_SPLIT, Amount, Format, TrainingSet, format_class, get, names, register
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["SEARCH_SPLIT", "Amount", "Format", "TrainingSet", "get", "names", "register"]
+__all__ = ["SEARCH_SPLIT", "Amount", "Format", "TrainingSet", "format_class", "get", "names", "register"]

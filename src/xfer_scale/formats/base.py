@@ -18,6 +18,7 @@ from torch import nn
 from xfer_scale import data, metrics, translate_train
 from xfer_scale.errors import UserError
 from xfer_scale.formats.model import TaskModel
+from xfer_scale.prediction_kinds import LABELS
 
 IGNORE_INDEX = -100
 #: the split that holds a ranking task's search space (`Format.search_space`)
@@ -71,8 +72,13 @@ class Format:
 
     #: the registry name (`format:` in a task file); set by `register`
     name = ""
-    #: the metric family of `metrics.compute`, and which of its values selects checkpoints
+    #: the prediction kinds (`prediction_kinds`) this format can produce: the task's metric
+    #: (`metric:`, a registered metric) must need one of them, which start-up validation checks
+    produces: tuple[str, ...] = (LABELS,)
+    #: the metric of a task config that names none (a task YAML's `metric:` always does)
     metric_family = "accuracy"
+    #: which value of the metric's scores selects checkpoints, where the metric is not registered
+    #: (the registered metric's `selects` otherwise, or `format_options.selection_metric`)
     selection_metric = "accuracy"
     #: retrieval formats evaluate the encoder as it is: no target training phase
     trains = True
@@ -89,8 +95,13 @@ class Format:
     def __init__(self, task: Any, device: torch.device | None = None):
         self.task = task
         self.device = device or torch.device("cpu")  # where predictions are computed
+        #: the registered metric that scores this task (`metrics.compute`); the task YAML owns it
+        self.metric_family: str = task.get("metric") or self.metric_family
+        # a format that scores refuses a metric it cannot feed (start-up validation says so first)
+        registered = checked_metric(task, "task", type(self)) if self.produces else metrics.find(self.metric_family)
+        default = registered.selects if registered is not None else self.selection_metric
         # e.g. token accuracy for CCG supertags, where the span F1 of seqeval means nothing
-        self.selection_metric = task.get("format_options", {}).get("selection_metric", self.selection_metric)
+        self.selection_metric = task.get("format_options", {}).get("selection_metric", default)
 
     @property
     def num_labels(self) -> int:
@@ -215,13 +226,39 @@ def names(role: str | None = None) -> list[str]:
     return sorted(name for name, cls in _REGISTRY.items() if role is None or role in cls.roles)
 
 
-def get(task: Any, device: torch.device | None = None) -> Format:
-    """The format object for a task config."""
+def format_class(task: Any) -> type[Format]:
+    """The registered class of a task config's format, not yet built (start-up checks read its
+    `produces` without reading the task's data)."""
     if task.format not in _REGISTRY:
         raise UserError(
             f"task {task.name}: format {task.format!r} is not available; choose one of: {', '.join(names())}."
         )
-    return _REGISTRY[task.format](task, device)
+    return _REGISTRY[task.format]
+
+
+def get(task: Any, device: torch.device | None = None) -> Format:
+    """The format object for a task config."""
+    return format_class(task)(task, device)
+
+
+def checked_metric(task: Any, at: str = "target", cls: type[Format] | None = None) -> metrics.Metric:
+    """The task's registered metric (`metric:`), refused where the task's format (`cls`, by
+    default the one it names) does not produce what it needs: scoring a classifier's labels with
+    seqeval would otherwise fail at the end of a run, or score something else. `at`: the config
+    key of the task, for the message."""
+    cls = cls or format_class(task)
+    name = task.get("metric") or cls.metric_family
+    metric = metrics.find(name)
+    if metric is None:
+        raise UserError(f"{at}.metric={name!r} is no registered metric; choose one of "
+                        f"{', '.join(metrics.names())}, or register one with @xfer_scale.metrics.metric.")
+    if metric.needs not in cls.produces:
+        fitting = [name for kind in cls.produces for name in metrics.taking(kind)]
+        instead = f"use {at}.metric={' or '.join(fitting)}" if fitting else "this format is not scored"
+        raise UserError(f"{at}.metric={name} needs {metric.needs}, which format {cls.name} of "
+                        f"{at}={task.name} does not produce (it produces {', '.join(cls.produces) or 'nothing'}); "
+                        f"{instead}, or a task whose format produces {metric.needs}.")
+    return metric
 
 
 def check_options(task: Any, valid: list[str]) -> None:

@@ -28,8 +28,6 @@ class ClassificationHead(nn.Module):
 
 @register("classification")
 class Classification(Format):
-    metric_family = "accuracy"
-
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         def tokenize(batch: dict[str, list]) -> dict[str, list]:
             pair = batch["text_b"] if "text_b" in batch else None

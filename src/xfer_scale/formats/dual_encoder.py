@@ -15,7 +15,7 @@ chunked matrix products (`retrieval.top_k_cosine`). Metrics are mAP@20 (LAReQA, 
 map`) and the mean reciprocal rank within the top 20 (Mewsli-X, `metric: mrr`, which XTREME
 also calls map@20).
 
-Rows: see `ranking_readers`. Training rows are (`query`, `candidate`) pairs; SQuAD-shaped
+Rows: see `readers.ranking`. Training rows are (`query`, `candidate`) pairs; SQuAD-shaped
 rows (LAReQA's training data is SQuAD v1.1) become pairs of the question and its answer's
 sentence followed by the paragraph, as XTREME-R builds them (`sentence_breaks`).
 `format_options`: `query_length` (96; candidates use `train.max_length`),
@@ -44,12 +44,12 @@ from xfer_scale.errors import UserError
 from xfer_scale.formats.base import (SEARCH_SPLIT, Amount, Format, Loader, TrainingSet, check_options, encode_indexed,
                                      register)
 from xfer_scale.formats.retrieval import by_row, mean_pool, top_k_cosine
+from xfer_scale.prediction_kinds import RANKINGS
 
 log = logging.getLogger(__name__)
 
 OPTIONS = ("query_length", "max_candidates", "pooling")
 POOLINGS = ("cls", "mean")
-FAMILIES = ("map", "mrr")
 INITIAL_SCALE = 100.0
 TOP_K = 20  # XTREME-R ranks, writes and scores the top 20
 
@@ -135,16 +135,12 @@ class Index:
 class DualEncoder(Format):
     roles = ("target",)
     model_inputs = ("input_ids", "attention_mask", "candidate_input_ids", "candidate_attention_mask")
-    selection_metric = "map@20"
+    produces = (RANKINGS,)
     packable = False  # a query and its candidate are two sequences, not one to pack
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)
         check_options(task, list(OPTIONS))
-        if task.metric not in FAMILIES:
-            raise UserError(f"task {task.name}: metric {task.metric!r} is not a ranking metric; use map "
-                            "(mAP@20, LAReQA) or mrr (reciprocal rank within the top 20, Mewsli-X).")
-        self.metric_family = task.metric
         options = task.format_options
         self.query_length = int(options.get("query_length", 96))
         self.max_candidates = options.get("max_candidates")

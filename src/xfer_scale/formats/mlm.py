@@ -99,7 +99,7 @@ class MaskedLM(Format):
     no checkpoint selection, as for a multitask."""
 
     roles = ("intermediate",)
-    metric_family = "none"
+    produces = ()  # nothing to score: no dev split
     model_inputs = ("input_ids", "attention_mask")
 
     def __init__(self, task: Any, device: torch.device | None = None):

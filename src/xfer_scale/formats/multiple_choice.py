@@ -60,8 +60,6 @@ class MultipleChoice(Format):
     cause of this?", as in jiant).
     """
 
-    metric_family = "accuracy"
-
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)
         check_options(task, [*TEMPLATES, "question_text"])

@@ -76,6 +76,7 @@ class MultiTaskModel(TaskModel):
 @register("multitask")
 class MultiTask(Format):
     roles = ("intermediate",)
+    produces = ()  # nothing to score: no dev split
     leaves_weights_unused = True  # a batch trains one task's head
 
     def __init__(self, task: Any, device: torch.device | None = None):

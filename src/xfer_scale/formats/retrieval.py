@@ -39,6 +39,7 @@ from torch.nn import functional
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
 from xfer_scale.formats.base import Format, check_options, encode_indexed, register
+from xfer_scale.prediction_kinds import LABELS, PAIRS
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ NEIGHBOURS = 4  # XTREME's mine_bitext `neighborhood`
 SIMILARITIES_PER_CHUNK = 1 << 26  # 256 MiB of float32 similarities per matrix product
 OPTIONS = ("layer", "query_side")
 QUERY_SIDES = ("target", "source")
-PROCEDURES = {"accuracy": "accuracy", "bucc": "f1"}  # metric family -> its headline metric
 
 
 def resolve_layer(layer: int | float, depth: int) -> int:
@@ -219,19 +219,18 @@ def _distinct(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 @register("retrieval")
 class Retrieval(Format):
+    """Tatoeba's nearest-neighbour search where the task's metric needs labels (each query's
+    neighbour), BUCC's bitext mining where it needs pairs: the metric picks the procedure."""
+
     trains = False
+    produces = (LABELS, PAIRS)
     roles = ("target",)
     model_inputs = ("input_ids", "attention_mask")
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)
-        if task.metric not in PROCEDURES:
-            raise UserError(
-                f"task {task.name}: metric {task.metric!r} has no retrieval procedure; use "
-                "accuracy (nearest-neighbour search, Tatoeba) or bucc (bitext mining, BUCC)."
-            )
-        self.metric_family = task.metric
-        self.selection_metric = PROCEDURES[task.metric]
+        #: BUCC's procedure: mine pairs (with a threshold tuned on dev), rather than search neighbours
+        self.mines = metrics.get(self.metric_family).needs == PAIRS
         check_options(task, list(OPTIONS))
         options = dict(task.format_options)
         self.layer = options.get("layer", DEFAULT_LAYER)
@@ -266,7 +265,7 @@ class Retrieval(Format):
 
     def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
         """BUCC: the mining threshold that maximises F1 on this (dev) split's gold pairs."""
-        if self.metric_family != "bucc":
+        if not self.mines:
             return None
         rows = sides(examples)
         gold = set(self.references(rows))
@@ -289,7 +288,7 @@ class Retrieval(Format):
         threshold `calibration` that `calibrate` tuned on the language's dev split."""
         rows = sides(examples)
         embeddings, positions = self._embeddings(logits, features, rows)
-        if self.metric_family == "bucc":
+        if self.mines:
             if calibration is None:
                 raise UserError(
                     f"{self.task.name}: the mining threshold is tuned on the dev split, which has not been evaluated; "
@@ -318,7 +317,7 @@ class Retrieval(Format):
         of its translation among the other side's rows."""
         rows = sides(examples)
         gold = [(id_, g) for id_, side, g in zip(rows["id"], rows["side"], rows["gold"]) if side == "source" and g]
-        if self.metric_family == "bucc":
+        if self.mines:
             return gold
         translation = dict(gold) if self.query_side == "source" else {t: s for s, t in gold}
         queries = [id_ for id_, side in zip(rows["id"], rows["side"]) if side == self.query_side]

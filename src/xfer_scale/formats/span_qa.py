@@ -28,6 +28,7 @@ from torch import nn
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
 from xfer_scale.formats.base import Format, check_options, encode_indexed, register
+from xfer_scale.prediction_kinds import ANSWERS
 
 #: format_options and their defaults: XTREME's run_squad settings
 OPTIONS: dict[str, Any] = {
@@ -37,7 +38,6 @@ OPTIONS: dict[str, Any] = {
     "n_best": 20,
     "unanswerable": False,
 }
-METRIC_FAMILIES = ("squad", "mlqa")
 
 NOT_CONTEXT = -1  # the character offset of a token outside the context (question, specials)
 
@@ -87,16 +87,11 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, in_context: np.n
 
 @register("span_qa")
 class SpanQA(Format):
-    selection_metric = "f1"
+    produces = (ANSWERS,)
     model_inputs = ("input_ids", "attention_mask", "start_positions", "end_positions")
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)
-        if task.metric not in METRIC_FAMILIES:
-            raise UserError(
-                f"task {task.name}: span_qa scores with metric squad or mlqa, not {task.metric!r}."
-            )
-        self.metric_family = task.metric
         self.options = _options(task)
         if self.options["unanswerable"] and self.metric_family != "squad":
             raise UserError(f"task {task.name}: unanswerable questions are scored as SQuAD v2 does; use metric: squad.")

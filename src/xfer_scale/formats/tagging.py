@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from xfer_scale.formats.base import IGNORE_INDEX, Format, encode_indexed, register
+from xfer_scale.prediction_kinds import TAG_SEQUENCES
 
 
 class TaggingHead(nn.Module):
@@ -26,8 +27,8 @@ class TaggingHead(nn.Module):
 
 @register("tagging")
 class Tagging(Format):
+    produces = (TAG_SEQUENCES,)
     metric_family = "seqeval"
-    selection_metric = "f1"
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         def tokenize(batch: dict[str, list]) -> dict[str, Any]:

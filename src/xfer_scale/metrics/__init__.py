@@ -1,7 +1,9 @@
-"""XTREME-official scoring: pure metric functions, `compute`, and `evaluate` wrappers.
+"""XTREME-official scoring: pure metric functions, their registry (`metric`, `compute`), and
+`evaluate` wrappers.
 
-The wrappers import `evaluate` (and with it `datasets`), which costs seconds; they load on
-first access so `xfer-scale score` and the training loop do not pay for them.
+Importing the package registers the built-in metrics (each module registers its own). The
+wrappers import `evaluate` (and with it `datasets`), which costs seconds; they load on first
+access so `xfer-scale score` and the training loop do not pay for them.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from xfer_scale.metrics.classification import accuracy
-from xfer_scale.metrics.dispatch import FAMILIES, compute
 from xfer_scale.metrics.qa import (
     MLQA_LANGUAGES,
     mlqa_scores,
@@ -18,25 +19,31 @@ from xfer_scale.metrics.qa import (
     squad_scores,
 )
 from xfer_scale.metrics.ranking import average_precision_at_k, mean_average_precision, mean_reciprocal_rank
+from xfer_scale.metrics.registry import Metric, compute, find, get, metric, names, taking
 from xfer_scale.metrics.retrieval import bucc_scores
 from xfer_scale.metrics.tagging import seqeval_scores, token_accuracy
 
 _WRAPPERS = ("XtremeAccuracy", "XtremeSeqeval", "XtremeSquad", "XtremeMlqa", "XtremeBucc")
 
 __all__ = [
-    "FAMILIES",
     "MLQA_LANGUAGES",
+    "Metric",
     "accuracy",
     "average_precision_at_k",
     "bucc_scores",
     "compute",
+    "find",
+    "get",
     "mean_average_precision",
     "mean_reciprocal_rank",
+    "metric",
     "mlqa_scores",
+    "names",
     "normalize_mlqa",
     "normalize_squad",
     "seqeval_scores",
     "squad_scores",
+    "taking",
     "token_accuracy",
     *_WRAPPERS,
 ]

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xfer_scale.errors import UserError
+from xfer_scale.metrics.registry import metric
+from xfer_scale.prediction_kinds import LABELS
 
 Label = str | int
 
 
+@metric("accuracy", needs=LABELS)
 def accuracy(predictions: Sequence[Label], references: Sequence[Label]) -> dict[str, float]:
     """Percentage of predictions equal to their reference.
 

@@ -1,6 +1,6 @@
 """`evaluate.Metric` wrappers, so the scores plug into Trainer and `evaluate` tooling.
 
-Each class only declares its input features; scoring is `dispatch.compute`, so a wrapper
+Each class only declares its input features; scoring is the registry's `compute`, so a wrapper
 can never drift from what `xfer-scale score` reports. They live in code, not on the Hub:
 instantiate by import, no download. Extra keyword arguments to `compute` (`language`)
 reach the scorer.
@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import datasets
 import evaluate
 
-from xfer_scale.metrics.dispatch import compute
+from xfer_scale.metrics.registry import compute
 
 _CITATION = """\
 @inproceedings{hu2020xtreme,
@@ -36,7 +36,7 @@ _QA_FEATURES = datasets.Features(
 
 
 class _XtremeMetric(evaluate.Metric):
-    """Shared body: describe `_features`, score through the `family` of `dispatch.compute`."""
+    """Shared body: describe `_features`, score through the registered metric `family`."""
 
     family: ClassVar[str]
     _features: ClassVar[datasets.Features | list[datasets.Features]]

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 
 from xfer_scale.errors import UserError
+from xfer_scale.metrics.registry import metric
+from xfer_scale.prediction_kinds import ANSWERS
 
 _ASCII_PUNCT = frozenset(string.punctuation)
 _EN_ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -121,6 +123,7 @@ def _em_f1(
     return {"exact_match": 100.0 * exact / len(references), "f1": 100.0 * f1 / len(references)}
 
 
+@metric("squad", needs=ANSWERS, selects="f1")
 def squad_scores(
     predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]
 ) -> dict[str, float]:
@@ -128,6 +131,7 @@ def squad_scores(
     return _em_f1(predictions, references, normalize_squad)
 
 
+@metric("mlqa", needs=ANSWERS, selects="f1")
 def mlqa_scores(
     predictions: Mapping[str, str], references: Mapping[str, Sequence[str]], language: str
 ) -> dict[str, float]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from xfer_scale.errors import UserError
+from xfer_scale.metrics.registry import metric
+from xfer_scale.prediction_kinds import RANKINGS
 
 
 def _check(k: int, examples: Mapping[str, Sequence[str]], what: str) -> None:
@@ -41,6 +43,7 @@ def average_precision_at_k(ranked: Sequence[str], relevant: set[str], k: int) ->
     return score / min(len(relevant), k)
 
 
+@metric("map", needs=RANKINGS, selects="map@20")
 def mean_average_precision(
     predictions: Mapping[str, Sequence[str]], relevant: Mapping[str, Sequence[str]], k: int = 20
 ) -> dict[str, float]:
@@ -55,6 +58,7 @@ def mean_average_precision(
     return {f"map@{k}": sum(precisions) / len(precisions) * 100}
 
 
+@metric("mrr", needs=RANKINGS, selects="map@20")
 def mean_reciprocal_rank(
     predictions: Mapping[str, Sequence[str]], gold: Mapping[str, Sequence[str]], k: int = 20
 ) -> dict[str, float]:

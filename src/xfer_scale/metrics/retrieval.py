@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from xfer_scale.metrics.registry import metric
+from xfer_scale.prediction_kinds import PAIRS
+
 Pair = tuple[str, str]
 
 
+@metric("bucc", needs=PAIRS, selects="f1")
 def bucc_scores(predictions: Iterable[Pair], references: Iterable[Pair]) -> dict[str, float]:
     """Precision, recall and F1 (0-100) of predicted pairs against gold pairs.
 

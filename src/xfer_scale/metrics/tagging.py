@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from seqeval.metrics.sequence_labeling import get_entities
 
 from xfer_scale.errors import UserError
+from xfer_scale.metrics.registry import metric
+from xfer_scale.prediction_kinds import TAG_SEQUENCES
 
 
 def _check_shapes(
@@ -40,6 +42,7 @@ def _check_shapes(
         raise UserError("seqeval: no tags to score")
 
 
+@metric("seqeval", needs=TAG_SEQUENCES, selects="f1")
 def seqeval_scores(
     predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]
 ) -> dict[str, float]:

@@ -4,42 +4,49 @@ Where the run would read local files (`data.root`, `<task>.data_dir`), the split
 the run reads it (`data.load_split`), and a seeded sample of it is encoded by the task's own
 format with the model's tokenizer, when the tokenizer is on this machine: that gives the
 features per example (question-answering windows), the tokens per feature and the lengths.
-Nothing is downloaded: a hub split's size comes from RECORDED_SIZES, and lengths that could
-not be measured from RECORDED_TOKENS, or else `max_length` (an upper bound, flagged).
+Nothing is downloaded: a hub split's size comes from the task YAML's `recorded_sizes` (the task
+owns its facts; `RECORDED_SIZES` is a view of them), and lengths that could not be measured from
+RECORDED_TOKENS, or else `max_length` (an upper bound, flagged).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from xfer_scale import data, formats
 
-#: examples per language of hub splits, as ../shared/TASKS.md records them (the hub cards);
-#: (task, split) -> count. Targets' English training data is their source's training set.
-RECORDED_SIZES = {
-    ("mnli", "train"): 392_702, ("mnli", "dev"): 9_815,
-    ("qqp", "train"): 363_846, ("qqp", "dev"): 40_430,
-    ("anli", "train"): 1_104_934,  # ANLI r1-r3 + SNLI (labelled) + MNLI, the paper's ANLI+
-    ("squad_v1", "train"): 87_599, ("squad_v1", "dev"): 10_570,
-    ("squad_v2", "train"): 130_319, ("squad_v2", "dev"): 11_873,
-    ("hellaswag", "train"): 39_905, ("hellaswag", "dev"): 10_042,
-    ("cosmosqa", "train"): 25_262, ("cosmosqa", "dev"): 2_985,
-    ("commonsenseqa", "train"): 9_741, ("commonsenseqa", "dev"): 1_221,
-    ("xnli", "train"): 392_702,  # MNLI
-    ("xquad", "train"): 87_599, ("mlqa", "train"): 87_599,  # SQuAD v1.1
-    ("xquad", "dev"): 10_570, ("xquad", "test"): 1_190,  # SQuAD v1.1 dev (English); XQuAD per language
-    ("xcopa", "train"): 400, ("xcopa", "dev"): 100, ("xcopa", "test"): 500,  # COPA; XCOPA per language
-}
 #: mean tokens per feature (XLM-R pieces, specials included) by format, where nothing could be
 #: tokenized: the log-normal fits of scripts/bench_train.py (MNLI pairs; XQuAD-en question+context)
 RECORDED_TOKENS = {"classification": 40.0, "span_qa": 183.0}
 SAMPLE = 1000  # examples tokenized per split: the mean length to about 1-2%
 SAMPLE_SEED = 0
+
+
+@cache
+def _recorded_sizes() -> dict[tuple[str, str], int]:
+    """(task, split) -> examples, from every shipped task YAML's `recorded_sizes`."""
+    conf = resources.files("xfer_scale.conf")
+    sizes = {}
+    for kind in ("intermediate", "target"):
+        for entry in conf.joinpath(kind).iterdir():
+            if entry.name.endswith(".yaml"):
+                task = OmegaConf.load(str(entry))
+                sizes |= {(task.name, split): count for split, count in (task.get("recorded_sizes") or {}).items()}
+    return sizes
+
+
+def __getattr__(name: str) -> Any:
+    """`RECORDED_SIZES`: (task, split) -> examples per language, as the task YAMLs record them."""
+    if name == "RECORDED_SIZES":
+        return _recorded_sizes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -108,7 +115,7 @@ class Sizes:
                 return Size(len(rows), *_measured(task, rows, self.tokenizer, max_length), "local files, tokenized")
             examples, how = len(rows), "local files"
         else:
-            examples, how = RECORDED_SIZES.get((task.name, split)), "recorded size"
+            examples, how = (task.get("recorded_sizes") or {}).get(split), "recorded size"
         if task.format not in RECORDED_TOKENS:
             return Size(examples, 1.0, float(max_length), float(max_length), f"{how}, max_length as length")
         tokens = min(RECORDED_TOKENS[task.format], float(max_length))

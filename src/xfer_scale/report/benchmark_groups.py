@@ -9,56 +9,57 @@ matched here by what they share: model, experiment, intermediate task and fracti
 readable settings (benchmark included). The subsample seed counts as "the seed" where it follows
 the seed, so such runs still pool over seeds. A task with two runs of one such key and seed (two
 target recipes, which the results do not spell out) is left out rather than silently averaged.
-Runs without a `benchmark` (older results files) have no language list and give no group.
+Runs without a `benchmark` (older results files) have no language list and give no group. Which
+tasks, languages, headline metrics and groups count is the package's benchmark files'
+(`xfer_scale.benchmarks`), as for `xfer-scale score`.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from xfer_scale import benchmarks
 from xfer_scale.report.arms import SETTINGS
 from xfer_scale.report.stats import aggregate
 from xfer_scale.report.views import READABLE, VARYING, drop_constant
-from xfer_scale.scoring import BENCHMARKS, TASK_SCORING, overall_tasks
 
 SPLIT = "test"  # XTREME's numbers are test numbers
 SUBSAMPLE_SEED = "intermediate_subsample_seed"
 #: what runs of different targets share: one configuration of phase 1 and the benchmark
 KEYS = ["model", "experiment", "intermediate_task", "intermediate_fraction", *SETTINGS]
 SEED_KEYS = [*KEYS, "seed"]
-#: results name a target as its config does; XTREME by its submission folder
-XTREME_NAMES = {"bucc": "bucc2018"}
-_HEADLINE_SIZE = {task: len(scoring.headline) for task, scoring in TASK_SCORING.items()}
 TASK, GROUP = "task", "group"  # the two kinds of row: a task's headline average, a group's
 CONFIGURATION = "configuration"
 COLUMNS = [*KEYS, "kind", "name", "tasks", "mean", "std", "n_seeds", "ci95"]
-#: columns of the view: every task, then every group, as XTREME lists them
-_ORDER = list(dict.fromkeys([
-    *(task for tasks in BENCHMARKS.values() for task in tasks),
-    *(name for benchmark in BENCHMARKS for name in overall_tasks(benchmark)),
-]))
+
+
+def _order() -> list[str]:
+    """Columns of the view: every task, then every group, as the benchmark files list them."""
+    shipped = benchmarks.package().values()
+    return list(dict.fromkeys([*(task for bench in shipped for task in bench.tasks),
+                               *(name for bench in shipped for name in bench.overall())]))
 
 
 def _expected() -> pd.DataFrame:
     """One row per (benchmark, task, headline metric, language) XTREME averages, with the task's
-    name in the results (`target_task`) beside XTREME's (`task`)."""
-    results_names = {xtreme: ours for ours, xtreme in XTREME_NAMES.items()}
+    name in the results (`target_task`, its target config's) beside XTREME's (`task`, its
+    submission folder), and the number of headline metrics the task averages."""
     rows = [
-        (benchmark, results_names.get(task, task), task, metric, language)
-        for benchmark, tasks in BENCHMARKS.items()
-        for task, languages in tasks.items()
-        for metric in TASK_SCORING[task].headline
-        for language in languages
+        (name, task.target, task.name, metric, language, len(task.headline))
+        for name, bench in benchmarks.package().items()
+        for task in bench.tasks.values()
+        for metric in task.headline
+        for language in task.languages
     ]
-    return pd.DataFrame(rows, columns=["benchmark", "target_task", "task", "metric", "language"])
+    return pd.DataFrame(rows, columns=["benchmark", "target_task", "task", "metric", "language", "n_headline"])
 
 
 def _membership() -> pd.DataFrame:
     """One row per (benchmark, group or all_task, task in it), with the group's size."""
     rows = [
         (benchmark, name, task, ", ".join(tasks), len(tasks))
-        for benchmark in BENCHMARKS
-        for name, tasks in overall_tasks(benchmark).items()
+        for benchmark, bench in benchmarks.package().items()
+        for name, tasks in bench.overall().items()
         for task in tasks
     ]
     return pd.DataFrame(rows, columns=["benchmark", "name", "task", "tasks", "size"])
@@ -79,13 +80,14 @@ def task_averages(results: pd.DataFrame) -> pd.DataFrame:
     per_metric = rows.groupby(["run_id", "benchmark", "task", "metric"], as_index=False).agg(
         value=("value", "mean"), n_languages=("language", "nunique")
     )
-    needed = expected.groupby(["benchmark", "task", "metric"], as_index=False).agg(needed=("language", "size"))
+    needed = expected.groupby(["benchmark", "task", "metric"], as_index=False).agg(
+        needed=("language", "size"), n_headline=("n_headline", "first"))
     per_metric = per_metric.merge(needed, on=["benchmark", "task", "metric"])
     complete = per_metric[per_metric["n_languages"] == per_metric["needed"]]
     per_run = complete.groupby(["run_id", "task"], as_index=False).agg(
-        value=("value", "mean"), n_metrics=("metric", "nunique")
+        value=("value", "mean"), n_metrics=("metric", "nunique"), n_headline=("n_headline", "first")
     )
-    per_run = per_run[per_run["n_metrics"] == per_run["task"].map(_HEADLINE_SIZE)]
+    per_run = per_run[per_run["n_metrics"] == per_run["n_headline"]]
     runs = results.drop_duplicates("run_id")[["run_id", *SEED_KEYS]]
     per_run = per_run.merge(runs, on="run_id")
     follows = (per_run[SUBSAMPLE_SEED] == per_run["seed"]).fillna(False)
@@ -123,8 +125,9 @@ def missing_tasks(results: pd.DataFrame) -> list[str]:
     language lists that are no XTREME version (`benchmark=smoke`) have no groups to miss."""
     complete = task_averages(results).groupby("benchmark")["task"].agg(set)
     lines = []
-    for benchmark in sorted(set(results["benchmark"].dropna()) & set(BENCHMARKS)):
-        for name, tasks in overall_tasks(benchmark).items():
+    shipped = benchmarks.package()
+    for benchmark in sorted(set(results["benchmark"].dropna()) & set(shipped)):
+        for name, tasks in shipped[benchmark].overall().items():
             missing = [t for t in tasks if t not in complete.get(benchmark, set())]
             why = ", ".join(missing) if missing else "each task is complete somewhere, never all in one configuration"
             lines.append(f"{benchmark} {name}: {why}")
@@ -143,5 +146,5 @@ def benchmark_group_view(table: pd.DataFrame) -> pd.DataFrame:
     )
     wide = cells.pivot(index=KEYS, columns="name", values="cell")
     seeds = cells.groupby(KEYS)["seeds"].max().astype("Int64")
-    view = wide.reindex(columns=[n for n in _ORDER if n in wide.columns]).assign(seeds=seeds).reset_index()
+    view = wide.reindex(columns=[n for n in _order() if n in wide.columns]).assign(seeds=seeds).reset_index()
     return drop_constant(view, VARYING).rename(columns={**READABLE, "intermediate_fraction": "fraction"})
