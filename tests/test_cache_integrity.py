@@ -83,8 +83,8 @@ def test_hashes_are_checked_once_per_process_while_files_are_unchanged(tmp_path:
                                                                      monkeypatch: pytest.MonkeyPatch):
     entry = _write_entry(tmp_path)
     hashed = []
-    sha256 = atomic._sha256
-    monkeypatch.setattr(atomic, "_sha256", lambda path: hashed.append(path.name) or sha256(path))
+    sha256 = atomic.sha256
+    monkeypatch.setattr(atomic, "sha256", lambda path: hashed.append(path.name) or sha256(path))
     assert _claim(entry) == _claim(entry) == {"examples": 600}
     assert sorted(hashed) == sorted(json.loads((entry / phase_cache.MANIFEST_FILE).read_text())["files"])
     _overwrite(entry / WEIGHTS)

@@ -116,3 +116,22 @@ def test_the_subsample_seed_follows_the_seed_unless_set():
 
     assert config.subsample_seed(compose_cfg(*BASE, "seed=3")) == 3
     assert config.subsample_seed(compose_cfg(*BASE, "seed=3", "intermediate.subsample_seed=0")) == 0
+
+
+def test_a_files_hash_is_remembered_by_path_size_and_mtime(tmp_path: Path):
+    import hashlib
+    import os
+
+    from xfer_scale import file_hashes
+
+    data = tmp_path / "train.tsv"
+    data.write_text("a\tb\n")
+    hashes = tmp_path / "hashes"
+    real = hashlib.sha256(b"a\tb\n").hexdigest()
+    assert file_hashes.content_hash(data, hashes) == real
+    (entry,) = [p for p in hashes.rglob("*") if p.is_file()]
+    entry.write_text("remembered\n")  # what a second call reads instead of hashing again
+    assert file_hashes.content_hash(data, hashes) == "remembered"
+    os.utime(data, ns=(1, 1))  # another version of the file (as far as the cache can tell): hashed again
+    assert file_hashes.content_hash(data, hashes) == real
+    assert file_hashes.content_hash(data, None) == real  # no cache folder: hashed every time

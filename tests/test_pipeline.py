@@ -159,11 +159,16 @@ def test_phase1_key_changes_when_the_training_file_changes(tmp_path: Path):
     from xfer_scale import identity
 
     root = tmp_path / "data"
-    shutil.copytree(resources.files("xfer_scale") / "smoke_data" / "mnli", root / "mnli")
-    cfg = compose_cfg("experiment=smoke", f"data.root={root}")
-    before = identity.phase1_key(cfg, 1)
+    shutil.copytree(resources.files("xfer_scale") / "smoke_data", root)
+    cfg = compose_cfg("experiment=smoke", f"data.root={root}", f"cache.dir={tmp_path / 'cache'}")
+    before, run = identity.phase1_key(cfg, 1), identity.run_id(cfg, 1)
     assert identity.phase1_key(cfg, 1) == before
-    os.utime(root / "mnli" / "train.tsv", ns=(1, 1))  # an edited (or replaced) file
+    for file in root.rglob("*"):  # touched, or copied with new timestamps: the same data
+        if file.is_file():
+            os.utime(file, ns=(1, 1))
+    assert (identity.phase1_key(cfg, 1), identity.run_id(cfg, 1)) == (before, run)
+    train = root / "mnli" / "train.tsv"
+    train.write_text(train.read_text().replace("the", "a", 1))  # an edited file
     assert identity.phase1_key(cfg, 1) != before
 
 

@@ -43,7 +43,7 @@ def test_release_questions_take_the_same_line_of_their_labels_file(tmp_path: Pat
 def test_the_labels_file_is_part_of_the_phase1_fingerprint(tmp_path: Path):
     write_release(tmp_path, "train", "3\n1\n2\n")
     task = compose_cfg("intermediate=siqa").intermediate
-    found = data.local_fingerprint(task, "train", "en", str(tmp_path))
+    found = data.local_fingerprint(task, "train", "en", str(tmp_path), None)
     assert [name for name, *_ in found] == ["train.jsonl", "train-labels.lst"]
     assert found[1][1] == len("3\n1\n2\n")  # its size: an edited labels file changes the key
 

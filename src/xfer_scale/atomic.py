@@ -140,7 +140,7 @@ def replace_dir(tmp: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as file:
         while chunk := file.read(1 << 24):
@@ -155,7 +155,7 @@ def inventory(folder: Path, hashed: bool) -> dict[str, dict[str, Any]]:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         record: dict[str, Any] = {"size": path.stat().st_size}
         if hashed:
-            record["sha256"] = _sha256(path)
+            record["sha256"] = sha256(path)
         files[path.relative_to(folder).as_posix()] = record
     return files
 
@@ -181,7 +181,7 @@ def damage(folder: Path, files: dict[str, dict[str, Any]]) -> str | None:
             return f"{name} has {stat.st_size} bytes, not {expected['size']}"
         signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         if "sha256" in expected and _HASHED.get(path) != signature:
-            if _sha256(path) != expected["sha256"]:
+            if sha256(path) != expected["sha256"]:
                 return f"{name} does not match its sha256"
             _HASHED[path] = signature
     return None

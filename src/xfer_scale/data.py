@@ -22,7 +22,7 @@ from datasets.fingerprint import generate_random_fingerprint
 from datasets.table import InMemoryTable
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from xfer_scale import languages, readers
+from xfer_scale import file_hashes, languages, readers
 from xfer_scale.errors import UserError
 
 LABEL_FIELDS = ("label", "tags")
@@ -456,10 +456,12 @@ def local_files(task: Any, split: str, lang: str, data_root: str | None) -> list
     return [Path(file) for file in _local_files(task, source.local, base, lang, f"{task.name} {split} [{lang}]")]
 
 
-def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None) -> list[list[Any]]:
-    """Name, size and modification time of every local file a split reads, those its reader
-    options name in the data folder included (Social IQa's labels file; hub parts are pinned
-    by their config): part of the phase-1 cache key, so edited data is retrained."""
+def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None,
+                      hashes: Path | None) -> list[list[Any]]:
+    """Name, size and content hash of every local file a split reads, those its reader options
+    name in the data folder included (Social IQa's labels file; hub parts are pinned by their
+    config): part of the run id and the phase-1 cache key, so edited data is retrained and
+    touched or copied data is not (`file_hashes`, remembered in `hashes`)."""
     where = f"{task.name} {split} [{lang}]"
     found = []
     for part in split_parts(task.splits[split], lang):
@@ -470,8 +472,8 @@ def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None) -
         named = [value for value in _reader_options(part.local, base, lang).values()
                  if isinstance(value, str) and Path(value).is_relative_to(base) and Path(value).is_file()]
         for file in [*_local_files(task, part.local, base, lang, where), *named]:
-            stat = Path(file).stat()
-            found.append([Path(file).name, stat.st_size, stat.st_mtime_ns])
+            path = Path(file)
+            found.append([path.name, path.stat().st_size, file_hashes.content_hash(path, hashes)])
     return found
 
 

@@ -49,7 +49,7 @@ import pyarrow as pa
 from filelock import FileLock
 from omegaconf import DictConfig
 
-from xfer_scale import data, identity, phase_cache
+from xfer_scale import data, file_hashes, identity, phase_cache
 from xfer_scale.atomic import atomic_dir, inventory, move_aside, write_text
 from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet
 
@@ -174,7 +174,8 @@ def format_identity(fmt: Format) -> dict[str, Any]:
             "format_options": data.plain(task.get("format_options")), "label_names": data.plain(task.get("label_names"))}
 
 
-def examples_identity(task: Any, split: str, language: str, data_root: str | None) -> dict[str, Any]:
+def examples_identity(task: Any, split: str, language: str, data_root: str | None,
+                      hashes: Path | None) -> dict[str, Any]:
     """What decides a split's canonical rows (see the module docstring)."""
     return {
         "task": task.name, "split": split, "language": language,
@@ -183,13 +184,13 @@ def examples_identity(task: Any, split: str, language: str, data_root: str | Non
         "label_names": data.plain(task.get("label_names")),
         "labels_from_data": bool(task.get("labels_from_data", False)),
         "format_options": data.plain(task.get("format_options")),
-        "files": data.local_fingerprint(task, split, language, data_root),
+        "files": data.local_fingerprint(task, split, language, data_root, hashes),
         "where": [data_root, task.get("data_dir")], "salt": SALT,
     }
 
 
 def _examples(folder: Path, task: Any, split: str, language: str, data_root: str | None) -> datasets.Dataset:
-    settings = examples_identity(task, split, language, data_root)
+    settings = examples_identity(task, split, language, data_root, file_hashes.folder(folder.parent))
     key = f"{task.name}-{split}-{language}-{identity.digest(settings)}"
     examples, meta = _stored(folder / key, lambda: data.load_split(task, split, language, data_root),
                              lambda: {"identity": settings, "label_names": data.plain(task.get("label_names"))})

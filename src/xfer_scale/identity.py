@@ -7,7 +7,7 @@ trackers, inference batch size and loader workers. Changing one of those must ne
 a phase-1 model nor turn a finished run into a fresh one. Left in is everything a reader
 of the numbers would need to reproduce them: the model and its revision, each task's
 settings and the identity of its data (hub ids and revisions, or the local files' names,
-sizes and modification times), the amounts, seeds, the training recipe, the number of
+sizes and content hashes), the amounts, seeds, the training recipe, the number of
 processes (the effective batch, and so `full_data_steps`, depends on it) and the precision.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from xfer_scale import config, controls, data, read_plan, tiny
+from xfer_scale import config, controls, data, file_hashes, read_plan, tiny
 
 #: training settings that change when and how often the loop saves, not what it computes
 BOOKKEEPING_TRAIN_KEYS = ("checkpoint_every_steps", "checkpoint_every_minutes")
@@ -79,10 +79,11 @@ def task_settings(task: DictConfig, world_size: int) -> dict[str, Any]:
     return out
 
 
-def _files(reads: list[tuple[DictConfig, str, str]], data_root: str | None) -> list[list[Any]]:
-    """The local files behind each (task, split, language) read; hub reads are pinned by their
-    ids and revisions in the task settings."""
-    return [[task.name, split, language, data.local_fingerprint(task, split, language, data_root)]
+def _files(reads: list[tuple[DictConfig, str, str]], cfg: DictConfig) -> list[list[Any]]:
+    """The local files behind each (task, split, language) read, by content; hub reads are
+    pinned by their ids and revisions in the task settings."""
+    hashes = file_hashes.folder(cfg.cache.dir)
+    return [[task.name, split, language, data.local_fingerprint(task, split, language, cfg.data.root, hashes)]
             for task, split, language in reads]
 
 
@@ -95,7 +96,7 @@ def phase1_identity(cfg: DictConfig, world_size: int) -> dict[str, Any]:
         "processes": world_size,
         "intermediate": controls.identity_settings(task_settings(cfg.intermediate, world_size), cfg.intermediate),
         "intermediate_files": _files([*read_plan.phase1_reads(cfg.intermediate), *read_plan.corpus_reads(cfg.intermediate)],
-                                     cfg.data.root),
+                                     cfg),
     }
 
 
@@ -111,7 +112,7 @@ def scientific_config(cfg: DictConfig, world_size: int) -> dict[str, Any]:
         "benchmark": cfg.benchmark,
         "evaluated_languages": config.target_languages(cfg),
         "target_files": _files([*read_plan.target_reads(cfg), *read_plan.zero_shot_reads(cfg),
-                              *read_plan.search_reads(cfg)], cfg.data.root),
+                              *read_plan.search_reads(cfg)], cfg),
         "eval_max_examples": cfg.eval.max_examples,
         "phases": list(cfg.phases),
     }

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,14 +96,15 @@ def _measured(task: DictConfig, rows: Any, tokenizer: Any, max_length: int) -> t
 class Sizes:
     """Measures reads once each: a sweep's cells share most of theirs."""
 
-    def __init__(self, data_root: str | None, tokenizer: Any):
+    def __init__(self, data_root: str | None, tokenizer: Any, hashes: Path | None):
         self.data_root = data_root
         self.tokenizer = tokenizer
+        self.hashes = hashes  # where local files' content hashes are remembered (`file_hashes`)
         self.known: dict[str, Size] = {}
 
     def of(self, task: DictConfig, split: str, language: str, max_length: int) -> Size:
         local = is_local(task, split, language, self.data_root)
-        files = data.local_fingerprint(task, split, language, self.data_root) if local else None
+        files = data.local_fingerprint(task, split, language, self.data_root, self.hashes) if local else None
         key = json.dumps([task.name, split, language, max_length, files])
         if key not in self.known:
             self.known[key] = self._measure(task, split, language, max_length, local)

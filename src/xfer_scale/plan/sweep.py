@@ -18,7 +18,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 from omegaconf import DictConfig, OmegaConf
 
-from xfer_scale import identity, modeling, phase_cache, read_plan
+from xfer_scale import file_hashes, identity, modeling, phase_cache, read_plan
 from xfer_scale.plan import compute, phases
 from xfer_scale.plan.compute import Shape
 from xfer_scale.plan.phases import Estimate
@@ -110,7 +110,7 @@ class _Models:
             self.tokenizers[key] = compute.tokenizer(cfg.model, resolved)
         reads = json.dumps([key, cfg.data.root])
         if reads not in self.sizes:
-            self.sizes[reads] = Sizes(cfg.data.root, self.tokenizers[key])
+            self.sizes[reads] = Sizes(cfg.data.root, self.tokenizers[key], file_hashes.folder(cfg.cache.dir))
         return self.shapes[key], self.sizes[reads]
 
 
