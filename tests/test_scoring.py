@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from xfer_scale.cli import main as xfer_scale_main
 from xfer_scale.errors import UserError
 from xfer_scale.scoring import BENCHMARKS, main, score_directory, withheld_note
 from xfer_scale.submission import (
@@ -149,7 +150,7 @@ def test_writer_refuses_what_would_not_read_back(tmp_path, task, predictions, me
 
 
 def test_fixture_scores_xtreme():
-    scores = score_directory(FIXTURE / "predictions", FIXTURE / "labels")
+    scores = score_directory(FIXTURE / "predictions", FIXTURE / "labels", allow_missing=True)
     assert list(scores.columns) == ["task", "language", "metric", "value"]
     got = averages(scores)
     assert got.keys() == FIXTURE_XTREME.keys()
@@ -165,7 +166,7 @@ def test_fixture_scores_xtreme():
 
 
 def test_fixture_scores_xtreme_r():
-    scores = score_directory(FIXTURE / "predictions", FIXTURE / "labels", "xtreme-r")
+    scores = score_directory(FIXTURE / "predictions", FIXTURE / "labels", "xtreme-r", allow_missing=True)
     got = averages(scores)
     tasks = {task for task, _ in got}
     assert tasks == {
@@ -179,7 +180,7 @@ def test_fixture_scores_xtreme_r():
 
 
 def test_lareqa_averages_over_questions_not_languages():
-    scores = score_directory(FIXTURE / "predictions", FIXTURE / "labels", "xtreme-r")
+    scores = score_directory(FIXTURE / "predictions", FIXTURE / "labels", "xtreme-r", allow_missing=True)
     per_lang = scores.set_index(["task", "language", "metric"])["value"]
     en_questions = [(1 + 2 / 3) / 2, 1 / 2, 0.0]  # AP@20 of en-1, en-2, en-3
     assert per_lang[("lareqa", "en", "map@20")] == pytest.approx(sum(en_questions) / 3 * 100)
@@ -238,7 +239,7 @@ def complete_submission(root: Path, benchmark: str) -> Path:
 
 def test_complete_xtreme_submission_has_evaluate_py_groups(tmp_path):
     root = complete_submission(tmp_path, "xtreme")
-    scores = score_directory(root / "predictions", root / "labels")
+    scores = score_directory(root / "predictions", root / "labels", allow_missing=True)
     task = TEMPLATE_AVG_METRIC
     expected = {
         "classification": (task["pawsx"] + task["xnli"]) / 2,
@@ -253,7 +254,7 @@ def test_complete_xtreme_submission_has_evaluate_py_groups(tmp_path):
 
 def test_complete_xtreme_r_submission_counts_lareqa_in_all_task(tmp_path):
     root = complete_submission(tmp_path, "xtreme-r")
-    scores = score_directory(root / "predictions", root / "labels", "xtreme-r")
+    scores = score_directory(root / "predictions", root / "labels", "xtreme-r", allow_missing=True)
     got = avg_metrics(scores)
     task = {t: got[t] for t in BENCHMARKS["xtreme-r"]}
     assert task["xcopa"] == pytest.approx(200 / 3)
@@ -269,14 +270,14 @@ def test_a_missing_language_withholds_its_groups(tmp_path, capsys):
     root = complete_submission(tmp_path, "xtreme")
     for side in ("labels", "predictions"):
         submission_path(root / side, "udpos", "yo").unlink()
-    scores = score_directory(root / "predictions", root / "labels")
+    scores = score_directory(root / "predictions", root / "labels", allow_missing=True)
     got = avg_metrics(scores)
     assert "tagging" not in got and "all_task" not in got
     assert {"classification", "qa", "retrieval"} <= got.keys()
     assert got["udpos"] == pytest.approx(80.0)  # the task itself still averages what is there
     note = withheld_note(scores, "xtreme")
     assert note.startswith("groups withheld (tagging, all_task): udpos lacks 1 of 33 languages (yo).")
-    main(["--predictions", str(root / "predictions"), "--labels", str(root / "labels")])
+    main(["--predictions", str(root / "predictions"), "--labels", str(root / "labels"), "--allow-missing"])
     assert capsys.readouterr().out.rstrip().endswith(note)
 
 
@@ -284,6 +285,22 @@ def test_missing_prediction_file_is_named(submission):
     (submission / "predictions" / "tatoeba" / "test-fr.tsv").unlink()
     with pytest.raises(UserError, match=r"tatoeba/test-fr\.tsv: prediction file missing"):
         score_directory(submission / "predictions", submission / "labels")
+
+
+def test_a_gold_id_without_a_prediction_stops_unless_allowed(submission, capsys):
+    """XTREME scores an unanswered question 0 (the fixture's xquad es-3): an empty `{}` file
+    would score 0 in a table that looks complete. That takes --allow-missing."""
+    with pytest.raises(UserError, match=r"xquad/test-es\.json: 1 of 4 ids have no prediction \(e\.g\. 'es-3'\); "
+                                        r"write every prediction, or pass --allow-missing"):
+        score_directory(submission / "predictions", submission / "labels")
+    (submission / "predictions" / "xquad" / "test-es.json").write_text("{}")
+    with pytest.raises(UserError, match=r"xquad/test-es\.json: 4 of 4 ids have no prediction .*; the file is empty"):
+        score_directory(submission / "predictions", submission / "labels")
+    labels = ["--predictions", str(submission / "predictions"), "--labels", str(submission / "labels")]
+    assert xfer_scale_main(["score", *labels]) == 2
+    assert xfer_scale_main(["score", *labels, "--allow-missing"]) == 0
+    err = capsys.readouterr().err
+    assert "xquad/test-es.json" in err and "the file is empty: scored 0 (--allow-missing)" in err
 
 
 def test_malformed_files_are_named_with_line(submission):
@@ -301,7 +318,7 @@ def test_ranking_prediction_that_is_not_a_list_is_named(submission):
 def test_malformed_json_is_named_with_line(submission):
     (submission / "predictions" / "mlqa" / "test-de.json").write_text('{\n"de-1": }\n')
     with pytest.raises(UserError, match=r"mlqa/test-de\.json:2: invalid JSON"):
-        score_directory(submission / "predictions", submission / "labels")
+        score_directory(submission / "predictions", submission / "labels", allow_missing=True)
 
 
 def test_length_mismatch_names_both_files(submission):
@@ -322,10 +339,10 @@ def test_bad_arguments_raise_user_error(tmp_path):
 
 def test_main_writes_csv_and_prints_averages(tmp_path, capsys):
     out = tmp_path / "scores" / "fixture.csv"
-    args = ["--predictions", str(FIXTURE / "predictions"), "--labels", str(FIXTURE / "labels")]
+    args = ["--predictions", str(FIXTURE / "predictions"), "--labels", str(FIXTURE / "labels"), "--allow-missing"]
     assert main([*args, "--out", str(out)]) == 0
     csv = pd.read_csv(out)
-    assert len(csv) == len(score_directory(FIXTURE / "predictions", FIXTURE / "labels"))
+    assert len(csv) == len(score_directory(FIXTURE / "predictions", FIXTURE / "labels", allow_missing=True))
     assert averages(csv)[("bucc2018", "f1")] == pytest.approx(400 / 7)
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].split() == [

@@ -24,6 +24,7 @@ first use (the report imports this module and must not pay for reading YAML it m
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -96,7 +97,25 @@ class FileScores(NamedTuple):
     n_examples: int
 
 
-def _score_file(task: benchmarks.Task, lang: str, prediction: Path, label: Path) -> FileScores:
+def _check_ids(predicted: Any, references: Any, prediction: Path, allow_missing: bool) -> None:
+    """Where predictions are keyed by id (answers, rankings), every gold id needs one: XTREME's
+    evaluate.py scores a missing one 0 with a line on stdout, so an empty `{}` file (a crashed
+    writer) scores 0 in a table that looks complete. That is an error here unless
+    `allow_missing` (then XTREME's zero, named on stderr)."""
+    if not isinstance(references, Mapping):
+        return
+    missing = [key for key in references if key not in predicted]
+    if not missing:
+        return
+    said = (f"{prediction}: {len(missing)} of {len(references)} ids have no prediction (e.g. {missing[0]!r})"
+            + ("; the file is empty" if not predicted else ""))
+    if not allow_missing:
+        raise UserError(f"{said}; write every prediction, or pass --allow-missing to score them 0 as XTREME's "
+                        "evaluate.py does")
+    print(f"warning: {said}: scored 0 (--allow-missing)", file=sys.stderr)
+
+
+def _score_file(task: benchmarks.Task, lang: str, prediction: Path, label: Path, allow_missing: bool) -> FileScores:
     # Imported here: the report reads the benchmark tables through this module and must not pay
     # for seqeval's import (most of a second).
     from xfer_scale.metrics import compute
@@ -104,8 +123,10 @@ def _score_file(task: benchmarks.Task, lang: str, prediction: Path, label: Path)
     if not prediction.is_file():
         raise UserError(f"{prediction}: prediction file missing (labels exist in {label})")
     references = read_labels(label, task.name, task.file)
+    predicted = read_predictions(prediction, task.name, task.file)
+    _check_ids(predicted, references, prediction, allow_missing)
     try:
-        scores = compute(task.metric, read_predictions(prediction, task.name, task.file), references, lang)
+        scores = compute(task.metric, predicted, references, lang)
     except UserError as e:
         raise UserError(f"{prediction} against {label}: {e}") from None
     missing = [metric for metric in task.report if metric not in scores]
@@ -128,9 +149,11 @@ def _task_averages(scoring: TaskScoring, per_lang: Mapping[str, FileScores]) -> 
     return averages
 
 
-def score_directory(predictions: Path, labels: Path, benchmark: str | Path | Benchmark = "xtreme") -> pd.DataFrame:
+def score_directory(predictions: Path, labels: Path, benchmark: str | Path | Benchmark = "xtreme",
+                    allow_missing: bool = False) -> pd.DataFrame:
     """Score every label file of `benchmark` (a name, or the path of a benchmark file) found
-    under `labels` against its prediction.
+    under `labels` against its prediction; a gold id without a prediction is an error unless
+    `allow_missing` (`_check_ids`).
 
     Returns one row per (task, language, metric), values 0-100; per task and metric a row
     with language ``avg``: the mean over languages, as XTREME averages (over questions for
@@ -150,7 +173,7 @@ def score_directory(predictions: Path, labels: Path, benchmark: str | Path | Ben
             label = submission_path(labels, name, lang, task.file)
             if label.is_file():
                 prediction = submission_path(predictions, name, lang, task.file)
-                per_lang[lang] = _score_file(task, lang, prediction, label)
+                per_lang[lang] = _score_file(task, lang, prediction, label, allow_missing)
         if not per_lang:
             continue
         scoring = TaskScoring.of(task)
@@ -242,9 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, help="also write every score to this CSV (task,language,metric,value)"
     )
+    parser.add_argument(
+        "--allow-missing", action="store_true",
+        help="score a gold id without a prediction (QA answers, rankings) 0 as XTREME's evaluate.py does, naming "
+        "the file, instead of stopping with exit code 2",
+    )
     args = parser.parse_args(argv)
     bench = benchmarks.load(args.benchmark)
-    scores = score_directory(args.predictions, args.labels, bench)
+    scores = score_directory(args.predictions, args.labels, bench, args.allow_missing)
     if args.out is not None:
         atomic.write_text(args.out, scores.to_csv(index=False))
     print(summary_table(scores))
