@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from xfer_scale.cli import main
+from xfer_scale.plan import compute, memory, microbatch, suite, timing
 from xfer_scale.plan.compute import Shape, Throughput
+from xfer_scale.plan.phases import Recipe
 from xfer_scale.plan.sizes import RECORDED_SIZES, RECORDED_TOKENS
 
 SWEEP = ("experiment=smoke", "intermediate=mnli", "intermediate.fraction=0.25,0.5,1.0", "target=xnli,udpos", "seed=1,2")
@@ -69,34 +71,183 @@ def test_status_says_the_planned_sweep_is_done(planned: SimpleNamespace, tmp_pat
     assert len(beats) == 12 and all(b["phase"] == "zero_shot" and b["step"] == b["total_steps"] == 1 for b in beats)
 
 
-def test_throughput_gives_gpu_hours_and_wall_time(cache_dir: Path, tmp_path: Path, capsys):
-    args = [*ONE_CELL, "seed=1,2", f"cache.dir={cache_dir}"]
-    record = plan(tmp_path / "plain.json", *args)
-    assert record["estimates"]["gpu_hours"] is None
-    assert "GPU-hours and wall time need a throughput" in capsys.readouterr().out
+def test_without_a_throughput_the_hours_are_a_flagged_flop_lower_bound(cache_dir: Path, tmp_path: Path, capsys):
+    record = plan(tmp_path / "plain.json", *ONE_CELL, f"cache.dir={cache_dir}")
+    estimates = record["estimates"]
+    assert (estimates["lower_bound"], estimates["time_model"]) == (True, "flop_bound")
+    flop_rate = compute.ASSUMED_MFU * compute.ASSUMED_PEAK_TFLOPS * 1e12
+    assert estimates["wall_hours"] == pytest.approx(estimates["total"]["flops"] / flop_rate / 3600)
+    assert sum(estimates["gpu_hours"].values()) == pytest.approx(estimates["wall_hours"])
+    out = capsys.readouterr().out
+    assert "FLOP-only LOWER BOUND" in out and "[LOWER BOUND]" in out and ">= GPU-h" in out
 
+
+def test_tokens_per_second_give_flop_proportional_gpu_hours_and_wall_time(cache_dir: Path, tmp_path: Path):
+    args = [*ONE_CELL, "seed=1,2", f"cache.dir={cache_dir}"]
     record = plan(tmp_path / "tps.json", *args, "--tokens-per-second", "1000", "--workers", "2")
     estimates = record["estimates"]
+    assert (estimates["lower_bound"], estimates["time_model"]) == (False, "tokens_per_second")
     total = estimates["total"]
     assert sum(estimates["gpu_hours"].values()) == pytest.approx(total["equivalent_tokens"] / 1000 / 3600)
     assert estimates["wall_hours"] == pytest.approx(sum(estimates["gpu_hours"].values()) / 2)  # 2 equal cells
     # a training token is worth one equivalent token, a forward-only token about a third of one
     assert total["train_tokens"] < total["equivalent_tokens"] < total["train_tokens"] + total["forward_tokens"]
-
-    bench = tmp_path / "bench.json"
-    bench.write_text(json.dumps({"mode": "train", "model": "tiny", "device": "cpu", "tokens_per_s": 2000.0,
-                                 "flops_per_token": 1e6}))
-    record = plan(tmp_path / "bench-plan.json", *args, "--bench", str(bench))
-    assert sum(record["estimates"]["gpu_hours"].values()) == pytest.approx(record["estimates"]["total"]["flops"]
-                                                                           / (2000.0 * 1e6) / 3600)
-    assert "GPU-h" in capsys.readouterr().out
+    # a cell on 2 GPUs shares its work between them: GPU-hours are its FLOPs' time, the wall time half of it
+    two = plan(tmp_path / "tps2.json", *args, "--tokens-per-second", "1000", "--workers", "2", "--processes", "2")
+    gpu_hours = sum(two["estimates"]["gpu_hours"].values())
+    assert gpu_hours == pytest.approx(two["estimates"]["total"]["equivalent_tokens"] / 1000 / 3600)
+    assert two["estimates"]["wall_hours"] == pytest.approx(gpu_hours / 2 / 2)
 
 
-def test_a_benchmark_of_inference_is_refused(tmp_path: Path, capsys):
-    bench = tmp_path / "bench_eval.json"
-    bench.write_text(json.dumps({"mode": "eval", "sentences_per_s": 100.0}))
-    assert main(["plan", *ONE_CELL, "--bench", str(bench)]) == 2
-    assert "not a training benchmark" in capsys.readouterr().err
+@pytest.mark.parametrize("rate", ["-5", "0", "nan"])
+def test_a_throughput_that_is_not_positive_exits_2(rate: str, capsys):
+    assert main(["plan", *ONE_CELL, "--tokens-per-second", rate]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--tokens-per-second {rate}" in err and "> 0" in err
+
+
+#: a suite of the tiny model whose micro-batches lie on 2 ms launch + 10 us a token
+LAUNCH_S, PER_TOKEN_S = 0.002, 1e-5
+
+
+def suite_record(**changes: object) -> dict:
+    runs = [{"method": "ours", "batch_size": batch, "grad_accum": 1, "packing": False, "compiled": False,
+             "concurrent": 1, "tokens_per_s": 1.0, "mfu": None, "micro_batch_s": LAUNCH_S + PER_TOKEN_S * 25 * batch,
+             "optimizer_step_s": 0.001, "tokens_per_micro_batch": 25.0 * batch, "peak_memory_gb": None,
+             "warmup_s": 0.25}
+            for batch in (4, 8, 16)]
+    runs += [{**runs[0], "method": "hf-default", "micro_batch_s": 9.0},  # other methods never time the plan
+             {**runs[0], "concurrent": 2, "micro_batch_s": 9.0}]  # nor cells sharing a device, unless asked
+    record = {"suite": 1, "model": "tiny", "device": "cpu", "peak_tflops": None,
+              "parameters": {"non_embedding": 71299, "layers": 2, "hidden": 64}, "max_length": 64, "mean_length": 25.0,
+              "runs": runs, "checkpoint_save_s": 0.5, "checkpoint_bytes": 1,
+              "eval": [{"method": "ours", "sentences_per_s": 4000.0, "tokens_per_s": 1e5, "mfu": None}],
+              "startup_s": 3.0, "prep_examples_per_s": 1000.0}
+    return {**record, **changes}
+
+
+def write_suite(path: Path, **changes: object) -> Path:
+    path.write_text(json.dumps(suite_record(**changes)))
+    return path
+
+
+def test_a_suite_predicts_each_part_of_a_cell(cache_dir: Path, tmp_path: Path, capsys):
+    bench = write_suite(tmp_path / "suite.json")
+    record = plan(tmp_path / "plan.json", *ONE_CELL, "target.train.checkpoint_every_steps=1", f"cache.dir={cache_dir}",
+                  "--bench", str(bench))
+    estimates = record["estimates"]
+    assert (estimates["lower_bound"], estimates["time_model"]) == (False, "bench")
+    (cell,) = record["cell_list"]
+    phases = {"intermediate": record["phase1_list"][0], **cell["estimates"]}
+    for phase, work in phases.items():
+        spent = estimates["seconds"][phase]
+        # per micro-batch: the launch, and each of its tokens
+        assert spent["micro_batches"] == pytest.approx(LAUNCH_S * work["micro_batches"]
+                                                       + PER_TOKEN_S * work["train_tokens"])
+        assert spent["optimizer_steps"] == pytest.approx(0.001 * work["steps"])
+        assert spent["evaluation"] == pytest.approx(work["forward_tokens"] / 1e5)
+        assert spent["preparation"] == pytest.approx(work["prepared"] / 1000.0)
+        assert spent["warmup"] == (0.25 if phase != "zero_shot" else 0)  # set-up and first steps, once a training phase
+        assert spent["compute"] == 0
+    assert phases["intermediate"]["micro_batches"] == 2 and phases["target"]["micro_batches"] == 2  # max_steps 2
+    # the model each training phase saves (checkpoint_bytes 1: a whole save), and target's step-1 checkpoint
+    assert (estimates["seconds"]["intermediate"]["saves"], estimates["seconds"]["target"]["saves"]) == (0.5, 1.0)
+    assert estimates["seconds"]["zero_shot"]["saves"] == 0
+    wall_s = 3.0 + sum(spent["total"] for spent in estimates["seconds"].values())
+    assert cell["wall_s"] == pytest.approx(wall_s) and estimates["wall_hours"] == pytest.approx(wall_s / 3600)
+    assert sum(estimates["gpu_hours"].values()) == pytest.approx(wall_s / 3600)
+    assert estimates["gpu_hours"]["startup"] == pytest.approx(3.0 / 3600)
+    (used,) = estimates["runs_used"]["target"]
+    assert "ours batch 4 x 1, 8 x 1, 16 x 1 (packing off, not compiled)" in used and "within 0%" in used
+    out = capsys.readouterr().out
+    assert "2 ms launch + 10 us a token" in out and "LOWER BOUND" not in out
+
+
+def test_cells_sharing_a_gpu_take_their_own_runs(cache_dir: Path, tmp_path: Path):
+    record = suite_record()
+    record["runs"] += [{**run, "concurrent": 2, "micro_batch_s": 2 * run["micro_batch_s"]}
+                       for run in record["runs"][:3]]
+    record["runs"] = [run for run in record["runs"] if run["micro_batch_s"] != 9.0]
+    bench = tmp_path / "suite.json"
+    bench.write_text(json.dumps(record))
+    alone = plan(tmp_path / "one.json", *ONE_CELL, f"cache.dir={cache_dir}", "--bench", str(bench))["estimates"]
+    shared = plan(tmp_path / "two.json", *ONE_CELL, f"cache.dir={cache_dir}", "--bench", str(bench),
+                  "--cells-per-gpu", "2")["estimates"]
+    for phase in ("intermediate", "target"):
+        assert shared["seconds"][phase]["micro_batches"] == pytest.approx(2 * alone["seconds"][phase]["micro_batches"])
+    assert shared["gpu_hours"]["target"] == pytest.approx(shared["seconds"]["target"]["total"] / 2 / 3600)
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ({"mode": "train", "tokens_per_s": 2000.0, "flops_per_token": 1e6}, "not a benchmark suite"),
+    (suite_record(startup_s=None), "startup_s is missing"),
+    (suite_record(prep_examples_per_s=-1.0), "prep_examples_per_s is -1.0"),
+    (suite_record(eval=[]), "no `ours` evaluation entry"),
+    (suite_record(runs=suite_record()["runs"][:1]), "two or more batch sizes"),
+    (suite_record(parameters={"non_embedding": 1, "layers": 24, "hidden": 1024}), "measured model tiny (24 layers"),
+])
+def test_a_bench_file_lacking_what_the_plan_needs_exits_2(record: dict, message: str, cache_dir: Path,
+                                                          tmp_path: Path, capsys):
+    bench = tmp_path / "suite.json"
+    bench.write_text(json.dumps(record))
+    assert main(["plan", *ONE_CELL, f"cache.dir={cache_dir}", "--bench", str(bench)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "bench_train.py --suite" in err
+
+
+def test_the_micro_batch_line_fits_launch_and_per_token_costs():
+    line = microbatch.fit([(100, 0.003), (200, 0.004), (400, 0.006)])
+    assert (line.launch_s, line.per_token_s) == pytest.approx((0.002, 1e-5))
+    assert line(1000) == pytest.approx(0.012)
+    flat = microbatch.fit([(100, 0.05), (400, 0.05)])  # launch-bound: the batch size changes nothing
+    assert (flat.launch_s, flat.per_token_s) == pytest.approx((0.05, 0.0))
+    assert microbatch.fit([(100, 0.001), (200, 0.003)]).launch_s == 0  # never a negative launch
+    kinked = [(100, 0.010), (200, 0.011), (400, 0.020)]  # flat, then per token: a line misses, and says by how much
+    assert microbatch.fit(kinked).worst_error(kinked) == pytest.approx(0.122, abs=0.001)
+    assert line.worst_error([(100, 0.003), (400, 0.006)]) == pytest.approx(0)
+
+
+def recipe(**changes: object) -> Recipe:
+    return Recipe(**{"batch_size": 4, "grad_accum": 8, "max_length": 256, "packing": False, "compiled": False,
+                     "mixed_precision": True, "checkpoint_every_minutes": 30.0, "checkpoint_every_steps": None,
+                     **changes})
+
+
+def test_checkpoints_are_counted_by_the_clock_and_by_steps():
+    assert timing.saves(recipe(), steps=1000, loop_s=7200) == 3  # at 30, 60, 90 min; the end saves the model
+    assert timing.saves(recipe(), steps=1000, loop_s=1000) == 0
+    assert timing.saves(recipe(checkpoint_every_minutes=None, checkpoint_every_steps=100), 1000, 36000) == 9
+    # both: 9 step saves an hour apart, a clock save half-way in each hour, and one in the last
+    assert timing.saves(recipe(checkpoint_every_steps=100), steps=1000, loop_s=36000) == 19
+
+
+def test_memory_per_cell_and_cells_per_card(tmp_path: Path):
+    large = Shape("xlmr-large", parameters=302_000_000, layers=24, hidden=1024, how="test",
+                  total_parameters=560_000_000)
+    estimate = (16 * 560_000_000 + 34 * 24 * 1024 * 4 * 256) / 2**30  # states + bf16 activations at batch 4 x 256
+    assert memory.training_gb(large, recipe()) == pytest.approx(estimate)
+    assert memory.training_gb(large, recipe(mixed_precision=False)) > estimate
+    assert memory.cell_gb(large, [recipe(), recipe(batch_size=1)], None, 1) == (pytest.approx(estimate), False)
+    assert memory.cell_gb(large, [], None, 1) == (pytest.approx(4 * 560_000_000 / 2**30), False)  # evaluates only
+    assert (memory.cells_per_card(estimate, 80), memory.cells_per_card(estimate, 40)) == (8, 4)  # 9.2 GB + 0.5 each
+    assert memory.cells_per_card(19.5, 40) == 2 and memory.cells_per_card(20.0, 40) == 1
+    # a suite run at the recipe's batch and max_length gives its measured peak instead
+    record = suite_record(max_length=256)
+    record["runs"][0].update(peak_memory_gb=11.0)  # batch 4
+    measured = suite.read(write_suite(tmp_path / "suite.json", max_length=256, runs=record["runs"]))
+    assert memory.cell_gb(large, [recipe()], measured, 1) == (11.0, True)
+    assert memory.cell_gb(large, [recipe(max_length=128)], measured, 1) == (pytest.approx(
+        memory.training_gb(large, recipe(max_length=128))), False)
+
+
+def test_a_plan_prints_the_memory_a_cell_needs(cache_dir: Path, tmp_path: Path, capsys):
+    record = plan(tmp_path / "plan.json", *ONE_CELL, f"cache.dir={cache_dir}")
+    found = record["estimates"]["memory"]
+    (cell,) = record["cell_list"]
+    assert found["per_cell_gb"] == cell["memory_gb"] > 0 and found["measured"] is False
+    assert found["cells_per_80gb"] == memory.cells_per_card(found["per_cell_gb"], 80)
+    assert found["cells_per_40gb"] == memory.cells_per_card(found["per_cell_gb"], 40)
+    assert "GPU memory a cell" in capsys.readouterr().out
 
 
 def test_without_local_data_recorded_sizes_are_used_and_nothing_is_downloaded(cache_dir: Path, tmp_path: Path,
@@ -118,7 +269,7 @@ def test_without_local_data_recorded_sizes_are_used_and_nothing_is_downloaded(ca
 
 
 def test_flops_count_weights_and_attention():
-    shape = Shape("m", parameters=1000, layers=2, hidden=8, how="test")
+    shape = Shape("m", parameters=1000, layers=2, hidden=8, how="test", total_parameters=2000)
     assert shape.training_flops(10, attended=4) == 10 * (6 * 1000 + 12 * 2 * 8 * 4)
     assert shape.forward_flops(10, attended=4) == 10 * (2 * 1000 + 4 * 2 * 8 * 4)
     assert Throughput(100.0, None, "user").seconds(flops=1e9, equivalent_tokens=500) == 5.0

@@ -2,24 +2,32 @@
 
 The overrides expand exactly as `run -m` and `prepare` expand them (`prepare.compose_sweep`).
 Printed: the cells; the distinct phase-1 models and which are cached; per phase the
-examples, optimiser steps, tokens and FLOPs; with a throughput, GPU-hours and the wall time
-for N concurrent workers. Nothing is trained or downloaded.
+examples, optimiser steps, tokens and FLOPs; the time per phase and its parts, the GPU-hours
+and the wall time for N concurrent workers; the GPU memory a cell needs and how many share a
+card. With --bench (a benchmark suite) the time is a prediction; with --tokens-per-second it
+is proportional to FLOPs; with neither, a FLOP-only lower bound, flagged as such. Nothing is
+trained or downloaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 import datasets
 from transformers.utils import logging as hf_logging
 
 from xfer_scale.atomic import write_text
 from xfer_scale.errors import UserError
-from xfer_scale.plan import compute, sweep
+from xfer_scale.plan import compute, cost, memory, suite, sweep
 from xfer_scale.plan.compute import Throughput
+from xfer_scale.plan.cost import Costs
+from xfer_scale.plan.suite import Suite
 from xfer_scale.plan.sweep import Plan
+from xfer_scale.plan.timing import Clock, FlopClock, PhaseSeconds, SuiteClock
 from xfer_scale.prepare import compose_sweep
 
 
@@ -30,21 +38,45 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="also write the plan here")
     speed = parser.add_mutually_exclusive_group()
     speed.add_argument("--tokens-per-second", type=float, metavar="X",
-                       help="training tokens per second of the planned model on one GPU")
+                       help="training tokens per second of the planned model on one GPU (time then follows FLOPs)")
     speed.add_argument("--bench", type=Path, metavar="FILE",
-                       help="the JSON `scripts/bench_train.py --json` wrote: its measured training tokens/s")
+                       help="the JSON `scripts/bench_train.py --suite --json FILE` wrote: predicts the wall time")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="cells that run at once (default 1)")
     parser.add_argument("--processes", type=int, default=1, metavar="P",
                         help="processes (GPUs) per cell, as `accelerate launch` would give: keys and steps depend on it")
+    parser.add_argument("--cells-per-gpu", type=int, default=1, metavar="K",
+                        help="with --bench: K cells share each GPU, timed by the suite's runs of K concurrent cells")
     return parser
 
 
-def _throughput(options: argparse.Namespace) -> Throughput | None:
-    if options.bench:
-        return compute.from_bench(options.bench)
-    if options.tokens_per_second:
-        return Throughput(options.tokens_per_second, None, f"--tokens-per-second {options.tokens_per_second:,.0f}")
-    return None
+def _check(options: argparse.Namespace) -> None:
+    if options.workers < 1 or options.processes < 1 or options.cells_per_gpu < 1:
+        raise UserError("--workers, --processes and --cells-per-gpu count machines and cells: give at least 1.")
+    if options.cells_per_gpu > 1 and options.bench is None:
+        raise UserError("--cells-per-gpu needs --bench FILE: only a suite measured cells sharing a GPU.")
+
+
+def _clocks(plan: Plan, options: argparse.Namespace, measured: Suite | None) -> dict[str, Clock]:
+    """One clock per planned model: the suite's, or FLOPs at a throughput."""
+    if measured is not None:
+        return {name: SuiteClock(measured, shape, options.processes, options.cells_per_gpu)
+                for name, shape in plan.shapes.items()}
+    throughput = (compute.user_rate(options.tokens_per_second) if options.tokens_per_second is not None
+                  else compute.flop_bound())
+    return {name: FlopClock(throughput, options.processes) for name in plan.shapes}
+
+
+def _throughput(clocks: dict[str, Clock]) -> Throughput | None:
+    found = [clock.throughput for clock in clocks.values() if isinstance(clock, FlopClock)]
+    return found[0] if found else None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:,.2f} h"
 
 
 def _cell_lines(plan: Plan) -> list[str]:
@@ -65,38 +97,14 @@ def _phase1_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def _hours(plan: Plan, throughput: Throughput | None, processes: int) -> dict[str, float] | None:
-    """GPU-hours per phase (cached phase-1 models excluded)."""
-    if throughput is None:
-        return None
-    return {phase: sum(throughput.seconds(e.flops, e.equivalent_tokens) for e in estimates) * processes / 3600
-            for phase, estimates in plan.per_phase().items()}
-
-
-def _wall_hours(plan: Plan, throughput: Throughput, workers: int) -> float:
-    """The work spread over `workers` evenly, but never less than the longest cell with the
-    phase-1 model it may have to train first."""
-    def hours(estimate: sweep.Estimate) -> float:
-        return throughput.seconds(estimate.flops, estimate.equivalent_tokens) / 3600
-
-    spread = sum(hours(e) for e in plan.everything()) / workers
-    trained = {model.key for model in plan.to_train()}
-    longest = max((sum(hours(e) for e in cell.estimates.values())
-                   + (hours(plan.phase1[cell.phase1].estimate) if cell.phase1 in trained else 0.0)
-                   for cell in plan.cells), default=0.0)
-    return max(spread, longest)
-
-
-def _table(plan: Plan, gpu_hours: dict[str, float] | None) -> list[str]:
+def _table(plan: Plan, gpu_hours: dict[str, float], lower_bound: bool) -> list[str]:
     header = f"{'phase':<14}{'runs':>6}{'examples':>16}{'steps':>12}{'train tokens':>16}{'fwd tokens':>16}{'FLOPs':>12}"
-    lines = [header + (f"{'GPU-h':>10}" if gpu_hours else "")]
+    lines = [header + f"{'>= GPU-h' if lower_bound else 'GPU-h':>10}"]
     for phase, estimates in [*plan.per_phase().items(), ("total", plan.everything())]:
         s = sweep.total(estimates)
-        line = (f"{phase:<14}{len(estimates):>6}{s.examples:>16,}{s.steps:>12,}{s.train_tokens:>16,.0f}"
-                f"{s.forward_tokens:>16,.0f}{s.flops:>12.3g}")
-        if gpu_hours:
-            line += f"{(sum(gpu_hours.values()) if phase == 'total' else gpu_hours[phase]):>10,.2f}"
-        lines.append(line)
+        hours = sum(gpu_hours.values()) if phase == "total" else gpu_hours[phase]
+        lines.append(f"{phase:<14}{len(estimates):>6}{s.examples:>16,}{s.steps:>12,}{s.train_tokens:>16,.0f}"
+                     f"{s.forward_tokens:>16,.0f}{s.flops:>12.3g}{hours:>10,.2f}")
     return lines
 
 
@@ -108,9 +116,11 @@ def _reads(reads: list[tuple[str, str, str]]) -> str:
     return "; ".join(f"{task} {split} [{' '.join(found)}]" for (task, split), found in languages.items())
 
 
-def _notes(plan: Plan, throughput: Throughput | None, workers: int, processes: int) -> list[str]:
-    lines = [f"model {shape.name}: {shape.parameters / 1e6:,.2f}M non-embedding parameters, {shape.layers} layers, "
-             f"hidden {shape.hidden} ({shape.how})" for shape in plan.shapes.values()]
+def _notes(plan: Plan) -> list[str]:
+    lines = [f"model {shape.name}: {shape.parameters / 1e6:,.2f}M non-embedding parameters "
+             f"({shape.total_parameters / 1e6:,.2f}M in all), {shape.layers} layers, hidden {shape.hidden} "
+             f"({shape.how})"
+             for shape in plan.shapes.values()]
     lines.append("FLOPs per token: training 6N + 12LHT, forward only 2N + 4LHT (N non-embedding parameters, "
                  "L layers, H hidden,\n  T the length-weighted mean sequence length); runs: cells that run the phase "
                  "(phase 1: models to train); steps assume no early stop")
@@ -121,51 +131,112 @@ def _notes(plan: Plan, throughput: Throughput | None, workers: int, processes: i
     if everything.bounded:
         lines.append(f"lengths taken as max_length (an upper bound; no tokenizer or local data): "
                      f"{_reads(everything.bounded)}")
-    if throughput is None:
-        lines.append("GPU-hours and wall time need a throughput: --tokens-per-second X, or --bench FILE "
-                     "(scripts/bench_train.py --json)")
-    else:
-        lines.append(f"throughput: {throughput.how}; {processes} GPU(s) per cell")
-        lines.append(f"wall time with {workers} worker(s): {_wall_hours(plan, throughput, workers):,.2f} h")
     return lines
 
 
-def _record(plan: Plan, throughput: Throughput | None, workers: int, processes: int) -> dict:
-    gpu_hours = _hours(plan, throughput, processes)
+PARTS = {"compute": "FLOP time", "warmup": "warm-up", "micro_batches": "micro-batches",
+         "optimizer_steps": "optimiser steps",
+         "evaluation": "evaluation", "preparation": "data", "saves": "saves"}
+
+
+def _time_lines(costs: Costs, clocks: dict[str, Clock], measured: Suite | None,
+                options: argparse.Namespace) -> list[str]:
+    clock = next(iter(clocks.values()))
+    lines = []
+    if clock.lower_bound:
+        lines.append("!! the hours here are a FLOP-only LOWER BOUND, not a prediction: the paper's batch-4 recipe is "
+                     "launch-bound on a GPU\n   and takes far longer; `--bench FILE` (scripts/bench_train.py --suite) "
+                     "predicts the wall time")
+    lines.append(f"time: {clock.how}; {options.processes} GPU(s) a cell"
+                 + (f", {options.cells_per_gpu} cells a GPU" if options.cells_per_gpu > 1 else ""))
+    shown = [f.name for f in fields(PhaseSeconds) if any(getattr(spent, f.name) for spent in costs.phases.values())]
+    lines.append(f"  {'seconds of':<14}" + "".join(f"{PARTS[name]:>16}" for name in shown) + f"{'total':>14}")
+    for phase, spent in costs.phases.items():
+        lines.append(f"  {phase:<14}" + "".join(f"{_duration(getattr(spent, name)):>16}" for name in shown)
+                     + f"{_duration(spent.total):>14}")
+    if costs.startup_s:
+        lines.append(f"  {'start-up':<14}{'':>{16 * len(shown)}}{_duration(costs.startup_s):>14}")
+    for phase, used in costs.used.items():
+        lines += [f"  {phase}: {line}" for line in used]
+    if measured is not None:
+        lines.append(f"  evaluation {measured.eval_tokens_per_s:,.0f} tokens/s; preparation "
+                     f"{measured.prep_examples_per_s:,.0f} examples/s; a checkpoint save "
+                     f"{measured.checkpoint_save_s:.3g} s "
+                     f"({measured.checkpoint_bytes / 1e9:.3g} GB); start-up {measured.startup_s:.3g} s a cell")
+    longest = max(costs.cell_s, default=0.0)
+    lines.append(f"wall time with {options.workers} worker(s): {_duration(costs.wall_hours * 3600)}"
+                 f" ({costs.wall_hours:,.4g} h; the longest cell {_duration(longest)})"
+                 + ("  [LOWER BOUND]" if clock.lower_bound else ""))
+    return lines
+
+
+def _memory(costs: Costs) -> dict[str, Any]:
+    gb, measured = max(costs.cell_gb, default=(0.0, False))
+    return {"per_cell_gb": gb, "measured": measured,
+            **{f"cells_per_{card}gb": memory.cells_per_card(gb, card) for card in memory.CARDS_GB}}
+
+
+def _memory_lines(costs: Costs) -> list[str]:
+    found = _memory(costs)
+    how = ("measured by the suite at the recipe's batch and max_length" if found["measured"] else
+           f"an ESTIMATE: {memory.TRAINING_BYTES_PER_PARAMETER} bytes a parameter (fp32 weights, gradients, AdamW) "
+           "+ activations at the recipe's batch x max_length")
+    cards = ", ".join(f"{found[f'cells_per_{card}gb']} on a {card} GB card" for card in memory.CARDS_GB)
+    return [f"GPU memory a cell: {found['per_cell_gb']:,.3g} GB at most ({how}); cells that fit at once: {cards} "
+            f"({memory.CONTEXT_GB} GB CUDA context each)"]
+
+
+def _record(plan: Plan, costs: Costs, clocks: dict[str, Clock], measured: Suite | None,
+            options: argparse.Namespace) -> dict:
+    clock = next(iter(clocks.values()))
+    throughput = _throughput(clocks)
     return {
         "cells": len(plan.cells),
         "phase1_models": len(plan.phase1),
         "phase1_cached": sum(model.cached for model in plan.phase1.values()),
         "phase1_to_train": len(plan.to_train()),
         "cell_list": [{**{k: v for k, v in vars(cell).items() if k != "estimates"},
-                       "estimates": {phase: sweep.as_dict(e) for phase, e in cell.estimates.items()}}
-                      for cell in plan.cells],
-        "phase1_list": [{"key": m.key, "cached": m.cached, **sweep.as_dict(m.estimate)} for m in plan.phase1.values()],
+                       "estimates": {phase: sweep.as_dict(e) for phase, e in cell.estimates.items()},
+                       "wall_s": seconds, "memory_gb": gb}
+                      for cell, seconds, (gb, _) in zip(plan.cells, costs.cell_s, costs.cell_gb)],
+        "phase1_list": [{"key": m.key, "model": m.model, "cached": m.cached, **sweep.as_dict(m.estimate)}
+                        for m in plan.phase1.values()],
         "models": {name: vars(shape) for name, shape in plan.shapes.items()},
         "estimates": {
             **{phase: {"runs": len(estimates), **sweep.as_dict(sweep.total(estimates))}
                for phase, estimates in plan.per_phase().items()},
             "total": sweep.as_dict(sweep.total(plan.everything())),
             "throughput": vars(throughput) if throughput else None,
-            "processes": processes, "workers": workers,
-            "gpu_hours": gpu_hours,
-            "wall_hours": _wall_hours(plan, throughput, workers) if throughput else None,
+            "processes": options.processes, "workers": options.workers, "cells_per_gpu": options.cells_per_gpu,
+            "time_model": "bench" if measured else ("tokens_per_second" if throughput and not throughput.lower_bound
+                                                    else "flop_bound"),
+            "lower_bound": clock.lower_bound,
+            "seconds": {phase: {**asdict(spent), "total": spent.total} for phase, spent in costs.phases.items()},
+            "startup_s": costs.startup_s,
+            "runs_used": costs.used,
+            "bench": asdict(measured) if measured else None,
+            "memory": _memory(costs),
+            "gpu_hours": costs.gpu_hours,
+            "wall_hours": costs.wall_hours,
         },
     }
 
 
 def main(args: list[str]) -> int:
     options = _parser().parse_intermixed_args(args)  # overrides and options in any order
-    if options.workers < 1 or options.processes < 1:
-        raise UserError("--workers and --processes count machines: give at least 1.")
+    _check(options)
+    if options.tokens_per_second is not None:
+        compute.user_rate(options.tokens_per_second)  # a bad figure fails before the plan takes seconds to build
+    measured = suite.read(options.bench) if options.bench else None
     datasets.disable_progress_bars()
     hf_logging.disable_progress_bar()
-    throughput = _throughput(options)
     plan = sweep.build(compose_sweep(options.overrides), options.processes)
-    gpu_hours = _hours(plan, throughput, options.processes)
-    print("\n".join([*_cell_lines(plan), "", *_phase1_lines(plan), "", *_table(plan, gpu_hours), "",
-                     *_notes(plan, throughput, options.workers, options.processes)]))
+    clocks = _clocks(plan, options, measured)
+    costs = cost.costs(plan, clocks, options.processes, options.workers, options.cells_per_gpu, measured)
+    lower_bound = any(clock.lower_bound for clock in clocks.values())
+    print("\n".join([*_cell_lines(plan), "", *_phase1_lines(plan), "", *_table(plan, costs.gpu_hours, lower_bound), "",
+                     *_notes(plan), "", *_time_lines(costs, clocks, measured, options), *_memory_lines(costs)]))
     if options.json:
-        record = _record(plan, throughput, options.workers, options.processes)
+        record = _record(plan, costs, clocks, measured, options)
         write_text(options.json, json.dumps(record, indent=1, default=str) + "\n")
     return 0

@@ -1,4 +1,5 @@
-"""FLOPs of a token, the planned model's size, and the throughput that turns FLOPs into time.
+"""FLOPs of a token, the planned model's size, and the throughput that turns FLOPs into time
+where no benchmark suite times the recipe (`plan.timing`).
 
 Per real token, with N the encoder's non-embedding parameters, L its layers, H its hidden size
 and T the length-weighted mean sequence length (the keys a token attends over):
@@ -10,13 +11,17 @@ and T the length-weighted mean sequence length (the keys a token attends over):
 per token and layer forward, three times that in training: the formula
 scripts/bench_train.py uses for MFU, so its measured tokens/s convert to FLOP/s exactly.
 Padding is not counted (length-grouped batches leave little of it).
+
+FLOPs alone only bound the time from below: at the paper's batch of 4 a GPU is launch-bound
+(time goes per micro-batch and per optimiser step, not per FLOP), and evaluation, data
+preparation, checkpoints and start-up cost time too. Without a throughput, `flop_bound`
+converts FLOPs at ASSUMED_MFU of ASSUMED_PEAK_TFLOPS and says it is a lower bound.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +30,11 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, XLMRobertaConfig
 
 from xfer_scale import modeling
 from xfer_scale.errors import UserError
+
+#: the FLOP-only lower bound's device: an H100 SXM's dense bf16 peak, at a utilisation that
+#: large-batch training reaches (the paper's batch-4 recipe reaches a few percent)
+ASSUMED_PEAK_TFLOPS = 989.0
+ASSUMED_MFU = 0.4
 
 #: XLM-R's published config.json shapes, for when the model's config is not on this machine
 RECORDED_SHAPES = {
@@ -44,6 +54,7 @@ class Shape:
     layers: int
     hidden: int
     how: str
+    total_parameters: int  # with the embeddings: what the weights, gradients and AdamW states hold
 
     def training_flops(self, tokens: float, attended: float) -> float:
         return tokens * (6 * self.parameters + 12 * self.layers * self.hidden * attended)
@@ -70,9 +81,10 @@ def shape(model_cfg: DictConfig, resolved: str) -> Shape:
     encoder_config, how = found
     with torch.device("meta"):
         encoder = AutoModel.from_config(encoder_config)
-    parameters = sum(p.numel() for name, p in encoder.named_parameters()
-                     if not name.startswith(("embeddings.", "pooler.")))
-    return Shape(model_cfg.name, parameters, encoder_config.num_hidden_layers, encoder_config.hidden_size, how)
+    counted = [(name, p.numel()) for name, p in encoder.named_parameters() if not name.startswith("pooler.")]
+    parameters = sum(count for name, count in counted if not name.startswith("embeddings."))
+    return Shape(model_cfg.name, parameters, encoder_config.num_hidden_layers, encoder_config.hidden_size, how,
+                 sum(count for _, count in counted))
 
 
 def tokenizer(model_cfg: DictConfig, resolved: str) -> Any:
@@ -87,12 +99,14 @@ def tokenizer(model_cfg: DictConfig, resolved: str) -> Any:
 
 @dataclass
 class Throughput:
-    """Training tokens per second, and the FLOPs of such a token where a benchmark measured it
-    (None: the user's figure, taken as the planned model's at each phase's own lengths)."""
+    """Training tokens per second, and the FLOPs of such a token where they are known (None: the
+    user's figure, taken as the planned model's at each phase's own lengths). `lower_bound`:
+    assumed, not measured, and FLOPs only (`flop_bound`)."""
 
     tokens_per_s: float
     flops_per_token: float | None
     how: str
+    lower_bound: bool = False
 
     def seconds(self, flops: float, equivalent_tokens: float) -> float:
         """Time for work of `flops`, which is `equivalent_tokens` training tokens of the planned model."""
@@ -101,14 +115,17 @@ class Throughput:
         return flops / (self.tokens_per_s * self.flops_per_token)
 
 
-def from_bench(path: Path) -> Throughput:
-    """Our loop's training tokens/s that `scripts/bench_train.py --json` recorded."""
-    try:
-        bench = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise UserError(f"--bench {path}: cannot read it ({error}).") from None
-    if bench.get("mode") != "train" or not bench.get("tokens_per_s") or not bench.get("flops_per_token"):
-        raise UserError(f"--bench {path}: not a training benchmark of scripts/bench_train.py --json (it needs mode "
-                        "'train', tokens_per_s and flops_per_token); run it without --eval.")
-    return Throughput(bench["tokens_per_s"], bench["flops_per_token"],
-                      f"{path}: {bench['tokens_per_s']:,.0f} tokens/s of {bench.get('model')} on {bench.get('device')}")
+def flop_bound() -> Throughput:
+    """FLOPs at ASSUMED_MFU of ASSUMED_PEAK_TFLOPS: a FLOP-only lower bound (tokens of one FLOP)."""
+    return Throughput(ASSUMED_MFU * ASSUMED_PEAK_TFLOPS * 1e12, 1.0,
+                      f"FLOP-only lower bound, FLOPs at {ASSUMED_MFU:.0%} MFU of {ASSUMED_PEAK_TFLOPS:,.0f} TFLOP/s "
+                      "(an H100's bf16 peak); launch-bound micro-batches, optimiser steps, evaluation, data, "
+                      "checkpoints and start-up not counted", lower_bound=True)
+
+
+def user_rate(tokens_per_s: float) -> Throughput:
+    """The user's training tokens per second of the planned model."""
+    if not math.isfinite(tokens_per_s) or tokens_per_s <= 0:
+        raise UserError(f"--tokens-per-second {tokens_per_s:g}: give the planned model's measured training "
+                        "tokens per second, a number > 0 (or --bench FILE from scripts/bench_train.py --suite).")
+    return Throughput(tokens_per_s, None, f"--tokens-per-second {tokens_per_s:,.0f} (FLOP-proportional)")

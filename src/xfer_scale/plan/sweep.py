@@ -11,7 +11,7 @@ now holds the lock, and is not cached yet).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from xfer_scale.plan.sizes import Sizes
 @dataclass
 class Phase1:
     key: str
+    model: str  # the model's name (`plan.shapes`)
     cached: bool
     estimate: Estimate
 
@@ -65,10 +66,11 @@ class Plan:
 
 
 def total(estimates: list[Estimate]) -> Estimate:
-    """The sum of `estimates` (the unknown and bounded reads listed once)."""
+    """The sum of `estimates` (the unknown and bounded reads listed once; recipes do not add up,
+    so a total has none)."""
     out = Estimate()
     for estimate in estimates:
-        for name in (f.name for f in fields(Estimate)):
+        for name in (f.name for f in fields(Estimate) if f.name != "recipe"):
             mine, theirs = getattr(out, name), getattr(estimate, name)
             if isinstance(mine, list):
                 mine += [read for read in theirs if read not in mine]
@@ -78,7 +80,8 @@ def total(estimates: list[Estimate]) -> Estimate:
 
 
 def as_dict(estimate: Estimate) -> dict[str, Any]:
-    return {f.name: getattr(estimate, f.name) for f in fields(estimate)}
+    return {**{f.name: getattr(estimate, f.name) for f in fields(estimate)},
+            "recipe": asdict(estimate.recipe) if estimate.recipe else None}
 
 
 def cached(entry: Path) -> bool:
@@ -122,7 +125,7 @@ def build(configs: list[DictConfig], processes: int) -> Plan:
         key = identity.phase1_key(cfg, processes) if cfg.intermediate.name != "none" else None
         if key is not None and key not in phase1:
             entry = phase_cache.entry_path(cfg, processes)
-            phase1[key] = Phase1(key, cached(entry), phases.intermediate(cfg, shape, sizes, processes))
+            phase1[key] = Phase1(key, cfg.model.name, cached(entry), phases.intermediate(cfg, shape, sizes, processes))
         cell = Cell(identity.run_id(cfg, processes), cfg.model.name, key.rsplit("-", 1)[0] if key else "none",
                     cfg.target.name, cfg.seed, key, "intermediate" in cfg.phases)
         if read_plan.data_reads(cfg, "target"):  # not for retrieval, nor for a given target.checkpoint
