@@ -40,18 +40,20 @@ commands:
                              xfer-scale run -m intermediate.fraction=0.01,0.1,1.0 target=xnli,udpos seed=1,2,3
                            `run experiment=smoke`: the whole pipeline on a tiny model, on CPU, in a minute
                            `run --cfg job [OVERRIDES...]` prints the composed config; `run --help` lists groups
-  report DIR... [--out DIR]  aggregate every run under the directories: seeds, gains, plots, report.md
-  score --predictions DIR --labels DIR [--benchmark xtreme|xtreme-r] [--out FILE.csv]
+  report DIR... [--out DIR] [--duplicates error|latest|first]
+                           aggregate every run under the directories: seeds, gains, plots, report.md
+  score --predictions DIR --labels DIR [--benchmark xtreme|xtreme-r|FILE] [--out FILE.csv] [--allow-missing]
                            score XTREME submission-layout predictions as XTREME's evaluate.py does
   tasks                    list tasks with their format, metric, languages and sources
   prepare [OVERRIDES...]   download the model and every data set a run (or sweep) needs,
                            so compute nodes can run with HF_HUB_OFFLINE=1
-  plan [OVERRIDES...] [--json FILE] [--tokens-per-second X | --bench FILE] [--workers N]
+  plan [OVERRIDES...] [--json FILE] [--tokens-per-second X | --bench FILE] [--cells-per-gpu K] [--workers N]
                            what a run or sweep will cost, without training: cells, phase-1 models
-                           (and which are cached), examples, tokens, FLOPs, GPU-hours, wall time
+                           (and which are cached), examples, tokens, FLOPs, GPU memory, GPU-hours,
+                           wall time (calibrated by `scripts/bench_train.py --suite --json FILE`)
   status DIR [--json FILE] [--stale-after S] [--workers N]
                            where a sweep stands: each cell done / running / stalled / failed /
-                           pending, totals, ETA; exit 1 if a cell failed
+                           damaged / pending, totals, ETA; exit 1 if a cell failed or is damaged
 
 exit codes: 0 success, 2 bad configuration or input, 1 anything else
 """
