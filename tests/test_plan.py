@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -69,6 +70,21 @@ def test_status_says_the_planned_sweep_is_done(planned: SimpleNamespace, tmp_pat
         "done": 12, "running": 0, "stalled": 0, "failed": 0, "pending": 0}
     beats = [json.loads(p.read_text()) for p in planned.sweep.glob("*/heartbeat.json")]
     assert len(beats) == 12 and all(b["phase"] == "zero_shot" and b["step"] == b["total_steps"] == 1 for b in beats)
+
+
+def test_plan_counts_what_is_left_beside_the_whole(planned: SimpleNamespace, tmp_path: Path, capsys):
+    """Cells finished in the sweep folder the overrides name are done, not work: a re-planned
+    half-finished sweep says what is left."""
+    sweep = tmp_path / "sweep"
+    shutil.copytree(planned.sweep, sweep)
+    overrides = [*SWEEP, *SMALL, f"cache.dir={planned.cache}", f"hydra.sweep.dir={sweep}"]
+    done = plan(tmp_path / "done.json", *overrides)["estimates"]
+    assert (done["left"]["cells"], done["left"]["finished"], done["left"]["wall_hours"]) == (0, 12, 0.0)
+    assert done["target"]["runs"] == 12  # the whole, beside
+    (next(sweep.glob("*/results.parquet"))).write_bytes(b"")  # a damaged cell is work left
+    left = plan(tmp_path / "left.json", *overrides)["estimates"]["left"]
+    assert (left["cells"], left["finished"]) == (1, 11) and left["wall_hours"] > 0
+    assert f"left to run: 1 of 12 cells (11 finished in {sweep})" in capsys.readouterr().out
 
 
 def test_without_a_throughput_the_hours_are_a_flagged_flop_lower_bound(cache_dir: Path, tmp_path: Path, capsys):

@@ -20,6 +20,7 @@ from typing import Any
 import datasets
 from transformers.utils import logging as hf_logging
 
+from xfer_scale import run_folder
 from xfer_scale.atomic import write_text
 from xfer_scale.errors import UserError
 from xfer_scale.plan import compute, cost, memory, suite, sweep
@@ -222,6 +223,32 @@ def _record(plan: Plan, costs: Costs, clocks: dict[str, Clock], measured: Suite 
     }
 
 
+def finished_runs(overrides: list[str]) -> tuple[Path | None, set[str]]:
+    """The folder the overrides run into (`hydra.sweep.dir` or `hydra.run.dir`, where given: a
+    default one is named by the time, so it holds nothing yet) and the ids of the runs finished
+    under it, whole (`run_folder.finished`): those cells are done, not work left."""
+    given = [value for override in overrides for key, _, value in [override.partition("=")]
+             if key.lstrip("+") in ("hydra.sweep.dir", "hydra.run.dir")]
+    if not given or not Path(given[-1]).is_dir():
+        return None, set()
+    folder = Path(given[-1])
+    done = set()
+    for record in folder.rglob("run.json"):
+        found = run_folder.read_record(record.parent) or {}
+        if run_folder.finished(record.parent, found.get("run_id")):
+            done.add(found["run_id"])
+    return folder, done
+
+
+def _left_lines(plan: Plan, left: Plan, left_costs: Costs | None, folder: Path | None) -> list[str]:
+    if folder is None:
+        return []
+    finished = len(plan.cells) - len(left.cells)
+    hours = (f": {sum(left_costs.gpu_hours.values()):,.3g} GPU-h, {_duration(left_costs.wall_hours * 3600)} wall"
+             if left_costs else ": nothing")
+    return [f"left to run: {len(left.cells)} of {len(plan.cells)} cells ({finished} finished in {folder}){hours}"]
+
+
 def main(args: list[str]) -> int:
     options = _parser().parse_intermixed_args(args)  # overrides and options in any order
     _check(options)
@@ -233,10 +260,18 @@ def main(args: list[str]) -> int:
     plan = sweep.build(compose_sweep(options.overrides), options.processes)
     clocks = _clocks(plan, options, measured)
     costs = cost.costs(plan, clocks, options.processes, options.workers, options.cells_per_gpu, measured)
+    folder, done = finished_runs(options.overrides)
+    left = plan.without(done)
+    left_costs = (cost.costs(left, clocks, options.processes, options.workers, options.cells_per_gpu, measured)
+                  if left.cells else None)
     lower_bound = any(clock.lower_bound for clock in clocks.values())
     print("\n".join([*_cell_lines(plan), "", *_phase1_lines(plan), "", *_table(plan, costs.gpu_hours, lower_bound), "",
-                     *_notes(plan), "", *_time_lines(costs, clocks, measured, options), *_memory_lines(costs)]))
+                     *_notes(plan), "", *_time_lines(costs, clocks, measured, options), *_memory_lines(costs),
+                     *_left_lines(plan, left, left_costs, folder)]))
     if options.json:
         record = _record(plan, costs, clocks, measured, options)
+        record["estimates"]["left"] = {
+            "folder": str(folder) if folder else None, "cells": len(left.cells), "finished": len(plan.cells) - len(left.cells),
+            "gpu_hours": left_costs.gpu_hours if left_costs else {}, "wall_hours": left_costs.wall_hours if left_costs else 0.0}
         write_text(options.json, json.dumps(record, indent=1, default=str) + "\n")
     return 0

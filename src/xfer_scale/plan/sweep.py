@@ -64,6 +64,11 @@ class Plan:
     def everything(self) -> list[Estimate]:
         return [estimate for group in self.per_phase().values() for estimate in group]
 
+    def without(self, finished: set[str]) -> Plan:
+        """The plan of the cells whose runs have not finished: what is left to run (phase-1
+        models only where a cell left needs one the cache lacks)."""
+        return Plan([cell for cell in self.cells if cell.run_id not in finished], self.phase1, self.shapes)
+
 
 def total(estimates: list[Estimate]) -> Estimate:
     """The sum of `estimates` (the unknown and bounded reads listed once; recipes do not add up,
