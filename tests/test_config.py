@@ -78,6 +78,8 @@ SMOKE_RANGES = [
     ("target.train.eval_every_steps=0", "target.train.eval_every_steps=0 must be a whole number >= 1."),
     ("target.train.checkpoint_every_steps=0", "target.train.checkpoint_every_steps=0 must be a whole number >= 1 or null."),
     ("target.train.checkpoint_every_minutes=0", "target.train.checkpoint_every_minutes=0.0 must be a number > 0 or null."),
+    ("eval.batch_tokens=0", "eval.batch_tokens=0 must be a whole number >= 1 or null."),
+    ("model.compile_bucket=0", "model.compile_bucket=0 must be a whole number >= 1."),
     ("target.train.max_steps=0", "target.train.max_steps=0 must be a whole number >= 1 or null."),
     ("target.train.early_stop_patience=0", "target.train.early_stop_patience=0 must be a whole number >= 1 or null."),
     ("target.train.eval_examples=0", "target.train.eval_examples=0 must be a whole number >= 1 or null."),
@@ -111,6 +113,11 @@ SMOKE_RANGES = [
     ("++intermediate.budgit=epochs", "unknown key intermediate.budgit (did you mean intermediate.budget?)"),
     ("~seed", "seed was removed (an override `~seed`?)"),
 ]
+
+
+def test_compiling_a_packed_phase_is_refused_at_start_up():
+    with pytest.raises(UserError, match="model.compile=true and target.train.packing=true"):
+        config.validate(compose_cfg("experiment=smoke", "model.compile=true", "target.train.packing=true"))
 
 
 @pytest.mark.parametrize("override, message", SMOKE_RANGES)

@@ -423,6 +423,10 @@ def validate(cfg: DictConfig, this_machine: bool = True) -> None:
     _whole("eval.batch_size", cfg.eval.batch_size, 1)
     _whole("eval.batch_tokens", cfg.eval.batch_tokens, 1, nullable=True)
     _whole("model.compile_bucket", cfg.model.compile_bucket, 1)
+    packed = [f"{phase}.train.packing" for phase in ("intermediate", "target") if cfg[phase].train.packing]
+    if cfg.model.compile and packed:
+        raise UserError(f"model.compile=true and {packed[0]}=true: a packed batch's attention is built anew for "
+                        "every batch and does not compile; set one of them to false.")
     _whole("eval.max_examples", cfg.eval.max_examples, 1, nullable=True)
     if this_machine:
         _check_precision(cfg)
