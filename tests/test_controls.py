@@ -1,5 +1,5 @@
 """The paper's control conditions in phase 1: multilingual MLM mixed into the task's batches,
-MLM alone, and the task machine-translated (README "The paper's control conditions")."""
+MLM alone, and the task machine-translated (docs/controls.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The paper's control conditions around phase 1 (README "The paper's control conditions"):
+"""The paper's control conditions around phase 1 (docs/controls.md):
 the intermediate task machine-translated (`intermediate.languages`, see `translate_train`) and
 multilingual masked-LM text, mixed into the task's batches (`intermediate.mlm.ratio`) or alone
 (`intermediate=mlm`, see `formats.mlm`).

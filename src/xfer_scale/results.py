@@ -1,4 +1,4 @@
-"""The tidy result tables of a run (the contract the README's Results section states) and its provenance record.
+"""The tidy result tables of a run (the contract docs/results.md states) and its provenance record.
 
 Columns of the contract may be added to, never renamed or dropped: `report` and users'
 notebooks read them by name.

@@ -1,5 +1,5 @@
 """Translate-train: an intermediate task's training examples in several languages, the same
-examples in each (`intermediate.languages`; README "The paper's control conditions").
+examples in each (`intermediate.languages`; docs/controls.md).
 
 A translation is the task's `train` split in that language: `splits.train.per_language` in
 its YAML names the release (XNLI-MT for MNLI, XTREME's translated SQuAD). The subsample is the
