@@ -472,8 +472,7 @@ def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None,
         named = [value for value in _reader_options(part.local, base, lang).values()
                  if isinstance(value, str) and Path(value).is_relative_to(base) and Path(value).is_file()]
         for file in [*_local_files(task, part.local, base, lang, where), *named]:
-            path = Path(file)
-            found.append([path.name, path.stat().st_size, file_hashes.content_hash(path, hashes)])
+            found.append([Path(file).name, *file_hashes.fingerprint(Path(file), hashes)])
     return found
 
 

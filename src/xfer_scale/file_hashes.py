@@ -24,6 +24,17 @@ def folder(cache_dir: str | Path) -> Path:
     return Path(cache_dir) / FOLDER
 
 
+def fingerprint(path: Path, hashes: Path | None) -> tuple[int, str]:
+    """(size, content hash) of a file, or of a folder some readers take whole (BUCC's): the
+    sum of its files' sizes and a hash of their relative names and hashes, so a copy with other
+    timestamps or another file system's folder sizes is the same data."""
+    if not path.is_dir():
+        return path.stat().st_size, content_hash(path, hashes)
+    files = sorted(file for file in path.rglob("*") if file.is_file())
+    inside = [[file.relative_to(path).as_posix(), content_hash(file, hashes)] for file in files]
+    return sum(file.stat().st_size for file in files), hashlib.sha256(json.dumps(inside).encode()).hexdigest()
+
+
 def content_hash(path: Path, hashes: Path | None) -> str:
     """The sha256 of `path`'s bytes, from `hashes` where this version of the file was hashed before."""
     stat = path.stat()
