@@ -26,7 +26,7 @@ SMOKE_PAWSX = resources.files("xfer_scale") / "smoke_data" / "pawsx"
 LANGUAGES = ["en", "de"]
 
 
-@metrics.metric("pearson", needs=LABELS)
+@metrics.metric("label_pearson", needs=LABELS, selects="pearson")
 def pearson(predictions: list, references: list) -> dict[str, float]:
     """Pearson's r x 100 of the labels read as numbers; 0 where either side is constant."""
     x, y = np.asarray(predictions, dtype=float), np.asarray(references, dtype=float)
@@ -119,7 +119,7 @@ def user_conf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = PAWSX.read_text()
     head, _, body = text.partition("benchmark_languages:\n")
     body = body[body.index("splits:"):]  # drop pawsx's language lists
-    for name, metric in (("pawsx2", "accuracy"), ("pawsx_r", "pearson")):
+    for name, metric in (("pawsx2", "accuracy"), ("pawsx_r", "label_pearson")):
         yaml = head.replace("name: pawsx", f"name: {name}").replace("metric: accuracy", f"metric: {metric}")
         (conf / "target").mkdir(exist_ok=True)
         (conf / "target" / f"{name}.yaml").write_text(

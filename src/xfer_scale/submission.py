@@ -100,9 +100,10 @@ def _render(fmt: str, predictions: Any) -> str:
     if fmt == "ranking":
         ranked = {str(qid): [str(c) for c in ids] for qid, ids in dict(predictions).items()}
         return json.dumps(ranked, ensure_ascii=False) + "\n"
-    return "".join(
-        json.dumps({"label": p if isinstance(p, str) else int(p)}) + "\n" for p in predictions
-    )
+    if fmt == "xcopa":
+        return "".join(json.dumps({"label": p if isinstance(p, str) else int(p)}) + "\n" for p in predictions)
+    # a file format added to FILE_FORMATS needs its writer (and reader) here: never another's layout
+    raise ValueError(f"no writer for submission file format {fmt!r}")
 
 
 def write_predictions(
@@ -251,4 +252,6 @@ def _read_labelled(path: Path, fmt: str) -> Any:
         return _read_xcopa(path)
     if fmt == "ranking":
         return _read_ranking(path)
-    return _lines(path)
+    if fmt == "label":
+        return _lines(path)
+    raise ValueError(f"no reader for submission file format {fmt!r}")  # see _render

@@ -1,13 +1,16 @@
 """XTREME-official scoring: pure metric functions, their registry (`metric`, `compute`), and
 `evaluate` wrappers.
 
-Importing the package registers the built-in metrics (each module registers its own). The
+Importing the package imports every module in it, so each registers its metrics: a new
+metric is a module here with one `@metric` function, and nothing else to edit. The
 wrappers import `evaluate` (and with it `datasets`), which costs seconds; they load on first
 access so `xfer-scale score` and the training loop do not pay for them.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from xfer_scale.metrics.classification import accuracy
@@ -24,6 +27,11 @@ from xfer_scale.metrics.retrieval import bucc_scores
 from xfer_scale.metrics.tagging import seqeval_scores, token_accuracy
 
 _WRAPPERS = ("XtremeAccuracy", "XtremeSeqeval", "XtremeSquad", "XtremeMlqa", "XtremeBucc")
+_LAZY = {"hf_metrics"}  # the `evaluate` wrappers: loaded on first access (below)
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _LAZY:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "MLQA_LANGUAGES",
