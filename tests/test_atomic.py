@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import tempfile
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -124,3 +126,24 @@ def test_full_disk_detection_reads_errno_message_or_free_space(tmp_path: Path, m
     assert not atomic._is_disk_full(RuntimeError("unexpected pos"), tmp_path)
     monkeypatch.setattr(atomic.shutil, "disk_usage", lambda path: SimpleNamespace(free=0))
     assert atomic._is_disk_full(RuntimeError("unexpected pos"), tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to run a process as another uid")
+def test_a_colleague_reads_a_model_written_under_umask_002():
+    """safetensors writes 0600: a colleague's run on a group-shared cache then failed with a
+    PermissionError. Another uid (nobody) reads what we wrote under umask 002, in a folder it
+    can reach (pytest's own temporary folders are private to us)."""
+    shared = Path(tempfile.mkdtemp(prefix="xfer-shared-"))
+    try:
+        shared.chmod(0o755)
+        old = os.umask(0o002)
+        try:
+            with atomic_dir(shared / "entry") as folder:
+                save_file({"w": torch.zeros(2)}, str(folder / "model.safetensors"))
+        finally:
+            os.umask(old)
+        read = subprocess.run(["cat", str(shared / "entry" / "model.safetensors")], user=65534, capture_output=True)
+        assert read.returncode == 0, read.stderr
+        assert read.stdout == (shared / "entry" / "model.safetensors").read_bytes()
+    finally:
+        shutil.rmtree(shared)
