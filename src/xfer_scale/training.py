@@ -185,7 +185,9 @@ def train(
     counts = torch.zeros(3, dtype=torch.long, device=accelerator.device)
     progress = tqdm(total=total_steps, initial=stats.steps, desc=phase, disable=not accelerator.is_local_main_process)
     model.train()
-    stop = stats.steps >= total_steps
+    # a checkpoint saved at the last step, or where patience ran out (a signal came just then), ends here
+    patience = cfg.early_stop_patience
+    stop = stats.steps >= total_steps or (patience is not None and stats.evals_without_gain >= patience)
     generator = torch.Generator()
     # accelerate's function, not the Accelerator method: the loader is not part of the saved
     # state (the loop's own position is); it deals each process its share, copied to the device
@@ -238,14 +240,13 @@ def train(
                             best_changed = True
                         else:
                             stats.evals_without_gain += 1
-                        patience = cfg.early_stop_patience
                         if patience is not None and stats.evals_without_gain >= patience:
                             log.info("%s: no dev gain in %d evaluations; stopping at step %d", phase, patience, stats.steps)
                             stop = True
-                    if at_end or stop:
+                    save, interrupted = _between_steps(cfg, stats.steps, saved_at, signals, accelerator)
+                    if (at_end or stop) and not interrupted:  # the phase ends: its model is saved next, not a state
                         stop = True
                         break
-                    save, interrupted = _between_steps(cfg, stats.steps, saved_at, signals, accelerator)
                     if checkpoints and (save or interrupted):
                         _add_counts(stats, counts, accelerator)
                         stats.checkpoint_bytes += checkpoint.save(accelerator, checkpoints.directory, stats, best_state,
