@@ -83,7 +83,7 @@ def test_compiling_a_packed_phase_is_refused(tiny_path: str):
     fmt, features = smoke_features("udpos", tokenizer, 16)
     AcceleratorState._reset_state(reset_partial_state=True)
     cfg = OmegaConf.structured(config.TrainConfig(max_steps=1, packing=True))
-    with pytest.raises(UserError, match="model.compile=true and train.packing=true"):
+    with pytest.raises(UserError, match="model.compile=true and target.train.packing=true"):
         training.train(phase="target", model=modeling.load(tiny_path, fmt, with_head=False), fmt=fmt,
                        features=features, dev=None, cfg=cfg, accelerator=Accelerator(cpu=True), seed=1,
                        pad_token_id=tokenizer.pad_token_id, compile_bucket=32)

@@ -425,8 +425,7 @@ def validate(cfg: DictConfig, this_machine: bool = True) -> None:
     _whole("model.compile_bucket", cfg.model.compile_bucket, 1)
     packed = [f"{phase}.train.packing" for phase in ("intermediate", "target") if cfg[phase].train.packing]
     if cfg.model.compile and packed:
-        raise UserError(f"model.compile=true and {packed[0]}=true: a packed batch's attention is built anew for "
-                        "every batch and does not compile; set one of them to false.")
+        raise compiled_packing(packed[0])
     _whole("eval.max_examples", cfg.eval.max_examples, 1, nullable=True)
     if this_machine:
         _check_precision(cfg)
@@ -464,6 +463,13 @@ def validate(cfg: DictConfig, this_machine: bool = True) -> None:
     from xfer_scale import task_checks
 
     task_checks.check(cfg)
+
+
+def compiled_packing(packing_key: str) -> UserError:
+    """The refusal of `model.compile` with packed batches: at start-up (`validate`), and in the
+    training loop for callers that reach it without a validated config (the benchmark)."""
+    return UserError(f"model.compile=true and {packing_key}=true: a packed batch's attention is built anew for "
+                     "every batch and does not compile; set one of them to false.")
 
 
 def evaluated_splits(target: Any, language: str) -> list[str]:

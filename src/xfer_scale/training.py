@@ -27,7 +27,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from xfer_scale import checkpoint, evaluation, packing, shape_buckets, steps, stop_signals
+from xfer_scale import checkpoint, config, evaluation, packing, shape_buckets, steps, stop_signals
 from xfer_scale.errors import Interrupted, UserError
 from xfer_scale.formats import Format
 
@@ -157,8 +157,7 @@ def train(
             raise UserError(f"{phase}: format {fmt.name} trains on two sequences a feature, which a packed batch "
                             "cannot hold; set train.packing=false for this task.")
         if compile_bucket:
-            raise UserError(f"{phase}: model.compile=true and train.packing=true: a packed batch's attention is "
-                            "built anew for every batch and does not compile; set one of them to false.")
+            raise config.compiled_packing(f"{phase}.train.packing")
         collate = packing.PackedCollate(collate)
     forward, recompiles = model, contextlib.nullcontext()
     if compile_bucket:
