@@ -11,11 +11,12 @@ import datasets
 import pandas as pd
 import pytest
 
+from tests.test_config import compose_cfg
 from xfer_scale.cli import main
 from xfer_scale.plan import compute, memory, microbatch, suite, timing
 from xfer_scale.plan.compute import Shape, Throughput
 from xfer_scale.plan.phases import Recipe
-from xfer_scale.plan.sizes import RECORDED_SIZES, RECORDED_TOKENS
+from xfer_scale.plan.sizes import RECORDED_TOKENS
 
 SWEEP = ("experiment=smoke", "intermediate=mnli", "intermediate.fraction=0.25,0.5,1.0", "target=xnli,udpos", "seed=1,2")
 #: the smoke sweep, cut to seconds a cell
@@ -274,13 +275,15 @@ def test_without_local_data_recorded_sizes_are_used_and_nothing_is_downloaded(ca
     monkeypatch.setattr(datasets, "load_dataset", no_download)
     record = plan(tmp_path / "hub.json", "model=tiny", "intermediate=mnli", "intermediate.fraction=0.01", "target=xquad",
                   "target.languages=[en,de]", "target.eval_splits=[test]", f"cache.dir={cache_dir}")
+    mnli = compose_cfg("intermediate=mnli").intermediate.recorded_sizes  # the task YAMLs own the sizes
+    xquad = compose_cfg("target=xquad").target.recorded_sizes
     (model,) = record["phase1_list"]
-    assert model["examples"] == round(0.01 * RECORDED_SIZES["mnli", "train"])
+    assert model["examples"] == round(0.01 * mnli["train"])
     assert model["steps"] == -(-model["examples"] // 4) * 3  # batch 4, 3 epochs: the paper's MNLI recipe
     assert model["train_tokens"] == pytest.approx(3 * model["examples"] * RECORDED_TOKENS["classification"])
     (cell,) = record["cell_list"]
-    assert cell["estimates"]["target"]["examples"] == RECORDED_SIZES["xquad", "train"]
-    assert cell["estimates"]["zero_shot"]["examples"] == 2 * RECORDED_SIZES["xquad", "test"]
+    assert cell["estimates"]["target"]["examples"] == xquad["train"]
+    assert cell["estimates"]["zero_shot"]["examples"] == 2 * xquad["test"]
     assert record["estimates"]["total"]["unknown"] == []
 
 

@@ -138,7 +138,6 @@ def _as_tuple(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-@cache
 def _load(path: Path) -> Benchmark:
     raw = _yaml(path)
     unknown = sorted(set(raw) - _KEYS)
@@ -195,10 +194,17 @@ def target_file(target: str, benchmark_path: Path) -> Path:
                     f"{benchmark_path.parent.parent / TARGETS} or the package's conf/{TARGETS}")
 
 
-@cache
 def _yaml(path: Path) -> dict[str, Any]:
-    """A YAML file's mapping, by PyYAML's C loader where built: OmegaConf's loader took a second
-    for the benchmark files' targets, paid at every run's start-up validation."""
+    """A YAML file's mapping, parsed once while the file is unchanged (its size and modification
+    time are part of the key, so an edited file is read again)."""
+    stat = path.stat()
+    return _parsed(path, stat.st_size, stat.st_mtime_ns)
+
+
+@cache
+def _parsed(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
+    """By PyYAML's C loader where built: OmegaConf's loader took a second for the benchmark
+    files' targets, paid at every run's start-up validation."""
     try:
         loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as error:

@@ -5,7 +5,7 @@ the run reads it (`data.load_split`), and a seeded sample of it is encoded by th
 format with the model's tokenizer, when the tokenizer is on this machine: that gives the
 features per example (question-answering windows), the tokens per feature and the lengths.
 Nothing is downloaded: a hub split's size comes from the task YAML's `recorded_sizes` (the task
-owns its facts; `RECORDED_SIZES` is a view of them), and lengths that could not be measured from
+owns its facts), and lengths that could not be measured from
 RECORDED_TOKENS, or else `max_length` (an upper bound, flagged).
 """
 
@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from xfer_scale import data, formats
 
@@ -28,26 +26,6 @@ from xfer_scale import data, formats
 RECORDED_TOKENS = {"classification": 40.0, "span_qa": 183.0}
 SAMPLE = 1000  # examples tokenized per split: the mean length to about 1-2%
 SAMPLE_SEED = 0
-
-
-@cache
-def _recorded_sizes() -> dict[tuple[str, str], int]:
-    """(task, split) -> examples, from every shipped task YAML's `recorded_sizes`."""
-    conf = resources.files("xfer_scale.conf")
-    sizes = {}
-    for kind in ("intermediate", "target"):
-        for entry in conf.joinpath(kind).iterdir():
-            if entry.name.endswith(".yaml"):
-                task = OmegaConf.load(str(entry))
-                sizes |= {(task.name, split): count for split, count in (task.get("recorded_sizes") or {}).items()}
-    return sizes
-
-
-def __getattr__(name: str) -> Any:
-    """`RECORDED_SIZES`: (task, split) -> examples per language, as the task YAMLs record them."""
-    if name == "RECORDED_SIZES":
-        return _recorded_sizes()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
