@@ -15,11 +15,11 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.test_config import compose_cfg
-from xfer_scale import benchmarks, config, data, metrics, scoring
+from xfer_scale import benchmarks, config, data, file_formats, metrics, prediction_kinds, scoring
 from xfer_scale.cli import main
 from xfer_scale.errors import UserError
 from xfer_scale.prediction_kinds import LABELS
-from xfer_scale.submission import write_predictions
+from xfer_scale.submission import read_labels, write_predictions
 
 PAWSX = Path(str(resources.files("xfer_scale") / "conf" / "target" / "pawsx.yaml"))
 SMOKE_PAWSX = resources.files("xfer_scale") / "smoke_data" / "pawsx"
@@ -54,6 +54,36 @@ def test_each_listed_target_writes_where_its_benchmarks_say():
             target = compose_cfg(f"target={task.target}", f"benchmark={bench.name}").target
             assert benchmarks.submission_of(target) == task.submission
             assert scoring.TASK_SCORING[task.name].family == target.metric  # one owner: the target YAML
+
+
+#: a kind and its file format, registered as a metric module outside the package would
+SCORES = prediction_kinds.register("test scores", "one real number per example")
+
+
+def _write_scores(predictions: list[float]) -> str:
+    return "".join(f"{float(value)!r}\n" for value in predictions)
+
+
+def _read_scores(path: Path) -> list[float]:
+    return [float(line) for line in file_formats.lines(path)]
+
+
+file_formats.register("test_score", "txt", SCORES, _write_scores, _read_scores)
+
+
+def test_a_file_format_registered_beside_its_kind_is_written_read_and_listed(tmp_path: Path):
+    path = write_predictions(tmp_path, "sts", "de", [0.5, 4.25, -1.0], "test_score")
+    assert path == tmp_path / "sts" / "test-de.txt" and path.read_text() == "0.5\n4.25\n-1.0\n"
+    assert read_labels(path, "sts", "test_score") == [0.5, 4.25, -1.0]
+    listed = benchmark_file(tmp_path, "xtreme", "pawsx: {file: test_score, report: [accuracy], headline: [accuracy]}\n")
+    with pytest.raises(UserError, match=r"file format test_score of pawsx holds test scores"):
+        benchmarks.load(listed)  # pawsx's accuracy scores labels: the kinds must agree
+    with pytest.raises(ValueError, match="registered twice"):
+        file_formats.register("test_score", "tsv", SCORES, _write_scores, _read_scores)
+    with pytest.raises(ValueError, match="no prediction kind"):
+        file_formats.register("test_score2", "tsv", "real numbers", _write_scores, _read_scores)
+    with pytest.raises(ValueError, match="registered twice, differently"):
+        prediction_kinds.register(SCORES, "something else")
 
 
 # --- refused at start-up ----------------------------------------------------------------------

@@ -28,8 +28,9 @@ from typing import Any
 
 import yaml
 
+from xfer_scale import metrics  # its modules also register the file formats of new prediction kinds
 from xfer_scale.errors import UserError
-from xfer_scale.prediction_kinds import FILE_FORMATS
+from xfer_scale.file_formats import FILE_FORMATS
 
 #: the package's config folder (src/xfer_scale/conf links to the repository's conf/)
 CONF = Path(str(resources.files("xfer_scale") / "conf"))
@@ -179,6 +180,12 @@ def _task(path: Path, benchmark: str, name: str, entry: Any) -> Task:
     if declared != Submission(name, entry["file"]):
         raise UserError(f"{target_path} declares submission {declared.task} ({declared.file}), but {path} lists it as "
                         f"{name} ({entry['file']}); drop the declaration from the target YAML")
+    metric = metrics.find(str(target.get("metric", "accuracy")))
+    holds = FILE_FORMATS[entry["file"]].holds
+    if metric is not None and metric.needs != holds:
+        fitting = [file for file, found in FILE_FORMATS.items() if found.holds == metric.needs]
+        raise UserError(f"{where}: file format {entry['file']} of {name} holds {holds}, but its metric {metric.name} "
+                        f"({target_path}) scores {metric.needs}; use file: {' or '.join(fitting) or '(none holds it)'}")
     return Task(name, target_name, entry["file"], str(target.get("metric", "accuracy")),
                 _as_tuple(list(languages), f"{target_path}: benchmark_languages.{benchmark}"),
                 report, headline, bool(entry.get("pooled", False)))

@@ -1,16 +1,16 @@
 """The shapes a task's predictions take, named once.
 
 Three parties must agree on a task's predictions: its format produces them, its metric scores
-them, and its submission file holds them (`FILE_FORMATS`: each file format and the kind it holds). Each names the shape from this list, so start-up
-validation can tell that `target=xnli target.metric=seqeval` cannot work (a classifier produces
-labels; seqeval needs tag sequences) before any training, instead of scoring the wrong thing.
+them, and its submission file holds them (`file_formats`). Each names its shape from this
+registry, so start-up validation can tell that `target=xnli target.metric=seqeval` cannot work
+(a classifier produces labels; seqeval needs tag sequences) before any training, instead of
+scoring the wrong thing. A new shape (a regression's real numbers) is registered by the metric
+module that scores it (`register`), beside its metric.
 
 Kept free of imports: `xfer-scale score` and the report read it without loading torch or seqeval.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 LABELS = "labels"
 TAG_SEQUENCES = "tag sequences"
@@ -28,19 +28,8 @@ KINDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class FileFormat:
-    """A submission file format: its extension and the prediction kind its files hold."""
-
-    extension: str
-    holds: str
-
-
-FILE_FORMATS: dict[str, FileFormat] = {
-    "label": FileFormat("tsv", LABELS),
-    "tag": FileFormat("tsv", TAG_SEQUENCES),
-    "pair": FileFormat("tsv", PAIRS),
-    "squad": FileFormat("json", ANSWERS),
-    "xcopa": FileFormat("jsonl", LABELS),
-    "ranking": FileFormat("json", RANKINGS),
-}
+def register(name: str, description: str) -> str:
+    """Make prediction kind `name` known (`description`: its shape, as a metric takes it); returns the name."""
+    if KINDS.setdefault(name, description) != description:
+        raise ValueError(f"prediction kind {name!r} is registered twice, differently: {KINDS[name]!r} and {description!r}")
+    return name

@@ -1,7 +1,7 @@
 """Start-up checks that a run's tasks can be scored and their predictions written.
 
 Three things must fit: the task's format produces a kind of prediction, its metric (`metric:`,
-a registered metric) needs one, and its submission file format holds one (`prediction_kinds`).
+a registered metric) needs one, and its submission file format holds one (`prediction_kinds`, `file_formats`).
 Each mismatch is found here, before any data is read, as a UserError naming the task and the fix:
 left to the end of a run it would fail after hours of training, or, as once happened to a target
 added as a YAML copy, write no prediction files without a word.
@@ -14,7 +14,7 @@ from typing import Any
 from xfer_scale import benchmarks
 from xfer_scale.benchmarks import Submission
 from xfer_scale.errors import UserError
-from xfer_scale.prediction_kinds import FILE_FORMATS
+from xfer_scale.file_formats import FILE_FORMATS
 
 #: an intermediate task's metric where nothing is scored (MLM, a multitask)
 NO_METRIC = "none"
