@@ -21,6 +21,7 @@ does not use this.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -113,10 +114,17 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+@functools.lru_cache(maxsize=1)
+def _last_paragraphs_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """`sentence_spans`, kept for the next question: SQuAD's rows, whole or subsampled, come in
+    file order, a paragraph's questions together, and the rules cost 0.6 ms a paragraph."""
+    return tuple(sentence_spans(text))
+
+
 def answer_sentence(text: str, answer_start: int) -> str | None:
     """The sentence that holds the character `answer_start`, or None where it falls between
     sentences (XTREME-R skips such a question)."""
-    for start, end in sentence_spans(text):
+    for start, end in _last_paragraphs_spans(text):
         if start <= answer_start < end:
             return text[start:end]
     return None
