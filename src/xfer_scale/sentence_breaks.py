@@ -7,8 +7,8 @@ XTREME-R breaks paragraphs with a rule-based breaker, `infer_sentence_breaks` of
 changed in commit c168376b2ed9fc673078aa69402bfcb74dd9d9d3, read at
 838c13b69daafb9328785d16caae2711e4012123). The training pairs are only XTREME-R's where the
 sentences are, so this module applies the same rules in the same order and gives the same
-spans, quirks included (a cut after "x. The" even where "x." abbreviates; "As" starts a
-sentence only before two spaces). An approximation of those rules cut 6 of the 240 English
+spans, quirks included (after an abbreviation, "The" starts a sentence, "As" only before two
+spaces). An approximation of those rules cut 6 of the 240 English
 XQuAD-R paragraphs differently and gave 16 of its 1,190 questions another answer sentence.
 
 The breaker is sed-like: the paragraph is one line (its newlines become spaces), each rule
