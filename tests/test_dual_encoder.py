@@ -174,6 +174,16 @@ def test_the_loss_is_cross_entropy_over_the_scaled_in_batch_similarities():
     assert fmt.loss((queries, candidates, scale), {}, One()) == pytest.approx(expected.item())
 
 
+def test_the_pooler_starts_as_berts_init_weights_leaves_it():
+    encoder = torch.nn.Module()
+    encoder.config = type("Config", (), {"hidden_size": 512, "initializer_range": 0.05})()
+    dense = _format(pooling="cls").build(encoder).head.dense
+    # normal(0, initializer_range); PyTorch's default (uniform, bound 1/sqrt(512)) has std 0.026
+    assert dense.weight.std().item() == pytest.approx(0.05, rel=0.02)
+    assert dense.weight.mean().item() == pytest.approx(0.0, abs=0.001)
+    assert torch.equal(dense.bias, torch.zeros(512))
+
+
 def _gather_worker(rank: int, port: int, out: Path) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)

@@ -6,7 +6,10 @@ dense layer and tanh), L2-normalised; training scores every query against every 
 the batch, scaled by a learnable factor that starts at 100, with cross-entropy towards its
 own candidate (in-batch negatives). In a data-parallel run the candidates of every process
 are negatives too. The pooler is new: XLM-R was pretrained without a sentence objective, so
-its checkpoint's pooler carries nothing learnt.
+its checkpoint's pooler carries nothing learnt. It starts as XTREME-R's does: BERT's
+`_init_weights` (weights normal(0, `initializer_range` = 0.02), bias 0), which is also what
+the hub checkpoint's pooler is, a draw made when fairseq's weights were converted (transformers'
+`convert_roberta_original_pytorch_checkpoint_to_pytorch.py` copies no pooler).
 
 Evaluation ranks one search space for every language (`search_space`): LAReQA pools the
 candidates of all 11 languages, Mewsli-X has one set of entities (a million in the release).
@@ -60,9 +63,12 @@ class DualEncoderHead(nn.Module):
     tokens' states (no weights but the scale), in float32: a bf16 model's (phase 3's) sum of
     bf16 states would be rounded to bf16 before it is ranked by cosine."""
 
-    def __init__(self, hidden_size: int, pooling: str):
+    def __init__(self, hidden_size: int, pooling: str, initializer_range: float):
         super().__init__()
         self.dense = nn.Linear(hidden_size, hidden_size) if pooling == "cls" else None
+        if self.dense is not None:  # as BERT's `_init_weights` initialises the pooler XTREME-R loads
+            nn.init.normal_(self.dense.weight, std=initializer_range)
+            nn.init.zeros_(self.dense.bias)
         self.logit_scale = nn.Parameter(torch.tensor([INITIAL_SCALE]))
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -183,7 +189,8 @@ class DualEncoder(Format):
         return encode_indexed(examples, tokenize)
 
     def build(self, encoder: nn.Module) -> DualEncoderModel:
-        return DualEncoderModel(encoder, DualEncoderHead(encoder.config.hidden_size, self.pooling))
+        config = encoder.config
+        return DualEncoderModel(encoder, DualEncoderHead(config.hidden_size, self.pooling, config.initializer_range))
 
     def loss(self, outputs: Any, batch: dict[str, torch.Tensor], accelerator: Any) -> torch.Tensor:
         queries, candidates, scale = outputs
