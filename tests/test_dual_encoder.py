@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from tests.conftest import run_cli
 from xfer_scale import metrics, readers, sentence_breaks
 from xfer_scale.errors import UserError
-from xfer_scale.formats.dual_encoder import DualEncoder, Index, gather_candidates, squad_pairs
+from xfer_scale.formats.dual_encoder import DualEncoder, Index, gather_candidates, lowercased, squad_pairs
 
 
 def _paragraph(sentences: list[str], questions: list[tuple[str, str, str]], space: str = " ") -> dict:
@@ -182,6 +182,22 @@ def test_the_pooler_starts_as_berts_init_weights_leaves_it():
     assert dense.weight.std().item() == pytest.approx(0.05, rel=0.02)
     assert dense.weight.mean().item() == pytest.approx(0.0, abs=0.001)
     assert torch.equal(dense.bias, torch.zeros(512))
+
+
+def test_lowercase_lowercases_every_text_one_character_at_a_time_as_transformers_2_did():
+    # `lowercase_text` lowers regex matches of one character: a final capital sigma becomes σ, not ς
+    assert lowercased("ΟΔΟΣ Ann") == "οδοσ ann" != "ΟΔΟΣ Ann".lower()
+
+    def tokenizer(texts: list[str], truncation: bool, max_length: int) -> dict[str, list]:
+        return {"input_ids": [[ord(c) for c in text] for text in texts], "attention_mask": [[1] * len(t) for t in texts]}
+
+    pairs = datasets.Dataset.from_dict({"query": ["Who?"], "candidate": ["Ann."]})
+    texts = datasets.Dataset.from_dict({"id": ["c"], "text": ["ΣA"]})
+    lowered = _format(lowercase=True)
+    assert lowered.encode(pairs, tokenizer, 8)[0]["input_ids"] == [ord(c) for c in "who?"]
+    assert lowered.encode(pairs, tokenizer, 8)[0]["candidate_input_ids"] == [ord(c) for c in "ann."]
+    assert lowered.encode(texts, tokenizer, 8)[0]["input_ids"] == [ord(c) for c in "σa"]
+    assert _format().encode(texts, tokenizer, 8)[0]["input_ids"] == [ord(c) for c in "ΣA"]
 
 
 def _gather_worker(rank: int, port: int, out: Path) -> None:

@@ -22,9 +22,10 @@ Rows: see `readers.ranking`. Training rows are (`query`, `candidate`) pairs; SQu
 rows (LAReQA's training data is SQuAD v1.1) become pairs of the question and its answer's
 sentence followed by the paragraph, as XTREME-R builds them (`sentence_breaks`).
 `format_options`: `query_length` (96; candidates use `train.max_length`),
-`max_candidates` (keep the first N candidates of the search space, for quick runs only) and
-`pooling` (`cls`, XTREME-R's, or `mean`). A randomly initialised encoder (`model=tiny`)
-collapses under `cls` pooling (every text embedded alike, measured on the smoke data at
+`max_candidates` (keep the first N candidates of the search space, for quick runs only),
+`lowercase` (every text lowercased before it is tokenized, as XTREME-R's XLM-R runs had it:
+see conf/target/lareqa.yaml) and `pooling` (`cls`, XTREME-R's, or `mean`). A randomly
+initialised encoder (`model=tiny`) collapses under `cls` pooling (every text embedded alike, measured on the smoke data at
 learning rates 1e-3 and 1e-4) but learns under `mean`: smoke runs pass
 `target.format_options.pooling=mean`.
 """
@@ -51,7 +52,7 @@ from xfer_scale.prediction_kinds import RANKINGS
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("query_length", "max_candidates", "pooling")
+OPTIONS = ("query_length", "max_candidates", "pooling", "lowercase")
 POOLINGS = ("cls", "mean")
 INITIAL_SCALE = 100.0
 TOP_K = 20  # XTREME-R ranks, writes and scores the top 20
@@ -129,6 +130,14 @@ def squad_pairs(examples: datasets.Dataset, task_name: str) -> datasets.Dataset:
     return datasets.Dataset.from_dict({"query": queries, "candidate": candidates})
 
 
+def lowercased(text: str) -> str:
+    """`text` lowercased as transformers 2.5-2.9 lowercase it for a tokenizer given
+    `do_lower_case=True` (`PreTrainedTokenizer.tokenize`'s `lowercase_text`): one character at a
+    time, so a Greek capital sigma becomes σ even at a word's end, where `str.lower` gives ς.
+    XLM-R's special tokens, which that function leaves alone, are lowercase already."""
+    return "".join(character.lower() for character in text)
+
+
 @dataclasses.dataclass(frozen=True)
 class Index:
     """The embedded search space: candidate ids and their unit vectors (rows in the same order)."""
@@ -151,6 +160,7 @@ class DualEncoder(Format):
         self.query_length = int(options.get("query_length", 96))
         self.max_candidates = options.get("max_candidates")
         self.pooling = options.get("pooling", "cls")
+        self.lowercase = bool(options.get("lowercase", False))
         if self.pooling not in POOLINGS:
             raise UserError(f"task {task.name}: format_options.pooling={self.pooling!r}; choose cls (XTREME-R's) "
                             "or mean.")
@@ -175,8 +185,8 @@ class DualEncoder(Format):
         each; a row is a candidate when it has no `relevant` (the search space)."""
         if "query" in examples.column_names:
             def tokenize(batch: dict[str, list]) -> dict[str, list]:
-                query = tokenizer(batch["query"], truncation=True, max_length=self.query_length)
-                candidate = tokenizer(batch["candidate"], truncation=True, max_length=max_length)
+                query = tokenizer(self.texts(batch["query"]), truncation=True, max_length=self.query_length)
+                candidate = tokenizer(self.texts(batch["candidate"]), truncation=True, max_length=max_length)
                 return {"input_ids": query["input_ids"], "attention_mask": query["attention_mask"],
                         "candidate_input_ids": candidate["input_ids"],
                         "candidate_attention_mask": candidate["attention_mask"], "example_index": batch["example_index"]}
@@ -184,9 +194,13 @@ class DualEncoder(Format):
             length = self.query_length if "relevant" in examples.column_names else max_length
 
             def tokenize(batch: dict[str, list]) -> dict[str, list]:
-                return {**tokenizer(batch["text"], truncation=True, max_length=length),
+                return {**tokenizer(self.texts(batch["text"]), truncation=True, max_length=length),
                         "example_index": batch["example_index"]}
         return encode_indexed(examples, tokenize)
+
+    def texts(self, texts: list[str]) -> list[str]:
+        """The texts as the tokenizer gets them: lowercased with `format_options.lowercase`."""
+        return [lowercased(text) for text in texts] if self.lowercase else texts
 
     def build(self, encoder: nn.Module) -> DualEncoderModel:
         config = encoder.config
