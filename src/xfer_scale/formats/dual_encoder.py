@@ -160,7 +160,7 @@ def squad_pairs(examples: datasets.Dataset, task_name: str) -> datasets.Dataset:
 
 
 def lowercased(text: str) -> str:
-    """`text` lowercased as transformers 2.5-2.9 lowercase it for a tokenizer given
+    """`text` lowercased as transformers 2.3-2.9 lowercase it for a tokenizer given
     `do_lower_case=True` (`PreTrainedTokenizer.tokenize`'s `lowercase_text`): one character at a
     time, so a Greek capital sigma becomes σ even at a word's end, where `str.lower` gives ς.
     XLM-R's special tokens, which that function leaves alone, are lowercase already."""
