@@ -20,7 +20,8 @@ from omegaconf import OmegaConf
 from tests.conftest import run_cli
 from xfer_scale import metrics, readers, sentence_breaks
 from xfer_scale.errors import UserError
-from xfer_scale.formats.dual_encoder import DualEncoder, Index, gather_candidates, squad_pairs
+from xfer_scale.formats.dual_encoder import (DEV_SCORE, DualEncoder, Index, dev_score, gather_candidates, lowercased,
+                                             squad_pairs)
 
 
 def _paragraph(sentences: list[str], questions: list[tuple[str, str, str]], space: str = " ") -> dict:
@@ -161,17 +162,75 @@ def test_queries_without_gold_write_predictions_but_score_nothing():
     assert fmt.score([["a"]], queries, "en") == {}
 
 
+def _pair_rows(pairs: int, width: int = 4, scale: float = 100.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Unit query and candidate vectors, and the model's rows of them: query, candidate, scale."""
+    queries = torch.nn.functional.normalize(torch.randn(pairs, width), dim=-1)
+    candidates = torch.nn.functional.normalize(torch.randn(pairs, width), dim=-1)
+    return queries, candidates, torch.cat([queries, candidates, torch.full((pairs, 1), scale)], dim=-1)
+
+
 def test_the_loss_is_cross_entropy_over_the_scaled_in_batch_similarities():
     fmt = _format()
-    queries = torch.nn.functional.normalize(torch.randn(3, 4), dim=-1)
-    candidates = torch.nn.functional.normalize(torch.randn(3, 4), dim=-1)
-    scale = torch.tensor([100.0])
+    queries, candidates, rows = _pair_rows(3)
 
     class One:
         num_processes = 1
 
     expected = torch.nn.functional.cross_entropy(100.0 * queries @ candidates.T, torch.arange(3))
-    assert fmt.loss((queries, candidates, scale), {}, One()) == pytest.approx(expected.item())
+    assert fmt.loss(rows, {}, One()) == pytest.approx(expected.item())
+
+
+def test_dev_pairs_score_minus_xtreme_rs_avg_loss_over_batches_of_8_in_order():
+    fmt = _format()
+    queries, candidates, rows = _pair_rows(10, scale=20.0)
+    pairs = datasets.Dataset.from_dict({"query": ["q"] * 10, "candidate": ["c"] * 10})
+    features = datasets.Dataset.from_dict({"example_index": list(reversed(range(10)))})  # in another order
+    predictions = fmt.predict(list(reversed(rows)), features, pairs)
+
+    def loss(a: int, b: int) -> float:
+        logits = 20.0 * queries[a:b] @ candidates[a:b].T
+        return torch.nn.functional.cross_entropy(logits, torch.arange(b - a)).item()
+
+    # run_retrieval_qa.evaluate: batches 0-7 and 8-9, each batch's mean loss counting once
+    expected = -(loss(0, 8) + loss(8, 10)) / 2
+    assert fmt.score(predictions, pairs, "en") == pytest.approx({DEV_SCORE: expected})
+    assert dev_score(rows) == pytest.approx(expected)
+    assert fmt.selection_metric == DEV_SCORE
+    with pytest.raises(UserError, match="dev pairs score minus_loss only"):
+        _format(selection_metric="map@20")
+
+
+def test_squad_dev_rows_become_the_training_pairs():
+    context = "Ann buys a car. Bo sells a boat."
+    rows = datasets.Dataset.from_list([
+        {"context": context, "question": "Who sells?", "answers": {"text": ["Bo"], "answer_start": [16]}}])
+    assert _format().selection_examples(rows).to_list() == [{"query": "Who sells?", "candidate": "Bo sells a boat." + context}]
+
+
+def test_the_pooler_starts_as_berts_init_weights_leaves_it():
+    encoder = torch.nn.Module()
+    encoder.config = type("Config", (), {"hidden_size": 512, "initializer_range": 0.05})()
+    dense = _format(pooling="cls").build(encoder).head.dense
+    # normal(0, initializer_range); PyTorch's default (uniform, bound 1/sqrt(512)) has std 0.026
+    assert dense.weight.std().item() == pytest.approx(0.05, rel=0.02)
+    assert dense.weight.mean().item() == pytest.approx(0.0, abs=0.001)
+    assert torch.equal(dense.bias, torch.zeros(512))
+
+
+def test_lowercase_lowercases_every_text_one_character_at_a_time_as_transformers_2_did():
+    # `lowercase_text` lowers regex matches of one character: a final capital sigma becomes σ, not ς
+    assert lowercased("ΟΔΟΣ Ann") == "οδοσ ann" != "ΟΔΟΣ Ann".lower()
+
+    def tokenizer(texts: list[str], truncation: bool, max_length: int) -> dict[str, list]:
+        return {"input_ids": [[ord(c) for c in text] for text in texts], "attention_mask": [[1] * len(t) for t in texts]}
+
+    pairs = datasets.Dataset.from_dict({"query": ["Who?"], "candidate": ["Ann."]})
+    texts = datasets.Dataset.from_dict({"id": ["c"], "text": ["ΣA"]})
+    lowered = _format(lowercase=True)
+    assert lowered.encode(pairs, tokenizer, 8)[0]["input_ids"] == [ord(c) for c in "who?"]
+    assert lowered.encode(pairs, tokenizer, 8)[0]["candidate_input_ids"] == [ord(c) for c in "ann."]
+    assert lowered.encode(texts, tokenizer, 8)[0]["input_ids"] == [ord(c) for c in "σa"]
+    assert _format().encode(texts, tokenizer, 8)[0]["input_ids"] == [ord(c) for c in "ΣA"]
 
 
 def _gather_worker(rank: int, port: int, out: Path) -> None:
@@ -230,7 +289,16 @@ def test_a_run_trains_ranks_and_its_scores_recompute_from_its_prediction_files(
         tmp_path: Path, cache_dir: Path, target: str, family: str, queries: int, epochs: int):
     run_dir = tmp_path / "run"
     assert run_cli("intermediate=none", f"target={target}", "target.format_options.pooling=mean",
-                   f"target.train.epochs={epochs}", run_dir=run_dir, cache_dir=cache_dir) == 0
+                   f"target.train.epochs={epochs}", "target.train.eval_every_steps=10",
+                   run_dir=run_dir, cache_dir=cache_dir) == 0
+    target_phase = pd.read_parquet(run_dir / "phases.parquet").set_index("phase").loc["target"]
+    history = json.loads(target_phase["dev_history"])
+    if target == "lareqa":  # SQuAD dev selects: scored every 10 steps and at the end, the lowest loss kept
+        assert [point["step"] for point in history] == [10, 20, 25] and target_phase["steps"] == 25
+        best = max(history, key=lambda point: point["score"])
+        assert target_phase["best_step"] == best["step"] and all(point["score"] < 0 for point in history)
+    else:  # Mewsli-X has no dev split: the final model
+        assert history == [] and target_phase["best_step"] == 0
     results = pd.read_parquet(run_dir / "results.parquet")
     assert sorted(results["language"]) == ["de", "en", "es"]
     assert set(results["metric"]) == {"map@20"} and set(results["n_examples"]) == {queries}
@@ -238,3 +306,11 @@ def test_a_run_trains_ranks_and_its_scores_recompute_from_its_prediction_files(
         assert row.value == pytest.approx(_recomputed(run_dir, SMOKE_DATA, row.language, family))
     if target == "mewslix":  # 24 entities: ranking them at random gives about 15
         assert results.set_index("language").loc["en", "value"] > 50
+
+
+def test_without_its_dev_split_lareqa_keeps_the_final_model(tmp_path: Path, cache_dir: Path):
+    run_dir = tmp_path / "run"
+    assert run_cli("intermediate=none", "target=lareqa", "~target.splits.dev", "target.format_options.pooling=mean",
+                   "target.train.epochs=1", "target.train.eval_every_steps=10", run_dir=run_dir, cache_dir=cache_dir) == 0
+    target_phase = pd.read_parquet(run_dir / "phases.parquet").set_index("phase").loc["target"]
+    assert (target_phase["steps"], target_phase["best_step"], target_phase["dev_history"]) == (25, 0, "[]")

@@ -114,7 +114,7 @@ def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, t
     queries)."""
     if "dev" not in task.splits:
         return None, {}
-    examples = feature_cache.load_split(cfg, task, "dev", language)
+    examples = fmt.selection_examples(feature_cache.load_split(cfg, task, "dev", language))
     size = min(task.train.eval_examples or len(examples), len(examples))
     labels = data.label_column(examples)
     chosen = sorted(data.subsample_order(labels, len(examples), cfg.seed)[:size].tolist())

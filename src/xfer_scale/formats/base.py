@@ -127,6 +127,12 @@ class Format:
             examples = translate_train.union(self.task, load, full, chosen, amount.languages)
         return TrainingSet(examples, len(full) * len(amount.languages), chosen)
 
+    def selection_examples(self, examples: datasets.Dataset) -> datasets.Dataset:
+        """The loaded dev split as the format scores it to select checkpoints: as it is here; a
+        format whose training rows are made from the split's (the dual encoder's pairs) makes
+        them the same way."""
+        return examples
+
     def search_space(self, load: Loader) -> datasets.Dataset | None:
         """What every language's queries are ranked against (LAReQA's pooled answer sentences,
         Mewsli-X's entities), embedded once per evaluation by the pipeline; None where

@@ -6,7 +6,10 @@ dense layer and tanh), L2-normalised; training scores every query against every 
 the batch, scaled by a learnable factor that starts at 100, with cross-entropy towards its
 own candidate (in-batch negatives). In a data-parallel run the candidates of every process
 are negatives too. The pooler is new: XLM-R was pretrained without a sentence objective, so
-its checkpoint's pooler carries nothing learnt.
+its checkpoint's pooler carries nothing learnt. It starts as XTREME-R's does: BERT's
+`_init_weights` (weights normal(0, `initializer_range` = 0.02), bias 0), which is also what
+the hub checkpoint's pooler is, a draw made when fairseq's weights were converted (transformers'
+`convert_roberta_original_pytorch_checkpoint_to_pytorch.py` copies no pooler).
 
 Evaluation ranks one search space for every language (`search_space`): LAReQA pools the
 candidates of all 11 languages, Mewsli-X has one set of entities (a million in the release).
@@ -18,10 +21,17 @@ also calls map@20).
 Rows: see `readers.ranking`. Training rows are (`query`, `candidate`) pairs; SQuAD-shaped
 rows (LAReQA's training data is SQuAD v1.1) become pairs of the question and its answer's
 sentence followed by the paragraph, as XTREME-R builds them (`sentence_breaks`).
+
+Checkpoint selection (a `dev` split; LAReQA's is SQuAD v1.1 dev): pairs as in training, scored
+as `run_retrieval_qa.py --evaluate_during_training` scores them, its `avg_loss`: the in-batch
+loss of consecutive batches of 8 in file order, averaged over the batches. The loop keeps the
+highest score, so the score is minus that loss (`DEV_SCORE`).
+
 `format_options`: `query_length` (96; candidates use `train.max_length`),
-`max_candidates` (keep the first N candidates of the search space, for quick runs only) and
-`pooling` (`cls`, XTREME-R's, or `mean`). A randomly initialised encoder (`model=tiny`)
-collapses under `cls` pooling (every text embedded alike, measured on the smoke data at
+`max_candidates` (keep the first N candidates of the search space, for quick runs only),
+`lowercase` (every text lowercased before it is tokenized, as XTREME-R's XLM-R runs had it:
+see conf/target/lareqa.yaml) and `pooling` (`cls`, XTREME-R's, or `mean`). A randomly
+initialised encoder (`model=tiny`) collapses under `cls` pooling (every text embedded alike, measured on the smoke data at
 learning rates 1e-3 and 1e-4) but learns under `mean`: smoke runs pass
 `target.format_options.pooling=mean`.
 """
@@ -48,10 +58,15 @@ from xfer_scale.prediction_kinds import RANKINGS
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("query_length", "max_candidates", "pooling")
+OPTIONS = ("query_length", "max_candidates", "pooling", "lowercase")
 POOLINGS = ("cls", "mean")
 INITIAL_SCALE = 100.0
 TOP_K = 20  # XTREME-R ranks, writes and scores the top 20
+#: the dev score that selects checkpoints: minus XTREME-R's dev `avg_loss` (higher is better)
+DEV_SCORE = "minus_loss"
+#: run_retrieval_qa.py's dev batches: `--per_gpu_eval_batch_size` (default 8; train_lareqa.sh
+#: sets none) on one GPU, drawn in file order (`SequentialSampler`)
+DEV_BATCH = 8
 
 
 class DualEncoderHead(nn.Module):
@@ -60,9 +75,12 @@ class DualEncoderHead(nn.Module):
     tokens' states (no weights but the scale), in float32: a bf16 model's (phase 3's) sum of
     bf16 states would be rounded to bf16 before it is ranked by cosine."""
 
-    def __init__(self, hidden_size: int, pooling: str):
+    def __init__(self, hidden_size: int, pooling: str, initializer_range: float):
         super().__init__()
         self.dense = nn.Linear(hidden_size, hidden_size) if pooling == "cls" else None
+        if self.dense is not None:  # as BERT's `_init_weights` initialises the pooler XTREME-R loads
+            nn.init.normal_(self.dense.weight, std=initializer_range)
+            nn.init.zeros_(self.dense.bias)
         self.logit_scale = nn.Parameter(torch.tensor([INITIAL_SCALE]))
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -74,7 +92,10 @@ class DualEncoderHead(nn.Module):
 
 
 class DualEncoderModel(nn.Module):
-    """Embeds queries alone (prediction), or queries and their candidates (training)."""
+    """Embeds queries alone (prediction), or queries and their candidates (training, dev):
+    then one row a pair, the query's vector, the candidate's and the similarity scale
+    (`split_pairs`), so that the evaluation loop, which stores one tensor a feature, can
+    score dev pairs as training does."""
 
     def __init__(self, encoder: nn.Module, head: DualEncoderHead):
         super().__init__()
@@ -91,7 +112,22 @@ class DualEncoderModel(nn.Module):
         queries = self.embed(input_ids, attention_mask)
         if candidate_input_ids is None:
             return queries
-        return queries, self.embed(candidate_input_ids, candidate_attention_mask), self.head.logit_scale
+        scale = self.head.logit_scale.float().expand(len(queries), 1)
+        return torch.cat([queries, self.embed(candidate_input_ids, candidate_attention_mask), scale], dim=-1)
+
+
+def split_pairs(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(queries, candidates, scale) of `DualEncoderModel`'s pair rows."""
+    width = (rows.shape[-1] - 1) // 2
+    return rows[:, :width], rows[:, width:2 * width], rows[0, -1]
+
+
+def in_batch_loss(queries: torch.Tensor, candidates: torch.Tensor, scale: torch.Tensor,
+                  offset: int = 0) -> torch.Tensor:
+    """Cross-entropy of each query's scaled similarities to every candidate, towards its own
+    (at `offset` + its row: a data-parallel batch's candidates hold other processes' first)."""
+    logits = scale * queries @ candidates.T
+    return functional.cross_entropy(logits, torch.arange(len(queries), device=logits.device) + offset)
 
 
 def gather_candidates(candidates: torch.Tensor, accelerator: Any) -> tuple[torch.Tensor, int]:
@@ -123,6 +159,23 @@ def squad_pairs(examples: datasets.Dataset, task_name: str) -> datasets.Dataset:
     return datasets.Dataset.from_dict({"query": queries, "candidate": candidates})
 
 
+def lowercased(text: str) -> str:
+    """`text` lowercased as transformers 2.3-2.9 lowercase it for a tokenizer given
+    `do_lower_case=True` (`PreTrainedTokenizer.tokenize`'s `lowercase_text`): one character at a
+    time, so a Greek capital sigma becomes σ even at a word's end, where `str.lower` gives ς.
+    XLM-R's special tokens, which that function leaves alone, are lowercase already."""
+    return "".join(character.lower() for character in text)
+
+
+def dev_score(rows: torch.Tensor) -> float:
+    """Minus the mean in-batch loss of the pair rows cut in order into batches of DEV_BATCH
+    (the last may be shorter), each batch's loss counting once: `run_retrieval_qa.evaluate`'s
+    `avg_loss`, the only dev figure XTREME-R's LAReQA training computes."""
+    losses = [in_batch_loss(*split_pairs(rows[start:start + DEV_BATCH])).item()
+              for start in range(0, len(rows), DEV_BATCH)]
+    return -float(np.mean(losses))
+
+
 @dataclasses.dataclass(frozen=True)
 class Index:
     """The embedded search space: candidate ids and their unit vectors (rows in the same order)."""
@@ -145,15 +198,27 @@ class DualEncoder(Format):
         self.query_length = int(options.get("query_length", 96))
         self.max_candidates = options.get("max_candidates")
         self.pooling = options.get("pooling", "cls")
+        self.lowercase = bool(options.get("lowercase", False))
         if self.pooling not in POOLINGS:
             raise UserError(f"task {task.name}: format_options.pooling={self.pooling!r}; choose cls (XTREME-R's) "
                             "or mean.")
+        # a dev split holds pairs, not rankings: it scores the loss (a chosen `selection_metric` must be that)
+        if self.selection_metric != DEV_SCORE and "selection_metric" in options:
+            raise UserError(f"task {task.name}: format_options.selection_metric={self.selection_metric!r}; a dual "
+                            f"encoder's dev pairs score {DEV_SCORE} only.")
+        self.selection_metric = DEV_SCORE
 
     def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
         chosen = super().training_set(load, amount)
-        if "query" in chosen.examples.column_names:
-            return chosen
-        return dataclasses.replace(chosen, examples=squad_pairs(chosen.examples, self.task.name))
+        return dataclasses.replace(chosen, examples=self.pairs(chosen.examples))
+
+    def selection_examples(self, examples: datasets.Dataset) -> datasets.Dataset:
+        """Pairs, made as the training pairs are (LAReQA's dev split is SQuAD's)."""
+        return self.pairs(examples)
+
+    def pairs(self, examples: datasets.Dataset) -> datasets.Dataset:
+        """(`query`, `candidate`) rows: as they are, or from SQuAD-shaped rows (`squad_pairs`)."""
+        return examples if "query" in examples.column_names else squad_pairs(examples, self.task.name)
 
     def search_space(self, load: Loader) -> datasets.Dataset:
         candidates = load(self.task, SEARCH_SPLIT)
@@ -169,8 +234,8 @@ class DualEncoder(Format):
         each; a row is a candidate when it has no `relevant` (the search space)."""
         if "query" in examples.column_names:
             def tokenize(batch: dict[str, list]) -> dict[str, list]:
-                query = tokenizer(batch["query"], truncation=True, max_length=self.query_length)
-                candidate = tokenizer(batch["candidate"], truncation=True, max_length=max_length)
+                query = tokenizer(self.texts(batch["query"]), truncation=True, max_length=self.query_length)
+                candidate = tokenizer(self.texts(batch["candidate"]), truncation=True, max_length=max_length)
                 return {"input_ids": query["input_ids"], "attention_mask": query["attention_mask"],
                         "candidate_input_ids": candidate["input_ids"],
                         "candidate_attention_mask": candidate["attention_mask"], "example_index": batch["example_index"]}
@@ -178,19 +243,22 @@ class DualEncoder(Format):
             length = self.query_length if "relevant" in examples.column_names else max_length
 
             def tokenize(batch: dict[str, list]) -> dict[str, list]:
-                return {**tokenizer(batch["text"], truncation=True, max_length=length),
+                return {**tokenizer(self.texts(batch["text"]), truncation=True, max_length=length),
                         "example_index": batch["example_index"]}
         return encode_indexed(examples, tokenize)
 
+    def texts(self, texts: list[str]) -> list[str]:
+        """The texts as the tokenizer gets them: lowercased with `format_options.lowercase`."""
+        return [lowercased(text) for text in texts] if self.lowercase else texts
+
     def build(self, encoder: nn.Module) -> DualEncoderModel:
-        return DualEncoderModel(encoder, DualEncoderHead(encoder.config.hidden_size, self.pooling))
+        config = encoder.config
+        return DualEncoderModel(encoder, DualEncoderHead(config.hidden_size, self.pooling, config.initializer_range))
 
     def loss(self, outputs: Any, batch: dict[str, torch.Tensor], accelerator: Any) -> torch.Tensor:
-        queries, candidates, scale = outputs
+        queries, candidates, scale = split_pairs(outputs)
         candidates, offset = gather_candidates(candidates, accelerator)
-        logits = scale * queries @ candidates.T
-        targets = torch.arange(len(queries), device=logits.device) + offset
-        return functional.cross_entropy(logits, targets)
+        return in_batch_loss(queries, candidates, scale, offset)
 
     def batches(self, features: Any, lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
         """Random batches, as XTREME-R draws them. Grouping by length would gather equal
@@ -205,7 +273,10 @@ class DualEncoder(Format):
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
                 calibration: Any = None) -> list[Any]:
-        """Each query's top candidate ids, best first; `calibration` is the embedded search space."""
+        """Each query's top candidate ids, best first; `calibration` is the embedded search space.
+        Dev pairs: each pair's row (`split_pairs`), which `score` reads."""
+        if "query" in examples.column_names:
+            return list(by_row(logits, features, len(examples), self.device))
         if not isinstance(calibration, Index):
             raise UserError(f"{self.task.name}: queries are ranked against the embedded search space, which the "
                             "zero-shot phase builds; there is none here.")
@@ -217,7 +288,10 @@ class DualEncoder(Format):
         return list(examples["relevant"])
 
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
-        """Queries without gold (Mewsli-X test as XTREME ships it) score nothing; predictions are still written."""
+        """Queries without gold (Mewsli-X test as XTREME ships it) score nothing; predictions are still written.
+        Dev pairs score minus XTREME-R's dev `avg_loss` (`dev_score`)."""
+        if "query" in examples.column_names:
+            return {DEV_SCORE: dev_score(torch.stack(predictions))}
         references = self.references(examples)
         if not any(references):
             log.warning("%s %s: no gold candidates; predictions are written but not scored", self.task.name, language)
