@@ -85,6 +85,7 @@ def sweep_frame(seed: int = 0) -> pd.DataFrame:
                         intermediate_budget=budget, intermediate_subsample_seed=run_seed, benchmark="xtreme-r",
                         model_revision=None, processes=1, intermediate_languages=None if task == "none" else "en",
                         intermediate_mlm_ratio=None if task == "none" else 0.0,
+                        checkpoint=None, checkpoint_run_id=None,  # a run that trained its target model
                     ))
     columns = {**RESULT_COLUMNS, **EXTRA_RESULT_COLUMNS}
     return pd.concat(frames, ignore_index=True)[list(columns)].astype(columns)
