@@ -4,7 +4,7 @@ Writes a synthetic results tree shaped like a real sweep into a temporary folder
 of experiment=scaling, with their metrics and splits) a baseline per seed and every series (the 12
 intermediate tasks, 3 of them also under the compute budget) x fraction x seed, each run's 40
 languages in its own results.parquet, planted gains with seed noise: 2,052 runs.
-Then times `build_report` on it, split into load / tables / plots / markdown, with the CPU time
+Then times `build_report` on it, split into load / tables / plots / markdown / html, with the CPU time
 of the build and the processes drawing its figures (the machine may be shared), and prints JSON.
 
     python scripts/bench_report.py                 # best of 3
@@ -85,6 +85,7 @@ def sweep_frame(seed: int = 0) -> pd.DataFrame:
                         intermediate_budget=budget, intermediate_subsample_seed=run_seed, benchmark="xtreme-r",
                         model_revision=None, processes=1, intermediate_languages=None if task == "none" else "en",
                         intermediate_mlm_ratio=None if task == "none" else 0.0,
+                        checkpoint=None, checkpoint_run_id=None,  # a run that trained its target model
                     ))
     columns = {**RESULT_COLUMNS, **EXTRA_RESULT_COLUMNS}
     return pd.concat(frames, ignore_index=True)[list(columns)].astype(columns)
@@ -107,9 +108,11 @@ def cpu_seconds() -> float:
 
 
 def timed_build(runs: Path, out: Path) -> dict[str, float]:
-    """`build_report` with the time of each stage: its load, plot and markdown calls are wrapped in place."""
-    stages: dict[str, float] = {"load": 0.0, "plots": 0.0, "markdown": 0.0}
-    originals = {name: getattr(build, name) for name in ("load_results", "write_plots", "render_markdown")}
+    """`build_report` with the time of each stage: its load, plot, markdown and html calls are wrapped in place."""
+    stages: dict[str, float] = {"load": 0.0, "plots": 0.0, "markdown": 0.0, "html": 0.0}
+    originals = {
+        name: getattr(build, name) for name in ("load_results", "write_plots", "render_markdown", "render_html")
+    }
 
     def clocked(stage: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:

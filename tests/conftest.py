@@ -1,4 +1,4 @@
-"""Shared fixtures: one tiny-model cache per test session, and a smoke run to inspect."""
+"""Shared fixtures: one tiny-model cache per test session, a smoke run to inspect, a headless browser."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import os
 # processes at once (concurrency, accelerate's 2 ranks) would spin against each other.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.chromium import EXECUTABLE, Chromium
 from xfer_scale.cli import main
 
 
@@ -37,3 +39,12 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path
 @pytest.fixture(scope="session")
 def smoke_results(smoke_run: Path) -> pd.DataFrame:
     return pd.read_parquet(smoke_run / "results.parquet")
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    """Headless Chromium at phone size, started once: what a reader opens report.html in."""
+    if EXECUTABLE is None:
+        pytest.skip("Debian's chromium is not installed: run bash scripts/ensure_chromium.sh (.ci/run does)")
+    with Chromium(tmp_path_factory.mktemp("chromium-profile")) as chromium:
+        yield chromium

@@ -1,6 +1,8 @@
 """The report on synthetic sweeps whose answers are known: planted slopes, exact gains and groups."""
 
+import base64
 import hashlib
+import io
 import math
 import re
 import shutil
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from scipy import stats
 
 from xfer_scale import report
@@ -252,3 +255,40 @@ def test_english_only_target_gets_a_heat_map_but_no_group_curve(tmp_path):
     assert [p.name for p in built.plots] == ["heatmap_xnli_accuracy_test.png"]
     assert built.tables["groups"].empty
     assert not (built.out / "plots" / "overview_xnli_test.png").exists()
+
+
+def test_report_html_is_report_md_with_its_plots_inside(built):
+    markdown, page = built.markdown.read_text(), built.html.read_text()
+    headings = re.findall(r"^(#{1,2}) (.+)$", markdown, re.M)
+    assert re.findall(r"<h([12])>(.+?)</h\1>", page) == [(str(len(level)), text) for level, text in headings]
+    plots = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    inline = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
+    assert [base64.b64decode(data) for data in inline] == [(built.out / plot).read_bytes() for plot in plots]
+    assert page.count("<table>") == len(re.findall(r"^\|:", markdown, re.M)) > 0
+    assert re.findall(r'(?:src|href)="(?!data:)', page) == [] and "url(" not in page and "@import" not in page
+
+
+def test_report_html_renders_offline_at_phone_width_in_chromium(built, browser, tmp_path):
+    visit = browser.visit(built.html)
+    assert visit.requests[0] == built.html.resolve().as_uri()
+    assert [url for url in visit.requests[1:] if not url.startswith("data:")] == []
+    assert visit.errors == []
+    images = browser.evaluate("[...document.images].map(image => image.complete && image.naturalWidth)")
+    assert len(images) == len(built.plots) and all(images)
+    width = browser.evaluate("innerWidth")
+    assert browser.evaluate("document.documentElement.scrollWidth") <= width  # wide tables scroll in their box
+
+    sort_twice = """(() => {
+      const th = [...document.querySelectorAll("th")].find(th => th.textContent.startsWith("b (points"));
+      const cells = () => [...th.closest("table").tBodies[0].rows].map(row => row.cells[th.cellIndex].textContent);
+      th.click(); const up = cells(); th.click(); return [up, cells()];
+    })()"""
+    up, down = browser.evaluate(sort_twice)
+    assert up == sorted(up, key=float) and down == up[::-1] and len(set(up)) > 1
+
+    shot = browser.screenshot()
+    (tmp_path / "report.png").write_bytes(shot)  # to look at: pytest --basetemp=DIR
+    pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"))
+    assert pixels.shape[1] == width and pixels.shape[0] > browser.evaluate("innerHeight")  # the whole page
+    assert (pixels < 250).any(axis=2).mean() > 0.05  # text, tables and plots: not a blank page
+    assert len(np.unique(pixels.astype(np.int32) @ [1 << 16, 1 << 8, 1])) > 100  # the plots' colours

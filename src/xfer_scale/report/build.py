@@ -1,4 +1,4 @@
-"""One `report` call from results files to report.md, kept apart from argparse so tests drive it directly."""
+"""One `report` call from results files to report.md and .html, kept apart from argparse so tests drive it directly."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from xfer_scale.report.benchmark_groups import benchmark_group_table
 from xfer_scale.report.duplicates import ERROR, resolve_copies, resolve_duplicates
 from xfer_scale.report.fits import scaling_fits
 from xfer_scale.report.groups import UNKNOWN, add_language_groups
+from xfer_scale.report.html import render_html
 from xfer_scale.report.load import Loaded, find_results, load_results
 from xfer_scale.report.markdown import render_markdown
 from xfer_scale.report.plots import write_plots
@@ -30,6 +31,7 @@ from xfer_scale.results import write_frame
 
 
 REPORT_FILE = "report.md"
+HTML_FILE = "report.html"  # report.md as one self-contained page
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Report:
 
     out: Path
     markdown: Path
+    html: Path
     tables: dict[str, pd.DataFrame]
     plots: list[Path]
     warnings: list[str]
@@ -46,7 +49,7 @@ class Report:
 
 
 def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -> Report:
-    """Read every run under `run_dirs`, write tables, plots and report.md under `out`.
+    """Read every run under `run_dirs`, write tables, plots, report.md and report.html under `out`.
 
     `duplicates` is what to do with two copies of a run whose values differ, and with two runs
     of one arm and seed: `error` (UserError naming both folders), `latest` or `first` (keep the
@@ -75,10 +78,13 @@ def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -
         for table_name, frame in tables.items():
             write_table(frame, staging / "tables", table_name)
         sections = write_plots(tables, splits, staging)
-        write_text(staging / REPORT_FILE, render_markdown(results, tables, sections, unknown, counting))
+        markdown = render_markdown(results, tables, sections, unknown, counting)
+        write_text(staging / REPORT_FILE, markdown)
+        write_text(staging / HTML_FILE, render_html(markdown, staging))
     return Report(
         out=out,
         markdown=out / REPORT_FILE,
+        html=out / HTML_FILE,
         tables=tables,
         plots=[out / rel for s in sections for _, rel in s.plots],
         warnings=[*_warnings(missing, unknown, out), *counting],
@@ -90,9 +96,9 @@ def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -
 @contextlib.contextmanager
 def staged(out: Path) -> Iterator[Path]:
     """A folder beside `out` to write the whole report into; once it is complete, its tables/,
-    plots/ and report.md replace those in `out` (each by rename), and nothing else in `out` is
-    touched. An interruption or error before then leaves the previous report as it was, not new
-    tables beside an old report.md."""
+    plots/, report.md and report.html replace those in `out` (each by rename), and nothing else in
+    `out` is touched. An interruption or error before then leaves the previous report as it was,
+    not new tables beside an old report.md."""
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
