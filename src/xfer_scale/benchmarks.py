@@ -79,9 +79,9 @@ class Definition:
     formula: str
     source: str
 
-    def lines(self) -> list[str]:
-        """The definition as the lines `score` and the report print under the overall rows."""
-        return [f"{ALL_TASK}: {self.label}: {self.formula}.", f"  Source: {self.source}"]
+    def note(self) -> str:
+        """The definition as the line `score` and the report print beside the overall rows."""
+        return f"{ALL_TASK}: {self.label}: {self.formula}. Source: {self.source}"
 
 
 @dataclass(frozen=True)
@@ -138,10 +138,10 @@ class Benchmark:
         return found
 
     def notes(self, shown: Collection[str]) -> list[str]:
-        """What a reader must see beside the `shown` rows (tasks, groups, `all_task`, the category
+        """What a reader must see beside the `shown` rows, one note a line (tasks, groups, `all_task`, the category
         average): the overall score's definition where `all_task` is shown, what the category
         average averages where it is, and the note of each shown task that has one."""
-        lines = self.definition.lines() if self.definition and ALL_TASK in shown else []
+        lines = [self.definition.note()] if self.definition and ALL_TASK in shown else []
         if CATEGORY_AVERAGE in shown:
             lines.append(f"{CATEGORY_AVERAGE}: the category average, the mean of the scores of "
                          f"{', '.join(self.categories)} (each group the mean of its tasks' avg_metric).")
@@ -274,6 +274,12 @@ def _yaml(path: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise UserError(f"{path}: expected a mapping of keys to values")
     return loaded
+
+
+def target_notes() -> dict[str, str]:
+    """Target config name -> the note the package's benchmark files give its task (Mewsli-X's
+    release), for the report, whose results name targets, not submission folders."""
+    return {task.target: task.note for bench in package().values() for task in bench.tasks.values() if task.note}
 
 
 def submission_of(target: Any) -> Submission | None:
