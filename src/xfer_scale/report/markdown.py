@@ -85,7 +85,7 @@ def _provenance(table: pd.DataFrame) -> list[str]:
     columns = ["intermediate_task", "intermediate_fraction", "target_task", "runs", *PROVENANCE_FIELDS, MIXED]
     shown = table.sort_values(MIXED, ascending=False, kind="stable")[[c for c in columns if c in table]]
     mixed = int(table[MIXED].sum())
-    said = (f"{mixed} arms ran on more than one set-up (package, libraries, CUDA or GPU): their seeds are not "
+    said = (f"{mixed} arms ran on more than one set-up (package, libraries, CUDA, GPU or hub data): their seeds are not "
             "replicates of one set-up." if mixed else "Every arm's runs share one set-up.")
     return ["", "## How the runs were made", "", said, "", markdown_table(shown)]
 
@@ -202,6 +202,7 @@ def _file_list() -> list[str]:
         "- `benchmark_groups`: XTREME's group and `all_task` averages and `category_avg`, the mean of the "
         "category groups (kind `group`), and the per-task headline averages they average (kind `task`), per "
         "configuration, over seeds; only configurations with a complete group.",
-        "- `provenance`: per arm, its runs' package version, git commit, torch, transformers, CUDA and GPU "
-        "(from run.json; `mixed` where they differ between its runs).",
+        "- `provenance`: per arm, its runs' package version, git commit, torch, transformers, CUDA, GPU and "
+        "`data`, the hub datasets' commits (`path@commit`; `path@revision?` where the commit is unknown, "
+        "`local` for local files only) (from run.json; `mixed` where they differ between its runs).",
     ]
