@@ -138,6 +138,18 @@ def test_a_benchmark_file_cannot_disagree_with_a_target_yaml(tmp_path: Path):
         benchmarks.load(renamed)
 
 
+def test_categories_and_the_overall_definition_are_checked(tmp_path: Path):
+    task = "xnli: {file: label, report: [accuracy], headline: [accuracy]}\n"
+    stranger = benchmark_file(tmp_path, "xtreme", task)
+    stranger.write_text(stranger.read_text() + "categories: [classification]\n")
+    with pytest.raises(UserError, match=r"categories names classification, which `groups` does not list"):
+        benchmarks.load(stranger)
+    unsourced = benchmark_file(tmp_path / "b", "xtreme", task)
+    unsourced.write_text(unsourced.read_text() + "overall: {label: ours, formula: the mean}\n")
+    with pytest.raises(UserError, match=r"overall needs label, formula, source, each a text"):
+        benchmarks.load(unsourced)
+
+
 # --- a target and a metric added as data and one function -------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -13,6 +14,7 @@ import torch
 
 from safetensors.torch import load_file
 
+import xfer_scale
 from xfer_scale import modeling, results
 from xfer_scale.errors import UserError
 from tests.conftest import run_cli
@@ -43,6 +45,16 @@ def test_smoke_run_records_phases_and_provenance(smoke_run: Path):
     assert record["device"] == "cpu" and record["packages"]["torch"] and record["finished"] >= record["started"]
     assert record["packages"]["xfer-scale"] and "cuda" in record and record["gpu"] is None  # a CPU run has no GPU model
     assert "name: smoke" in (smoke_run / "config.yaml").read_text()
+    # which data the numbers come from: the bundled local files, by name, size and content hash
+    data = {(entry["task"], entry["split"]): entry for entry in record["data"]}
+    assert list(data) == [("mnli", "train"), ("mnli", "dev"), ("xnli", "train"), ("xnli", "dev"), ("xnli", "test")]
+    test = data[("xnli", "test")]
+    assert test["languages"] == ["en", "de", "es", "fr", "sw"] and test["hub"] == []  # one file serves all five
+    smoke_file = Path(xfer_scale.__file__).parent / "smoke_data" / "xnli" / "xnli.test.tsv"
+    sha256 = hashlib.sha256(smoke_file.read_bytes()).hexdigest()
+    assert test["files"] == [["xnli.test.tsv", smoke_file.stat().st_size, sha256]]
+    assert record["data_revisions"] == "local"
+    assert pd.read_parquet(smoke_run / "results.parquet").data_revisions.unique().tolist() == ["local"]
     predictions = (smoke_run / "predictions" / "xnli" / "test-de.tsv").read_text().splitlines()
     assert len(predictions) == 90 and set(predictions) <= {"entailment", "neutral", "contradiction"}
 

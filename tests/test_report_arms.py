@@ -222,16 +222,21 @@ def test_an_identical_copy_counts_once_and_changes_no_table(tmp_path, capsys):
 def test_the_report_shows_how_each_arms_runs_were_made(tmp_path):
     runs = write_sweep(tmp_path / "runs")
     made = {"packages": {"xfer-scale": "0.1.0", "torch": "2.11.0", "transformers": "5.25.0"}, "git_commit": "abc",
-            "cuda": "12.8", "gpu": "NVIDIA H100 80GB HBM3"}
+            "cuda": "12.8", "gpu": "NVIDIA H100 80GB HBM3",
+            "data_revisions": "google/xtreme@aaaaaaaaaaaa nyu-mll/glue@main?"}
     for run_dir in runs.iterdir():
         (run_dir / "run.json").write_text(json.dumps(made))
-    other_gpu = {**made, "gpu": "NVIDIA A100-SXM4-80GB"}
+    other_gpu = {**made, "gpu": "NVIDIA A100-SXM4-80GB",
+                 "data_revisions": "google/xtreme@bbbbbbbbbbbb nyu-mll/glue@main?"}
     (runs / "mnli-0.1-epochs-2" / "run.json").write_text(json.dumps(other_gpu))
     built = report.build_report([runs], tmp_path / "out")
     table = built.tables["provenance"].set_index(["intermediate_task", "intermediate_fraction"])
     assert table.loc[("mnli", 0.1), "gpu"] == "NVIDIA A100-SXM4-80GB, NVIDIA H100 80GB HBM3"
     assert bool(table.loc[("mnli", 0.1), "mixed"]) and table["mixed"].sum() == 1
     assert (table["torch"] == "2.11.0").all() and (table["runs"] == len(SEEDS)).all()
+    assert table.loc[("mnli", 0.1), "data"] == ("google/xtreme@aaaaaaaaaaaa nyu-mll/glue@main?, "
+                                                "google/xtreme@bbbbbbbbbbbb nyu-mll/glue@main?")
+    assert (table.drop(index=("mnli", 0.1))["data"] == made["data_revisions"]).all()
     text = built.markdown.read_text()
     assert "## How the runs were made" in text and "1 arms ran on more than one set-up" in text
 

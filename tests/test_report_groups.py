@@ -13,7 +13,8 @@ from xfer_scale.report.benchmark_groups import benchmark_group_table, missing_ta
 from xfer_scale.scoring import BENCHMARKS
 
 LANGS = BENCHMARKS["xtreme"]
-BASE = {"pawsx": 80.0, "xnli": 70.0, "bucc": 60.0, "tatoeba": 50.0, "xquad": 40.0}
+BASE = {"pawsx": 80.0, "xnli": 70.0, "bucc": 60.0, "tatoeba": 50.0, "xquad": 40.0, "udpos": 30.0, "panx": 20.0,
+        "mlqa": 45.0, "tydiqa": 35.0, "mewslix": 25.0}
 
 
 def planted(target: str, language: str, seed: int, metric: str) -> float:
@@ -140,3 +141,34 @@ def test_runs_of_a_language_list_that_is_no_xtreme_version_have_no_groups_to_mis
     frame = run("xnli", 1, task="none", fraction=0.0, languages=["en", "de"])
     assert missing_tasks(frame.assign(benchmark="smoke")) == []
     assert missing_tasks(frame) != []
+
+
+def test_category_average_and_definition_beside_a_complete_benchmark(tmp_path):
+    """All nine XTREME tasks for one seed: all_task and category_avg as `score` computes them,
+    and report.md names whose overall score all_task is."""
+    headline = {"pawsx": ("accuracy",), "xnli": ("accuracy",), "tatoeba": ("accuracy",), "bucc": ("f1",),
+                "udpos": ("f1",), "panx": ("f1",), "xquad": ("exact_match", "f1"), "mlqa": ("exact_match", "f1"),
+                "tydiqa": ("exact_match", "f1")}
+    frames = [run(t, 1, metrics=m) for t, m in headline.items()]  # no baselines: no gains to plot, quicker
+    built = report.build_report([write_runs(tmp_path / "runs", frames)], tmp_path / "out")
+    groups = rows(built.tables["benchmark_groups"], "group")
+    task = {t: task_average(t, 1, m) for t, m in headline.items()}
+    categories = {"classification": (task["pawsx"] + task["xnli"]) / 2, "tagging": (task["udpos"] + task["panx"]) / 2,
+                  "qa": (task["xquad"] + task["mlqa"] + task["tydiqa"]) / 3,
+                  "retrieval": (task["bucc"] + task["tatoeba"]) / 2}
+    assert groups.loc["all_task", "mean"] == pytest.approx(sum(task.values()) / 9)
+    assert groups.loc["category_avg", "mean"] == pytest.approx(sum(categories.values()) / 4)
+    assert groups.loc["category_avg", "tasks"] == "classification, tagging, qa, retrieval"
+    section = built.markdown.read_text().split("## XTREME's task groups")[1].split("\n## ")[0]
+    assert "- xtreme, all_task: XTREME's overall score, as its official evaluate.py computes it" in section
+    assert "- xtreme, category_avg: the category average, the mean of the scores of classification" in section
+
+
+def test_mewslix_numbers_come_with_the_release_caveat(tmp_path):
+    frames = [run("mewslix", 1, metrics=("map@20",), languages=["de", "es"], task=task, fraction=fraction)
+              for task, fraction in (("none", 0.0), ("mnli", 0.1))]
+    text = report.build_report([write_runs(tmp_path / "runs", frames)], tmp_path / "out").markdown.read_text()
+    caveat = "> mewslix: scored on the Mewsli-X release of 2022-05-18 (mewsli-x_20220518_6), not the data of"
+    assert text.count(caveat) == 2  # at the top, and in mewslix's own section
+    assert caveat in text.split("## mewslix (test)")[1]
+    assert "not directly comparable" in text

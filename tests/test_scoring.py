@@ -248,6 +248,7 @@ def test_complete_xtreme_submission_has_evaluate_py_groups(tmp_path):
         "retrieval": (task["bucc2018"] + task["tatoeba"]) / 2,
         "all_task": sum(task.values()) / 9,
     }
+    expected["category_avg"] = sum(expected[g] for g in ("classification", "tagging", "qa", "retrieval")) / 4
     assert avg_metrics(scores) == pytest.approx(task | expected)
     assert withheld_note(scores, "xtreme") is None
 
@@ -264,6 +265,40 @@ def test_complete_xtreme_r_submission_counts_lareqa_in_all_task(tmp_path):
     assert got["retrieval"] == pytest.approx((task["tatoeba"] + task["mewslix"]) / 2)  # as evaluate.py
     assert got["multi_choice"] == pytest.approx(task["xcopa"])
     assert got["all_task"] == pytest.approx(sum(task.values()) / 10)
+    # beside it the category average, without multi_choice (XCOPA alone, already in classification)
+    categories = [got[g] for g in ("classification", "tagging", "qa", "retrieval")]
+    assert got["category_avg"] == pytest.approx(sum(categories) / 4)
+    assert got["category_avg"] != pytest.approx(got["all_task"])
+
+
+def test_score_names_the_xtreme_r_definition_and_mewslix_release(tmp_path, capsys):
+    """The overall score is printed with whose definition it is and its formula, the category
+    average beside it, and Mewsli-X's numbers with its release's caveat."""
+    root = complete_submission(tmp_path, "xtreme-r")
+    labels = ["--predictions", str(root / "predictions"), "--labels", str(root / "labels"), "--allow-missing"]
+    assert main([*labels, "--benchmark", "xtreme-r"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    value = {line.split()[0]: float(line.split()[1]) for line in printed
+             if line.split() and line.split()[0] in ("all_task", "category_avg", "qa", "classification")}
+    got = avg_metrics(score_directory(root / "predictions", root / "labels", "xtreme-r", allow_missing=True))
+    assert value["all_task"] == round(got["all_task"], 2) and value["category_avg"] == round(got["category_avg"], 2)
+    definition = next(line for line in printed if line.startswith("all_task: "))
+    assert "this project's definition" in definition and "the unweighted mean of the ten tasks' avg_metric" in definition
+    assert "(EM + F1) / 2 for XQuAD, MLQA and TyDi QA" in definition
+    assert "Source: github.com/google-research/xtreme evaluate.py" in definition and "arXiv:2104.07412" in definition
+    assert any(line.startswith("category_avg: the category average, the mean of the scores of "
+                               "classification, tagging, qa, retrieval") for line in printed)
+    mewslix = next(line for line in printed if line.startswith("mewslix: "))
+    assert "mewsli-x_20220518_6" in mewslix and "not directly comparable" in mewslix
+
+
+def test_the_mewslix_note_comes_only_with_mewslix_numbers(submission, capsys):
+    shutil.rmtree(submission / "labels" / "mewslix")
+    args = ["--predictions", str(submission / "predictions"), "--labels", str(submission / "labels"), "--allow-missing"]
+    assert main([*args, "--benchmark", "xtreme-r"]) == 0
+    printed = capsys.readouterr().out
+    assert "mewsli-x_20220518_6" not in printed
+    assert "all_task: " not in printed  # no overall score shown (tasks incomplete): no definition either
 
 
 def test_a_missing_language_withholds_its_groups(tmp_path, capsys):
@@ -276,7 +311,7 @@ def test_a_missing_language_withholds_its_groups(tmp_path, capsys):
     assert {"classification", "qa", "retrieval"} <= got.keys()
     assert got["udpos"] == pytest.approx(80.0)  # the task itself still averages what is there
     note = withheld_note(scores, "xtreme")
-    assert note.startswith("groups withheld (tagging, all_task): udpos lacks 1 of 33 languages (yo).")
+    assert note.startswith("groups withheld (tagging, all_task, category_avg): udpos lacks 1 of 33 languages (yo).")
     main(["--predictions", str(root / "predictions"), "--labels", str(root / "labels"), "--allow-missing"])
     assert capsys.readouterr().out.rstrip().endswith(note)
 
@@ -353,7 +388,7 @@ def test_main_writes_csv_and_prints_averages(tmp_path, capsys):
         "udpos", "75.00", "80.00", "75.00", "85.71", "80.00"
     ]
     # No task has every language: no group block, and a note that says why.
-    assert printed[-1].startswith("groups withheld (classification, tagging, qa, retrieval, all_task): ")
+    assert printed[-1].startswith("groups withheld (classification, tagging, qa, retrieval, all_task, category_avg): ")
     assert "pawsx lacks 5 of 7 languages (es fr ja ko zh)" in printed[-1]
 
 

@@ -1,5 +1,7 @@
 """Benchmarks as data: `conf/benchmarks/<name>.yaml` lists a benchmark's tasks, their
-submission files and score rules, its groups and its `all_task` rule.
+submission files and score rules, its groups, its `all_task` rule, the groups its category
+average averages, and who defined its overall score (`overall`: printed beside the number, so a
+definition that is this project's, not the benchmark authors', says so where it is read).
 
 A task's facts each have one owner. The benchmark file owns what scoring needs beyond the task:
 the submission folder and file format, the values reported and averaged, pooling, groups. The
@@ -20,6 +22,7 @@ Kept free of torch and seqeval: `xfer-scale score` and the report load it.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -37,9 +40,12 @@ CONF = Path(str(resources.files("xfer_scale") / "conf"))
 FOLDER = "benchmarks"
 TARGETS = "target"
 ALL_TASK = "all_task"
+#: the row of the category average: the mean of the `categories` groups' scores
+CATEGORY_AVERAGE = "category_avg"
 EVERY = "every"  # `all_task: every`: every task of the benchmark
-_TASK_KEYS = {"target", "file", "report", "headline", "pooled"}
-_KEYS = {"tasks", "groups", ALL_TASK}
+_TASK_KEYS = {"target", "file", "report", "headline", "pooled", "note"}
+_KEYS = {"tasks", "groups", ALL_TASK, "categories", "overall"}
+_OVERALL_KEYS = ("label", "formula", "source")
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -64,11 +70,28 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class Definition:
+    """Who defined a benchmark's overall score (`all_task`) and how: a `label` naming it (and
+    whose it is), the `formula`, and the `source` it follows or why it is this project's own.
+    Printed beside the number by `score` and the report: an overall score read apart from its
+    definition gets compared with numbers defined otherwise (categories averaged, QA by F1)."""
+
+    label: str
+    formula: str
+    source: str
+
+    def note(self) -> str:
+        """The definition as the line `score` and the report print beside the overall rows."""
+        return f"{ALL_TASK}: {self.label}: {self.formula}. Source: {self.source}"
+
+
+@dataclass(frozen=True)
 class Task:
     """One task of a benchmark: its submission folder `name`, the `target` config it comes
     from, the submission `file` format, its `metric` and `languages` (read from the target
-    YAML), the values `report`ed per language, the `headline` values `avg_metric` averages, and
-    whether the task average `pooled`s examples across languages (LAReQA)."""
+    YAML), the values `report`ed per language, the `headline` values `avg_metric` averages,
+    whether the task average `pooled`s examples across languages (LAReQA), and a `note` a reader
+    of its numbers must see beside them (Mewsli-X's release is not the paper's)."""
 
     name: str
     target: str
@@ -78,6 +101,7 @@ class Task:
     report: tuple[str, ...]
     headline: tuple[str, ...]
     pooled: bool = False
+    note: str | None = None
 
     @property
     def submission(self) -> Submission:
@@ -86,17 +110,43 @@ class Task:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A benchmark file, loaded: tasks in its order, groups, and the tasks `all_task` averages."""
+    """A benchmark file, loaded: tasks in its order, groups, the tasks `all_task` averages, the
+    groups the category average averages (none: no category average), and the definition of
+    its overall score (None where the file gives none)."""
 
     name: str
     path: Path
     tasks: dict[str, Task]
     groups: dict[str, tuple[str, ...]]
     all_task: tuple[str, ...]
+    categories: tuple[str, ...] = ()
+    definition: Definition | None = None
 
     def overall(self) -> dict[str, tuple[str, ...]]:
         """The groups and `all_task`, each with the tasks it averages."""
         return {**self.groups, ALL_TASK: self.all_task}
+
+    def overall_scores(self, task_scores: Mapping[str, float]) -> dict[str, float]:
+        """The one place the numbers above the tasks are computed, for `score` and the report
+        alike: from `task_scores` (task -> its avg_metric, complete tasks only), each group and
+        `all_task` whose tasks are all there, the plain mean of their avg_metric (as evaluate.py
+        averages), and the category average, the plain mean of the `categories` groups, once
+        every one of them is there."""
+        found = {name: sum(task_scores[task] for task in tasks) / len(tasks)
+                 for name, tasks in self.overall().items() if all(task in task_scores for task in tasks)}
+        if self.categories and all(group in found for group in self.categories):
+            found[CATEGORY_AVERAGE] = sum(found[group] for group in self.categories) / len(self.categories)
+        return found
+
+    def notes(self, shown: Collection[str]) -> list[str]:
+        """What a reader must see beside the `shown` rows, one note a line (tasks, groups, `all_task`, the category
+        average): the overall score's definition where `all_task` is shown, what the category
+        average averages where it is, and the note of each shown task that has one."""
+        lines = [self.definition.note()] if self.definition and ALL_TASK in shown else []
+        if CATEGORY_AVERAGE in shown:
+            lines.append(f"{CATEGORY_AVERAGE}: the category average, the mean of the scores of "
+                         f"{', '.join(self.categories)} (each group the mean of its tasks' avg_metric).")
+        return lines + [f"{task.name}: {task.note}" for task in self.tasks.values() if task.note and task.name in shown]
 
     def languages(self) -> dict[str, tuple[str, ...]]:
         """Task -> languages, in the benchmark's task order."""
@@ -155,14 +205,29 @@ def _load(path: Path) -> Benchmark:
         if strangers:
             raise UserError(f"{path}: {group} names {', '.join(strangers)}, which `tasks` does not list; "
                             "list them under tasks or drop them from the group")
-    return Benchmark(name, path, tasks, groups, all_task)
+    categories = _as_tuple(raw.get("categories") or [], f"{path}: categories")
+    unknown_groups = [group for group in categories if group not in groups]
+    if unknown_groups:
+        raise UserError(f"{path}: categories names {', '.join(unknown_groups)}, which `groups` does not list")
+    return Benchmark(name, path, tasks, groups, all_task, categories, _definition(path, raw.get("overall")))
+
+
+def _definition(path: Path, entry: Any) -> Definition | None:
+    """The `overall` entry: label, formula and source, all three text."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or sorted(entry) != sorted(_OVERALL_KEYS) or \
+            not all(isinstance(entry[key], str) and entry[key].strip() for key in _OVERALL_KEYS):
+        raise UserError(f"{path}: overall needs {', '.join(_OVERALL_KEYS)}, each a text; got {entry!r}")
+    return Definition(*(" ".join(entry[key].split()) for key in _OVERALL_KEYS))
 
 
 def _task(path: Path, benchmark: str, name: str, entry: Any) -> Task:
     """One `tasks` entry, with its metric and languages read from the target YAML."""
     where = f"{path}: tasks.{name}"
     if not isinstance(entry, dict) or sorted(set(entry) - _TASK_KEYS) or not {"file", "report", "headline"} <= set(entry):
-        raise UserError(f"{where} needs file, report and headline (and may set target, pooled); got {entry!r}")
+        raise UserError(f"{where} needs file, report and headline (and may set target, pooled, note); "
+                        f"got {entry!r}")
     if entry["file"] not in FILE_FORMATS:
         raise UserError(f"{where}: file={entry['file']!r} is no submission file format, so its predictions could not "
                         f"be written; choose one of {', '.join(FILE_FORMATS)}")
@@ -186,9 +251,12 @@ def _task(path: Path, benchmark: str, name: str, entry: Any) -> Task:
         fitting = [file for file, found in FILE_FORMATS.items() if found.holds == metric.needs]
         raise UserError(f"{where}: file format {entry['file']} of {name} holds {holds}, but its metric {metric.name} "
                         f"({target_path}) scores {metric.needs}; use file: {' or '.join(fitting) or '(none holds it)'}")
+    note = entry.get("note")
+    if note is not None and not isinstance(note, str):
+        raise UserError(f"{where}: note must be a text, not {note!r}")
     return Task(name, target_name, entry["file"], str(target.get("metric", "accuracy")),
                 _as_tuple(list(languages), f"{target_path}: benchmark_languages.{benchmark}"),
-                report, headline, bool(entry.get("pooled", False)))
+                report, headline, bool(entry.get("pooled", False)), " ".join(note.split()) if note else None)
 
 
 def target_file(target: str, benchmark_path: Path) -> Path:
@@ -219,6 +287,12 @@ def _parsed(path: Path, size: int, mtime_ns: int) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise UserError(f"{path}: expected a mapping of keys to values")
     return loaded
+
+
+def target_notes() -> dict[str, str]:
+    """Target config name -> the note the package's benchmark files give its task (Mewsli-X's
+    release), for the report, whose results name targets, not submission folders."""
+    return {task.target: task.note for bench in package().values() for task in bench.tasks.values() if task.note}
 
 
 def submission_of(target: Any) -> Submission | None:

@@ -29,8 +29,8 @@ from accelerate.utils import broadcast_object_list, set_seed
 from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import (checkpoint, config, controls, data, evaluation, feature_cache, formats, identity, modeling,
-                        phase_cache, read_plan, results, run_folder, steps, submission, task_checks, training)
+from xfer_scale import (checkpoint, config, controls, data, data_sources, evaluation, feature_cache, formats, identity,
+                        modeling, phase_cache, read_plan, results, run_folder, steps, submission, task_checks, training)
 from xfer_scale.atomic import atomic_dir, inventory, write_text
 from xfer_scale.errors import UserError
 from xfer_scale.status.heartbeat import Heartbeat
@@ -373,6 +373,15 @@ def run(cfg: DictConfig, run_dir: Path, on_claimed: Callable[[Path], None] | Non
         return _run_claimed(cfg, run_dir, keys, world_size)
 
 
+def _data(cfg: DictConfig, accelerator: Accelerator) -> dict[str, Any]:
+    """run.json's `data` (which data the numbers come from: `data_sources`) and its compact
+    `data_revisions`; recorded by the main process, which alone writes run.json."""
+    if not accelerator.is_main_process:
+        return {}
+    record = data_sources.data_record(cfg)
+    return {"data": record, data_sources.COLUMN: data_sources.revisions(record)}
+
+
 def _check_head(cfg: DictConfig) -> None:
     """A run that evaluates without training phase 2 needs a trained head from somewhere: a
     random one scores at chance, rows that would read as another arm. Retrieval needs none."""
@@ -394,7 +403,7 @@ def _read_evaluation_data(cfg: DictConfig) -> None:
 def _run_claimed(cfg: DictConfig, run_dir: Path, keys: identity.RunKeys, world_size: int) -> Path:
     rid = keys.run_id
     accelerator = make_accelerator(cfg, run_dir)
-    record = {"run_id": rid, **results.provenance(str(accelerator.device))}
+    record = {"run_id": rid, **results.provenance(str(accelerator.device)), **_data(cfg, accelerator)}
     log.info("run %s (%s) on %s, precision %s, into %s", rid, cfg.name, accelerator.device, config.precision(cfg), run_dir)
     if accelerator.is_main_process:
         results.write_run_record(run_dir, cfg, record)
@@ -421,6 +430,8 @@ def _run_claimed(cfg: DictConfig, run_dir: Path, keys: identity.RunKeys, world_s
         "checkpoint": cfg.target.checkpoint, "checkpoint_run_id": trained["run_id"] if cfg.target.checkpoint else None,
     }
     if accelerator.is_main_process:
+        record.update(_data(cfg, accelerator))  # the hub commits the loads resolved, now that they ran
+        common[data_sources.COLUMN] = record[data_sources.COLUMN]
         frame = results.write_tables(run_dir, [{**common, **row} for row in rows], phase_rows)
         record["finished"] = results.now()
         results.write_run_record(run_dir, cfg, record)

@@ -56,6 +56,8 @@ EXTRA_RESULT_COLUMNS = {
     # trained it, whose intermediate columns (task, amount, series, controls) the rows then carry
     "checkpoint": "string",
     "checkpoint_run_id": "string",
+    # which hub commits the data came from (`data_sources.revisions`; run.json's `data` has every source)
+    "data_revisions": "string",
 }
 PHASE_COLUMNS = {
     "run_id": "string",

@@ -11,11 +11,15 @@ language of the task. Languages come out in the order the target YAMLs list them
 Above the tasks, `evaluate.py` reports a task's `avg_metric` (the mean of its headline values'
 language means: (avg EM + avg F1) / 2 for QA, else avg F1, else avg accuracy, else avg map@20),
 each group's mean of its tasks' `avg_metric`, and `all_task`, the mean over every task of the
-benchmark. evaluate.py refuses a task with a language missing; we score what is there instead,
-so a group (and `all_task`) is emitted only when every task in it has all of the benchmark's
-languages scored: anything less would not be XTREME's number. Which groups were withheld, and
-why, `withheld_note` says. How XTREME-R's `all_task` counts LAReQA, conf/benchmarks/xtreme-r.yaml
-says.
+benchmark; beside them we report `category_avg`, the mean of the benchmark's category groups
+(`categories`), so a reader can compare with a definition that averages categories. The numbers
+are computed in one place, `Benchmark.overall_scores`. evaluate.py refuses a task with a language
+missing; we score what is there instead, so a group (and `all_task`) is emitted only when every
+task in it has all of the benchmark's languages scored: anything less would not be XTREME's
+number. Which groups were withheld, and why, `withheld_note` says. Whose definition `all_task`
+is (XTREME's evaluate.py's; for XTREME-R this project's, as neither evaluate.py nor the paper's
+text at hand gives one), and the tasks' notes (Mewsli-X's release), `notes` gives for printing
+beside the numbers: conf/benchmarks/<name>.yaml holds them.
 
 `BENCHMARKS`, `GROUPS` and `TASK_SCORING` are views of the package's benchmark files, read on
 first use (the report imports this module and must not pay for reading YAML it may not need).
@@ -33,7 +37,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from xfer_scale import atomic, benchmarks
-from xfer_scale.benchmarks import ALL_TASK, Benchmark  # ALL_TASK: the row name, as this module always named it
+from xfer_scale.benchmarks import ALL_TASK, CATEGORY_AVERAGE, Benchmark  # ALL_TASK: the row name, as always
 from xfer_scale.errors import UserError
 from xfer_scale.submission import read_labels, read_predictions, submission_path
 
@@ -204,30 +208,34 @@ def _gaps(scores: pd.DataFrame, benchmark: Benchmark) -> dict[str, str]:
 
 
 def _overall_rows(scores: pd.DataFrame, benchmark: Benchmark) -> pd.DataFrame:
-    """The groups and `all_task` whose tasks are all complete: means of their `avg_metric`."""
+    """The groups and `all_task` whose tasks are all complete, and the category average once its
+    groups are (`Benchmark.overall_scores`)."""
     gaps = _gaps(scores, benchmark)
-    rows = scores[(scores["language"] == AVG) & (scores["metric"] == AVG_METRIC)]
-    headline = dict(zip(rows["task"], rows["value"]))
-    overall = [
-        (group, AVG, AVG_METRIC, sum(headline[t] for t in tasks) / len(tasks))
-        for group, tasks in benchmark.overall().items()
-        if not any(t in gaps for t in tasks)
-    ]
-    return pd.DataFrame(overall, columns=COLUMNS)
+    rows = scores[(scores["language"] == AVG) & (scores["metric"] == AVG_METRIC) & ~scores["task"].isin(gaps)]
+    overall = benchmark.overall_scores(dict(zip(rows["task"], rows["value"])))
+    return pd.DataFrame([(name, AVG, AVG_METRIC, value) for name, value in overall.items()], columns=COLUMNS)
 
 
 def withheld_note(scores: pd.DataFrame, benchmark: str | Path | Benchmark) -> str | None:
-    """One line naming the groups (and `all_task`) left out of `scores` and the tasks that
-    keep them out; None when nothing was withheld."""
+    """One line naming the groups (`all_task` and the category average among them) left out of
+    `scores` and the tasks that keep them out; None when nothing was withheld."""
     bench = _benchmark(benchmark)
     gaps = _gaps(scores, bench)
     withheld = [group for group, tasks in bench.overall().items() if any(t in gaps for t in tasks)]
+    if bench.categories and set(withheld) & set(bench.categories):
+        withheld.append(CATEGORY_AVERAGE)
     if not withheld:
         return None
     return (
         f"groups withheld ({', '.join(withheld)}): {'; '.join(gaps.values())}. A group equals "
         "XTREME's only with every language of each of its tasks scored."
     )
+
+
+def notes(scores: pd.DataFrame, benchmark: str | Path | Benchmark) -> list[str]:
+    """What must be printed beside `scores`: the overall score's definition, what the category
+    average averages, and the notes of the scored tasks (`Benchmark.notes`)."""
+    return _benchmark(benchmark).notes(set(scores["task"]))
 
 
 def summary_table(scores: pd.DataFrame) -> str:
@@ -276,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         atomic.write_text(args.out, scores.to_csv(index=False))
     print(summary_table(scores))
+    said = notes(scores, bench)
+    if said:
+        print("\n" + "\n".join(said))
     note = withheld_note(scores, bench)
     if note is not None:
         print(f"\n{note}")

@@ -1,6 +1,7 @@
-"""XTREME's task-group averages (classification, tagging, QA, retrieval, and `all_task`) from a
-sweep's runs, next to the per-task averages they are made of, as `xfer-scale score` and XTREME's
-`evaluate.py` compute them.
+"""XTREME's task-group averages (classification, tagging, QA, retrieval, and `all_task`), with the
+category average (`category_avg`, the mean of the category groups) beside them, from a sweep's
+runs, next to the per-task averages they are made of, as `xfer-scale score` computes them
+(`Benchmark.overall_scores`; the groups and `all_task` as XTREME's `evaluate.py` does).
 
 A group number means something only when it is XTREME's: every task of the group, every language
 the run's benchmark lists for it, on the test split, from one configuration and seed. Runs of
@@ -37,7 +38,8 @@ def _order() -> list[str]:
     """Columns of the view: every task, then every group, as the benchmark files list them."""
     shipped = benchmarks.package().values()
     return list(dict.fromkeys([*(task for bench in shipped for task in bench.tasks),
-                               *(name for bench in shipped for name in bench.overall())]))
+                               *(name for bench in shipped for name in bench.overall()),
+                               benchmarks.CATEGORY_AVERAGE]))
 
 
 def _expected() -> pd.DataFrame:
@@ -52,17 +54,6 @@ def _expected() -> pd.DataFrame:
         for language in task.languages
     ]
     return pd.DataFrame(rows, columns=["benchmark", "target_task", "task", "metric", "language", "n_headline"])
-
-
-def _membership() -> pd.DataFrame:
-    """One row per (benchmark, group or all_task, task in it), with the group's size."""
-    rows = [
-        (benchmark, name, task, ", ".join(tasks), len(tasks))
-        for benchmark, bench in benchmarks.package().items()
-        for name, tasks in bench.overall().items()
-        for task in tasks
-    ]
-    return pd.DataFrame(rows, columns=["benchmark", "name", "task", "tasks", "size"])
 
 
 def task_averages(results: pd.DataFrame) -> pd.DataFrame:
@@ -102,11 +93,7 @@ def benchmark_group_table(results: pd.DataFrame) -> pd.DataFrame:
     per_task = task_averages(results)
     # One number per key: settings older results lack are NA, which groupby and merge keys drop.
     per_task[CONFIGURATION] = per_task.groupby(KEYS, dropna=False, sort=False).ngroup()
-    members = per_task.merge(_membership(), on=["benchmark", "task"])
-    per_group = members.groupby([CONFIGURATION, "seed", "name", "tasks", "size"], as_index=False).agg(
-        value=("value", "mean"), n_tasks=("task", "nunique")
-    )
-    per_group = per_group[per_group["n_tasks"] == per_group["size"]]
+    per_group = _overall(per_task)
     if per_group.empty:
         return pd.DataFrame(columns=COLUMNS)
     beside = per_task[per_task[CONFIGURATION].isin(per_group[CONFIGURATION])]  # tasks beside a complete group
@@ -118,6 +105,21 @@ def benchmark_group_table(results: pd.DataFrame) -> pd.DataFrame:
     )
     table = per_task.drop_duplicates(CONFIGURATION)[[CONFIGURATION, *KEYS]].merge(stats, on=CONFIGURATION)
     return table[COLUMNS].sort_values([*KEYS, "kind"], kind="stable", ignore_index=True)
+
+
+def _overall(per_task: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and seed, the groups, `all_task` and category average its complete
+    tasks give, as `xfer-scale score` computes them (`Benchmark.overall_scores`), each with what
+    it averages (tasks; for the category average, groups)."""
+    shipped = benchmarks.package()
+    rows = []
+    for (configuration, seed, benchmark), tasks in per_task.groupby([CONFIGURATION, "seed", "benchmark"]):
+        bench = shipped[benchmark]
+        averaged = {**{name: ", ".join(members) for name, members in bench.overall().items()},
+                    benchmarks.CATEGORY_AVERAGE: ", ".join(bench.categories)}
+        found = bench.overall_scores(dict(zip(tasks["task"], tasks["value"])))
+        rows += [(configuration, seed, name, averaged[name], value) for name, value in found.items()]
+    return pd.DataFrame(rows, columns=[CONFIGURATION, "seed", "name", "tasks", "value"])
 
 
 def missing_tasks(results: pd.DataFrame) -> list[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
-from xfer_scale import languages
+from xfer_scale import benchmarks, languages
 from xfer_scale.report.arms import ARM
 from xfer_scale.report.benchmark_groups import benchmark_group_view, missing_tasks
 from xfer_scale.report.plots import F1_PARTS, HEADLINE_METRIC, Section
@@ -52,6 +53,8 @@ def render_markdown(
     fits, groups, missing = tables["scaling_fit"], tables["groups"], tables["missing_baselines"]
     lines = ["# Intermediate-task scaling report", "", _overview(results), ""]
     lines += ["> " + note.replace("\n", "  \n> ") for note in notes] + ([""] if notes else [])
+    data_notes = _target_notes(results["target_task"].unique())
+    lines += [f"> {note}" for note in data_notes] + ([""] if data_notes else [])
     lines += _reading_guide()
     lines += ["## Is more intermediate data still helping?", ""]
     shown_fits = headline_fits(fits, {s.target: s.split for s in sections})
@@ -62,6 +65,8 @@ def render_markdown(
     lines += _benchmark_groups(results, tables["benchmark_groups"])
     for section in sections:
         lines += ["", f"## {section.target} ({section.split})", ""]
+        section_notes = _target_notes([section.target])
+        lines += [*(f"> {note}" for note in section_notes), ""] if section_notes else []
         lines += [f"![{caption}]({rel})" for caption, rel in section.plots] or ["No gains to plot for this target."]
         shown = groups[
             (groups["target_task"] == section.target) & (groups["split"] == section.split) & (groups["quantity"] == "gain")
@@ -80,9 +85,23 @@ def _provenance(table: pd.DataFrame) -> list[str]:
     columns = ["intermediate_task", "intermediate_fraction", "target_task", "runs", *PROVENANCE_FIELDS, MIXED]
     shown = table.sort_values(MIXED, ascending=False, kind="stable")[[c for c in columns if c in table]]
     mixed = int(table[MIXED].sum())
-    said = (f"{mixed} arms ran on more than one set-up (package, libraries, CUDA or GPU): their seeds are not "
+    said = (f"{mixed} arms ran on more than one set-up (package, libraries, CUDA, GPU or hub data): their seeds are not "
             "replicates of one set-up." if mixed else "Every arm's runs share one set-up.")
     return ["", "## How the runs were made", "", said, "", markdown_table(shown)]
+
+
+def _target_notes(targets: Iterable[str]) -> list[str]:
+    """The notes the benchmark files give these targets' tasks (Mewsli-X's release), one a line."""
+    notes = benchmarks.target_notes()
+    return [f"{target}: {notes[target]}" for target in sorted(set(targets)) if target in notes]
+
+
+def _definitions(table: pd.DataFrame) -> list[str]:
+    """Per benchmark in the table, what its shown numbers need beside them: whose overall score
+    `all_task` is, what the category average averages, its tasks' notes (`Benchmark.notes`)."""
+    shipped = benchmarks.package()
+    return [f"- {name}, {note}" for name, rows in table.groupby("benchmark")
+            for note in shipped[name].notes(set(rows["name"]))]
 
 
 def _benchmark_groups(results: pd.DataFrame, table: pd.DataFrame) -> list[str]:
@@ -97,9 +116,10 @@ def _benchmark_groups(results: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     return [
         *lines,
         "Per configuration, each task's headline average over its benchmark languages (QA: (EM + F1) / 2; "
-        "tagging and BUCC: F1; else accuracy), then each complete group, the mean of its tasks' averages, as "
-        "XTREME's evaluate.py computes them (test split); ± is the 95% CI over seeds.",
-        "", markdown_table(benchmark_group_view(table)),
+        "tagging and BUCC: F1; retrieval by ranking: map@20; else accuracy), then each complete group, the mean "
+        "of its tasks' averages, as XTREME's evaluate.py computes them, and `category_avg`, the mean of the "
+        "category groups (test split); ± is the 95% CI over seeds.",
+        "", markdown_table(benchmark_group_view(table)), "", *_definitions(table),
     ]
 
 
@@ -179,9 +199,10 @@ def _file_list() -> list[str]:
         "(all / low / high / unknown / low-high): slope (mean over seeds), slope_ci95 (half-width), "
         "slope_std, n_seeds, intercept.",
         "- `missing_baselines`: the cells without a baseline run.",
-        "- `benchmark_groups`: XTREME's group and `all_task` averages (kind `group`) and the per-task headline "
-        "averages they average (kind `task`), per configuration, over seeds; only configurations with a "
-        "complete group.",
-        "- `provenance`: per arm, its runs' package version, git commit, torch, transformers, CUDA and GPU "
-        "(from run.json; `mixed` where they differ between its runs).",
+        "- `benchmark_groups`: XTREME's group and `all_task` averages and `category_avg`, the mean of the "
+        "category groups (kind `group`), and the per-task headline averages they average (kind `task`), per "
+        "configuration, over seeds; only configurations with a complete group.",
+        "- `provenance`: per arm, its runs' package version, git commit, torch, transformers, CUDA, GPU and "
+        "`data`, the hub datasets' commits (`path@commit`; `path@revision?` where the commit is unknown, "
+        "`local` for local files only) (from run.json; `mixed` where they differ between its runs).",
     ]

@@ -1,8 +1,10 @@
-"""How each arm's runs were made (package, libraries, CUDA, GPU), from their run.json.
+"""How each arm's runs were made (package, libraries, CUDA, GPU, the hub data's commits), from
+their run.json.
 
-Runs of one configuration on other code, library versions or GPUs differ, and a run id does not
-record them: an arm whose seeds ran on a mix of them is shown as such, so a reader can tell a
-difference between arms from a difference between set-ups.
+Runs of one configuration on other code, library versions, GPUs or hub data differ, and a run
+id does not record them (a hub dataset is pinned only by the revision its task asks for, mostly
+none: `data_sources`): an arm whose seeds ran on a mix of them is shown as such, so a reader can
+tell a difference between arms from a difference between set-ups.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ FIELDS = {
     "transformers": ("packages", "transformers"),
     "cuda": ("cuda",),
     "gpu": ("gpu",),
+    "data": ("data_revisions",),  # hub datasets as path@commit, space-separated (`data_sources.revisions`)
 }
 MIXED = "mixed"
 
