@@ -10,9 +10,9 @@ import pytest
 
 from xfer_scale import report
 from xfer_scale.report.benchmark_groups import benchmark_group_table, missing_tasks
-from xfer_scale.scoring import BENCHMARKS
+from xfer_scale import benchmarks
 
-LANGS = BENCHMARKS["xtreme"]
+LANGS = benchmarks.load("xtreme").languages()
 BASE = {"pawsx": 80.0, "xnli": 70.0, "bucc": 60.0, "tatoeba": 50.0, "xquad": 40.0, "udpos": 30.0, "panx": 20.0,
         "mlqa": 45.0, "tydiqa": 35.0, "mewslix": 25.0}
 

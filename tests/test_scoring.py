@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from xfer_scale import benchmarks
 from xfer_scale.cli import main as xfer_scale_main
 from xfer_scale.errors import UserError
-from xfer_scale.scoring import BENCHMARKS, main, score_directory, withheld_note
+from xfer_scale.scoring import main, score_directory, withheld_note
 from xfer_scale.submission import (
     read_labels,
     read_predictions,
@@ -226,7 +227,7 @@ TEMPLATE_AVG_METRIC = {
 
 def complete_submission(root: Path, benchmark: str) -> Path:
     """Every task and language of `benchmark`, each file a copy of its task's template."""
-    for task, langs in BENCHMARKS[benchmark].items():
+    for task, langs in benchmarks.load(benchmark).languages().items():
         source_task, source_lang = TEMPLATES[task]
         for side in ("labels", "predictions"):
             source = submission_path(FIXTURE / side, source_task, source_lang)
@@ -257,7 +258,7 @@ def test_complete_xtreme_r_submission_counts_lareqa_in_all_task(tmp_path):
     root = complete_submission(tmp_path, "xtreme-r")
     scores = score_directory(root / "predictions", root / "labels", "xtreme-r", allow_missing=True)
     got = avg_metrics(scores)
-    task = {t: got[t] for t in BENCHMARKS["xtreme-r"]}
+    task = {t: got[t] for t in benchmarks.load("xtreme-r").tasks}
     assert task["xcopa"] == pytest.approx(200 / 3)
     assert task["mewslix"] == pytest.approx((1 + 1 / 3 + 1 / 2 + 0) / 4 * 100)
     assert task["lareqa"] == pytest.approx(((1 + 2 / 3) / 2 + 1 / 2 + 0) / 3 * 100)

@@ -20,9 +20,6 @@ number. Which groups were withheld, and why, `withheld_note` says. Whose definit
 is (XTREME's evaluate.py's; for XTREME-R this project's, as neither evaluate.py nor the paper's
 text at hand gives one), and the tasks' notes (Mewsli-X's release), `notes` gives for printing
 beside the numbers: conf/benchmarks/<name>.yaml holds them.
-
-`BENCHMARKS`, `GROUPS` and `TASK_SCORING` are views of the package's benchmark files, read on
-first use (the report imports this module and must not pay for reading YAML it may not need).
 """
 
 from __future__ import annotations
@@ -30,54 +27,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
 
 from xfer_scale import atomic, benchmarks
-from xfer_scale.benchmarks import ALL_TASK, CATEGORY_AVERAGE, Benchmark  # ALL_TASK: the row name, as always
+from xfer_scale.benchmarks import CATEGORY_AVERAGE, Benchmark
 from xfer_scale.errors import UserError
 from xfer_scale.submission import read_labels, read_predictions, submission_path
 
 COLUMNS = ["task", "language", "metric", "value"]
 AVG = "avg"  # the language of every averaged row
 AVG_METRIC = "avg_metric"  # a task's, a group's or all_task's single number, as evaluate.py names it
-
-
-class TaskScoring(NamedTuple):
-    """How XTREME scores a task: the metric family, the metrics it reports, the metrics whose
-    language averages its `avg_metric` averages, and whether the task average pools examples
-    across languages instead of averaging the languages (LAReQA)."""
-
-    family: str
-    metrics: tuple[str, ...]
-    headline: tuple[str, ...]
-    pooled: bool = False
-
-    @classmethod
-    def of(cls, task: benchmarks.Task) -> TaskScoring:
-        return cls(task.metric, task.report, task.headline, task.pooled)
-
-
-@cache
-def _views() -> dict[str, Any]:
-    """The package's benchmarks as the tables this module once held."""
-    shipped = benchmarks.package()
-    return {
-        "BENCHMARKS": {name: bench.languages() for name, bench in shipped.items()},
-        "GROUPS": {name: bench.groups for name, bench in shipped.items()},
-        "TASK_SCORING": {task.name: TaskScoring.of(task) for bench in shipped.values() for task in bench.tasks.values()},
-    }
-
-
-def __getattr__(name: str) -> Any:
-    """`BENCHMARKS` (benchmark -> task -> languages), `GROUPS` (benchmark -> group -> tasks) and
-    `TASK_SCORING` (task -> TaskScoring), read from the package's benchmark files."""
-    if name in ("BENCHMARKS", "GROUPS", "TASK_SCORING"):
-        return _views()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _benchmark(benchmark: str | Path | Benchmark) -> Benchmark:
@@ -140,16 +102,16 @@ def _score_file(task: benchmarks.Task, lang: str, prediction: Path, label: Path,
     return FileScores({metric: scores[metric] for metric in task.report}, len(references))
 
 
-def _task_averages(scoring: TaskScoring, per_lang: Mapping[str, FileScores]) -> dict[str, float]:
+def _task_averages(task: benchmarks.Task, per_lang: Mapping[str, FileScores]) -> dict[str, float]:
     """Per metric the plain mean over languages, as XTREME averages; for a pooled task the
     mean over all examples (each language's mean weighted by its number of examples)."""
-    weights = {lang: file.n_examples if scoring.pooled else 1 for lang, file in per_lang.items()}
+    weights = {lang: file.n_examples if task.pooled else 1 for lang, file in per_lang.items()}
     total = sum(weights.values())
     averages = {
         metric: sum(file.scores[metric] * weights[lang] for lang, file in per_lang.items()) / total
-        for metric in scoring.metrics
+        for metric in task.report
     }
-    averages[AVG_METRIC] = sum(averages[m] for m in scoring.headline) / len(scoring.headline)
+    averages[AVG_METRIC] = sum(averages[m] for m in task.headline) / len(task.headline)
     return averages
 
 
@@ -180,10 +142,9 @@ def score_directory(predictions: Path, labels: Path, benchmark: str | Path | Ben
                 per_lang[lang] = _score_file(task, lang, prediction, label, allow_missing)
         if not per_lang:
             continue
-        scoring = TaskScoring.of(task)
-        for metric in scoring.metrics:
+        for metric in task.report:
             rows += [(name, lang, metric, file.scores[metric]) for lang, file in per_lang.items()]
-        rows += [(name, AVG, metric, value) for metric, value in _task_averages(scoring, per_lang).items()]
+        rows += [(name, AVG, metric, value) for metric, value in _task_averages(task, per_lang).items()]
     if not rows:
         raise UserError(
             f"no label files of benchmark {bench.name} under {labels}; expected "
