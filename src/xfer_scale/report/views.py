@@ -197,13 +197,17 @@ def saturation_sentences(table: pd.DataFrame) -> list[str]:
             sentences.append(f"{head}: the saturating curve could not be fitted; {row['verdict']}.")
             continue
         interval = ("" if math.isnan(row["examples_90_ci_low"])
-                    else f" (95% bootstrap interval over seeds {_examples(row['examples_90_ci_low'])} to "
-                         f"{_examples(row['examples_90_ci_high'])})")
+                    else f"; 95% bootstrap interval over seeds {_examples(row['examples_90_ci_low'])} to "
+                         f"{_examples(row['examples_90_ci_high'])}")
+        if row["examples_90"] > row["examples_max"]:  # the plateau is an extrapolation, often absurd
+            curve = (f"the saturating fit has no plateau within the sizes run (90% of it would come at "
+                     f"{_examples(row['examples_90'])} examples, an extrapolation{interval})")
+        else:
+            curve = (f"the saturating fit plateaus at {row['plateau']:+.2f} points and reaches 90% of it at "
+                     f"{_examples(row['examples_90'])} examples{interval}")
         sentences.append(
             f"{head}: {row['verdict']} at {_examples(row['examples_max'])} examples. AIC log-linear "
-            f"{row['aic_loglinear']:.1f}, saturating {row['aic_saturating']:.1f}; the saturating fit plateaus at "
-            f"{row['plateau']:+.2f} points and reaches 90% of it at {_examples(row['examples_90'])} examples"
-            f"{interval}."
+            f"{row['aic_loglinear']:.1f}, saturating {row['aic_saturating']:.1f}; {curve}."
         )
     return sentences
 
