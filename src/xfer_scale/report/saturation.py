@@ -27,7 +27,7 @@ from xfer_scale.report.groups import LOW_HIGH
 
 COLUMNS = [
     *FIT_KEYS, "n_seeds", "n_points", "aic_loglinear", "aic_saturating", "plateau", "k", "examples_90",
-    "examples_90_ci_low", "examples_90_ci_high", "examples_max", "share_of_plateau_at_max", "verdict",
+    "examples_90_ci_low", "examples_90_ci_high", "examples_min", "examples_max", "share_of_plateau_at_max", "verdict",
 ]
 BOOTSTRAP = 1000
 BOOTSTRAP_SEED = 0
@@ -91,7 +91,8 @@ def _compare(block: pd.DataFrame, bootstrap: int) -> dict:
     n = block["intermediate_examples"].to_numpy(dtype=float)
     y = block["value"].to_numpy(dtype=float)
     x = np.log10(n)
-    row = {"n_seeds": block["seed"].nunique(), "n_points": len(block), "examples_max": float(n.max())}
+    row = {"n_seeds": block["seed"].nunique(), "n_points": len(block), "examples_min": float(n.min()),
+           "examples_max": float(n.max())}
     if len(np.unique(n)) < 2:
         return {**row, "verdict": UNCLEAR}
     slope, intercept = np.polyfit(x, y, 1)

@@ -177,6 +177,8 @@ def _counted(row: Mapping[str, Any]) -> str:
 
 def _interaction_verdict(row: Mapping[str, Any]) -> str:
     caveat = "" if row["converged"] else " (the fit did not converge: read it with care)"
+    if math.isnan(row["ci_low"]):
+        return "no interval: the fit is degenerate (gains without spread between languages or seeds), no claim either way."
     if row["ci_low"] <= 0 <= row["ci_high"]:
         return "the interval includes 0, no detectable dependence of the scaling on pretraining data" + caveat + "."
     which = "less" if row["estimate"] < 0 else "more"
@@ -202,6 +204,9 @@ def saturation_sentences(table: pd.DataFrame) -> list[str]:
         if row["examples_90"] > row["examples_max"]:  # the plateau is an extrapolation, often absurd
             curve = (f"the saturating fit has no plateau within the sizes run (90% of it would come at "
                      f"{_examples(row['examples_90'])} examples, an extrapolation{interval})")
+        elif row["examples_90"] < row["examples_min"]:
+            curve = (f"the saturating fit is flat over the sizes run at {row['plateau']:+.2f} points (90% of it "
+                     f"before the smallest size, at {_examples(row['examples_90'])} examples{interval})")
         else:
             curve = (f"the saturating fit plateaus at {row['plateau']:+.2f} points and reaches 90% of it at "
                      f"{_examples(row['examples_90'])} examples{interval}")
@@ -213,4 +218,7 @@ def saturation_sentences(table: pd.DataFrame) -> list[str]:
 
 
 def _examples(value: float) -> str:
-    return "∞" if math.isinf(value) else f"{value:,.0f}"
+    """Examples as a count; beyond a billion (a bootstrap's unidentified plateau) in powers of ten."""
+    if math.isinf(value):
+        return "∞"
+    return f"{value:.2g}" if value >= 1e9 else f"{value:,.0f}"
