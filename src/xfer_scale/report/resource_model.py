@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
+from statsmodels.tools.sm_exceptions import ModelWarning
 
 from xfer_scale import languages
 from xfer_scale.report.arms import SERIES, SERIES_COLUMNS
@@ -125,8 +125,9 @@ def _fit(block: pd.DataFrame, pooled: bool) -> tuple[list[dict], pd.DataFrame] |
     frame, mean, sd = design(block)
     formula = "gain ~ C(target_task) + x * r" if pooled else "gain ~ x * r"
     with warnings.catch_warnings():
-        # a variance at its boundary (0) or a slow optimiser: recorded in `converged`, not printed per fit
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        # a variance at its boundary (0), a singular random-effects covariance, a slow optimiser:
+        # recorded in `converged`, not printed once per fit
+        warnings.simplefilter("ignore", ModelWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             result = smf.mixedlm(formula, frame, groups=frame["cluster"]).fit(reml=True)
