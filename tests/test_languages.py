@@ -49,6 +49,29 @@ def test_resource_classes_match_the_taxonomy(klass):
     )
 
 
+# Table 6 of Conneau et al. 2020 ("Tokens (M)"), as transcribed in mayhewsw/multilingual-data-stats
+# cc-100/cc-100.csv @7397902, uk as corrected by the authors (6960), zh = Simplified 259 + Traditional 176,
+# my = the two Burmese rows 56 + 15. Typed here from that file, not from the table under test.
+CC100_TABLE_6 = {
+    "af": 242, "ar": 2869, "az": 783, "bg": 5487, "bn": 525, "de": 10297, "el": 4285, "en": 55608, "es": 9374,
+    "et": 843, "eu": 270, "fa": 13259, "fi": 6730, "fr": 9780, "gu": 140, "he": 3399, "hi": 1715, "hu": 7807,
+    "id": 22704, "it": 4983, "ja": 530, "jv": 24, "ka": 469, "kk": 476, "ko": 5644, "lt": 1835, "ml": 313,
+    "mr": 175, "ms": 1318, "my": 56 + 15, "nl": 5025, "pa": 68, "pl": 6490, "pt": 8405, "ro": 10354, "ru": 23408,
+    "sw": 275, "ta": 595, "te": 249, "th": 1834, "tl": 556, "tr": 2736, "uk": 6960, "ur": 730, "vi": 24757,
+    "zh": 259 + 176,
+}
+NOT_IN_CC100 = {"ht", "qu", "wo", "yo"}
+
+
+def test_cc100_tokens_are_table_6_with_the_corrections_and_empty_for_unseen_languages():
+    table = languages.languages()
+    assert set(table) == set(CC100_TABLE_6) | NOT_IN_CC100
+    assert {code: languages.cc100_tokens_m(code) for code in CC100_TABLE_6} == CC100_TABLE_6
+    assert all(languages.cc100_tokens_m(code) is None and not table[code].in_pretraining for code in NOT_IN_CC100)
+    assert all(table[code].in_pretraining for code in CC100_TABLE_6)
+    assert "corrected by the authors" in table["uk"].source
+
+
 def test_every_row_names_its_source():
     assert all(row.source for row in languages.languages().values())
 
@@ -89,17 +112,22 @@ def test_threshold_outside_the_classes_is_a_user_error():
         languages.is_low_resource("sw", threshold=7)
 
 
-HEADER = "code,iso3,name,resource_class,source\n"
+HEADER = "code,iso3,name,resource_class,cc100_tokens_m,in_pretraining,source\n"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("# only a comment\n", "header"),
-        (HEADER + "xx,xxx,Ex,9,somewhere\n", "line 2: resource_class '9'"),
-        (HEADER + "# note\nxx,xxx,Ex,2\n", "line 3: 4 fields"),
-        (HEADER + "xx,xxx,Ex,2,\n", "line 2: `source` is empty"),
-        (HEADER + "xx,xxx,Ex,2,a\nxx,xxy,Ex,2,b\n", "line 3: code 'xx' appears twice"),
+        (HEADER + "xx,xxx,Ex,9,1,true,somewhere\n", "line 2: resource_class '9'"),
+        (HEADER + "# note\nxx,xxx,Ex,2,1,true\n", "line 3: 6 fields"),
+        (HEADER + "xx,xxx,Ex,2,1,true,\n", "line 2: `source` is empty"),
+        (HEADER + "xx,xxx,Ex,2,1,true,a\nxx,xxy,Ex,2,1,true,b\n", "line 3: code 'xx' appears twice"),
+        (HEADER + "xx,xxx,Ex,2,,true,a\n", "line 2: in_pretraining is true but cc100_tokens_m is empty"),
+        (HEADER + "xx,xxx,Ex,2,5,false,a\n", "line 2: in_pretraining is false but cc100_tokens_m is 5"),
+        (HEADER + "xx,xxx,Ex,2,many,true,a\n", "line 2: cc100_tokens_m 'many' is not a number"),
+        (HEADER + "xx,xxx,Ex,2,0,true,a\n", "line 2: cc100_tokens_m 0 must be above 0"),
+        (HEADER + "xx,xxx,Ex,2,1,yes,a\n", "line 2: in_pretraining 'yes' must be true or false"),
     ],
 )
 def test_a_malformed_table_names_the_line(text, message):
@@ -108,5 +136,5 @@ def test_a_malformed_table_names_the_line(text, message):
 
 
 def test_quoted_source_with_commas_parses():
-    rows = languages._parse(HEADER + 'xx,xxx,Ex,2,"a, b"\n')
+    rows = languages._parse(HEADER + 'xx,xxx,Ex,2,,false,"a, b"\n')
     assert rows["xx"].source == "a, b"

@@ -193,7 +193,8 @@ def test_report_md_embeds_existing_plots_and_tables(built):
     text = built.markdown.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert sorted(images) == [
-        "plots/heatmap_xnli_accuracy_test.png", "plots/overview_xnli_test.png", "plots/scaling_xnli_accuracy_test.png"
+        "plots/heatmap_xnli_accuracy_test.png", "plots/overview_xnli_test.png",
+        "plots/pretraining_xnli_accuracy_test.png", "plots/scaling_xnli_accuracy_test.png",
     ]
     for image in images:
         path = built.out / image
@@ -204,7 +205,8 @@ def test_report_md_embeds_existing_plots_and_tables(built):
     assert "Low − high = +1.50 ± 0.00 points per tenfold data: the 95% interval excludes 0" in text
     assert re.search(r"^\| target +\| intermediate +\| metric +\| group +\| +b \(points per 10x\) \|", text, re.M)
     assert "## Languages without a resource class" in text and "xx" in text
-    for name in ("summary", "gains", "groups", "scaling_fit", "missing_baselines"):
+    for name in ("summary", "gains", "groups", "scaling_fit", "language_slopes", "resource_model", "saturation",
+                 "missing_baselines"):
         assert (built.out / "tables" / f"{name}.csv").exists() and (built.out / "tables" / f"{name}.parquet").exists()
     assert not list(built.out.rglob(".*"))  # no temporary files left behind
 

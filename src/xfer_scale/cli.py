@@ -48,6 +48,7 @@ commands:
   prepare [OVERRIDES...]   download the model and every data set a run (or sweep) needs,
                            so compute nodes can run with HF_HUB_OFFLINE=1
   plan [OVERRIDES...] [--json FILE] [--tokens-per-second X | --bench FILE] [--cells-per-gpu K] [--workers N]
+       [--detect D (--from-report DIR | --seed-sd X)]
                            what a run or sweep will cost, without training: cells, phase-1 models
                            (and which are cached), examples, tokens, FLOPs, GPU memory, GPU-hours,
                            wall time (calibrated by `scripts/bench_train.py --suite --json FILE`)

@@ -1,9 +1,11 @@
-"""Language facts the report groups by: codes, English names, and resource class 0-5.
+"""Language facts the report groups by: codes, English names, resource class 0-5, and how much of
+the language XLM-R saw in pretraining.
 
 The facts live in `languages.csv` beside this module, one row per language with its source, so a
 researcher who disagrees with a class (they are contested) fixes one line instead of our code.
 The resource class follows Joshi et al. (2020); low-resource means classes 0..2 unless the caller
-says otherwise.
+says otherwise. The pretraining data is CC-100's token count (Conneau et al. 2020, Table 6): a class
+lumps together languages XLM-R never saw and languages it saw hundreds of millions of tokens of.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from types import MappingProxyType
 
 from xfer_scale.errors import UserError
 
-COLUMNS = ("code", "iso3", "name", "resource_class", "source")
+COLUMNS = ("code", "iso3", "name", "resource_class", "cc100_tokens_m", "in_pretraining", "source")
 LOW_RESOURCE_MAX_CLASS = 2
 _TABLE = "languages.csv"
 
@@ -30,6 +32,8 @@ class Language:
     iso3: str
     name: str
     resource_class: int
+    cc100_tokens_m: float | None  # None: not in CC-100
+    in_pretraining: bool
     source: str
 
 
@@ -65,6 +69,11 @@ def is_low_resource(code: str, threshold: int = LOW_RESOURCE_MAX_CLASS) -> bool:
     return resource_class(code) <= threshold
 
 
+def cc100_tokens_m(code: str) -> float | None:
+    """Millions of CC-100 tokens XLM-R was pretrained on; None for a language CC-100 lacks."""
+    return language(code).cc100_tokens_m
+
+
 def name(code: str) -> str:
     """English name, equal to XTREME's udpos config suffix (udpos.<name>) where udpos has the language."""
     return language(code).name
@@ -85,7 +94,8 @@ def _unknown_code_message(code: str) -> str:
     return (
         f"unknown language code {code!r}.{hint} Known codes: {known}. "
         f"To add a language, append a row `{','.join(COLUMNS)}` to {table_path()} "
-        "with its class from Joshi et al. (2020)'s lang2tax table and where you took it from."
+        "with its class from Joshi et al. (2020)'s lang2tax table, its CC-100 tokens from Table 6 of "
+        "Conneau et al. (2020) (empty if CC-100 lacks it), and where you took them from."
     )
 
 
@@ -110,9 +120,32 @@ def _parse_row(fields: list[str], line_no: int) -> Language:
             f"{_TABLE} line {line_no}: {len(fields)} fields, expected {len(COLUMNS)} ({','.join(COLUMNS)}); "
             "quote a source that contains commas."
         )
-    code, iso3, english_name, klass, source = (field.strip() for field in fields)
+    code, iso3, english_name, klass, tokens, seen, source = (field.strip() for field in fields)
     if klass not in {"0", "1", "2", "3", "4", "5"}:
         raise UserError(f"{_TABLE} line {line_no}: resource_class {klass!r} must be an integer 0-5.")
     if not source:
         raise UserError(f"{_TABLE} line {line_no}: `source` is empty; say where the class comes from.")
-    return Language(code.lower(), iso3.lower(), english_name, int(klass), source)
+    return Language(code.lower(), iso3.lower(), english_name, int(klass), *_pretraining(tokens, seen, line_no), source)
+
+
+def _pretraining(tokens: str, seen: str, line_no: int) -> tuple[float | None, bool]:
+    """(cc100_tokens_m, in_pretraining): the two must agree, since a language is in XLM-R's
+    pretraining exactly when CC-100 has tokens of it; a row where they do not is a typo."""
+    if seen not in {"true", "false"}:
+        raise UserError(f"{_TABLE} line {line_no}: in_pretraining {seen!r} must be true or false.")
+    try:
+        count = float(tokens) if tokens else None
+    except ValueError:
+        raise UserError(
+            f"{_TABLE} line {line_no}: cc100_tokens_m {tokens!r} is not a number (millions of tokens)."
+        ) from None
+    if count is not None and count <= 0:
+        raise UserError(
+            f"{_TABLE} line {line_no}: cc100_tokens_m {tokens} must be above 0; leave it empty if CC-100 lacks the language."
+        )
+    if (count is not None) != (seen == "true"):
+        raise UserError(
+            f"{_TABLE} line {line_no}: in_pretraining is {seen} but cc100_tokens_m is {tokens or 'empty'}: "
+            "a language is in XLM-R's pretraining exactly when CC-100 has tokens of it."
+        )
+    return count, seen == "true"

@@ -5,14 +5,16 @@ Printed: the cells; the distinct phase-1 models and which are cached; per phase 
 examples, optimiser steps, tokens and FLOPs; the time per phase and its parts, the GPU-hours
 and the wall time for N concurrent workers; the GPU memory a cell needs and how many share a
 card. With --bench (a benchmark suite) the time is a prediction; with --tokens-per-second it
-is proportional to FLOPs; with neither, a FLOP-only lower bound, flagged as such. Nothing is
-trained or downloaded.
+is proportional to FLOPs; with neither, a FLOP-only lower bound, flagged as such. With --detect D,
+the power of the sweep's seeds and sizes to detect a low − high slope difference of D points per
+tenfold data, and the seeds 80% power needs. Nothing is trained or downloaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from transformers.utils import logging as hf_logging
 from xfer_scale import run_folder
 from xfer_scale.atomic import write_text
 from xfer_scale.errors import UserError
-from xfer_scale.plan import compute, cost, memory, suite, sweep
+from xfer_scale.plan import compute, cost, memory, power, suite, sweep
 from xfer_scale.plan.compute import Throughput
 from xfer_scale.plan.cost import Costs
 from xfer_scale.plan.suite import Suite
@@ -47,6 +49,16 @@ def _parser() -> argparse.ArgumentParser:
                         help="processes (GPUs) per cell, as `accelerate launch` would give: keys and steps depend on it")
     parser.add_argument("--cells-per-gpu", type=int, default=1, metavar="K",
                         help="with --bench: K cells share each GPU, timed by the suite's runs of K concurrent cells")
+    parser.add_argument("--detect", type=float, metavar="D",
+                        help="print the power (two-sided t-test over seeds, alpha 0.05) to detect a low - high slope "
+                        "difference of D points per tenfold data with the sweep's seeds and sizes, and the seeds 80%% "
+                        "power needs; the seed-to-seed SD comes from --from-report or --seed-sd")
+    sd = parser.add_mutually_exclusive_group()
+    sd.add_argument("--from-report", type=Path, metavar="DIR",
+                    help="with --detect: an earlier `xfer-scale report` --out folder; its scaling_fit's low-high "
+                    "slope_std is the SD, rescaled from its sizes to the sweep's")
+    sd.add_argument("--seed-sd", type=float, metavar="X",
+                    help="with --detect: the seed-to-seed SD of the per-seed low - high slope difference at the sweep's sizes")
     return parser
 
 
@@ -55,6 +67,13 @@ def _check(options: argparse.Namespace) -> None:
         raise UserError("--workers, --processes and --cells-per-gpu count machines and cells: give at least 1.")
     if options.cells_per_gpu > 1 and options.bench is None:
         raise UserError("--cells-per-gpu needs --bench FILE: only a suite measured cells sharing a GPU.")
+    if options.detect is None and (options.from_report or options.seed_sd is not None):
+        raise UserError("--from-report and --seed-sd give the SD for --detect D: add --detect.")
+    if options.detect is not None and options.from_report is None and options.seed_sd is None:
+        raise UserError("--detect needs the seed-to-seed SD of the low - high slope difference: --from-report DIR "
+                        "(an earlier report) or --seed-sd X.")
+    if options.seed_sd is not None and not options.seed_sd > 0:
+        raise UserError(f"--seed-sd {options.seed_sd}: an SD must be above 0.")
 
 
 def _clocks(plan: Plan, options: argparse.Namespace, measured: Suite | None) -> dict[str, Clock]:
@@ -249,6 +268,34 @@ def _left_lines(plan: Plan, left: Plan, left_costs: Costs | None, folder: Path |
     return [f"left to run: {len(left.cells)} of {len(plan.cells)} cells ({finished} finished in {folder}){hours}"]
 
 
+def _power_lines(plan: Plan, options: argparse.Namespace) -> list[str]:
+    """The sweep's power to detect --detect D, per SD (one given, or one per low-high row of the report)."""
+    seeds = len({cell.seed for cell in plan.cells})
+    sizes = sorted({plan.phase1[cell.phase1].estimate.examples for cell in plan.cells if cell.phase1}
+                   - {0})
+    difference = options.detect
+    head = (f"power to detect a low - high slope difference of {difference:g} points per tenfold data "
+            f"(two-sided t-test over seeds, alpha {power.ALPHA}): {seeds} seed(s), sizes "
+            f"{', '.join(f'{s:,}' for s in sizes) or 'unknown'}")
+    if options.seed_sd is not None:
+        sds = [(f"--seed-sd {options.seed_sd:g}", options.seed_sd)]
+    else:
+        measured = power.from_report(options.from_report, {cell.target for cell in plan.cells})
+        sds = [(f"{m.target} {m.metric} ({m.split}, series {m.series[:8]}): SD {m.seed_sd:.3g} over {m.seeds} seeds "
+                f"at {', '.join(f'{s:,.0f}' for s in m.sizes)}", power.rescaled_sd(m.seed_sd, m.sizes, sizes))
+               for m in measured]
+    lines = [head]
+    for source, sd in sds:
+        got = power.power(difference, sd, seeds)
+        shown = "no test with 1 seed" if math.isnan(got) else f"{got:.0%}"
+        lines.append(f"  {source} -> SD {sd:.3g} at the sweep's sizes: power {shown}; "
+                     f"{power.seeds_needed(difference, sd)} seeds for {power.TARGET_POWER:.0%} power")
+    if options.from_report:
+        lines.append("  (rescaled by the spread of log10 sizes: exact where the seeds' spread is the points' noise, "
+                     "optimistic where slopes themselves vary by seed)")
+    return lines
+
+
 def main(args: list[str]) -> int:
     options = _parser().parse_intermixed_args(args)  # overrides and options in any order
     _check(options)
@@ -268,6 +315,8 @@ def main(args: list[str]) -> int:
     print("\n".join([*_cell_lines(plan), "", *_phase1_lines(plan), "", *_table(plan, costs.gpu_hours, lower_bound), "",
                      *_notes(plan), "", *_time_lines(costs, clocks, measured, options), *_memory_lines(costs),
                      *_left_lines(plan, left, left_costs, folder)]))
+    if options.detect is not None:
+        print("\n".join(["", *_power_lines(plan, options)]))
     if options.json:
         record = _record(plan, costs, clocks, measured, options)
         record["estimates"]["left"] = {

@@ -17,13 +17,16 @@ from xfer_scale.atomic import replace_dir, write_text
 from xfer_scale.report.arms import ARM, ARM_COLUMNS, SERIES, SERIES_COLUMNS, attach, describe
 from xfer_scale.report.benchmark_groups import benchmark_group_table
 from xfer_scale.report.duplicates import ERROR, resolve_copies, resolve_duplicates
-from xfer_scale.report.fits import scaling_fits
+from xfer_scale.report.fits import group_points, scaling_fits
 from xfer_scale.report.groups import UNKNOWN, add_language_groups
 from xfer_scale.report.html import render_html
+from xfer_scale.report.language_slopes import language_slopes
 from xfer_scale.report.load import Loaded, find_results, load_results
 from xfer_scale.report.markdown import render_markdown
-from xfer_scale.report.plots import write_plots
+from xfer_scale.report.plots import headline_metric, write_plots
 from xfer_scale.report.provenance import provenance_table
+from xfer_scale.report.resource_model import headline_points, resource_models
+from xfer_scale.report.saturation import saturation_table
 from xfer_scale.report.stats import aggregate
 from xfer_scale.report.tables import SUMMARY_KEYS, compute_gains, group_table, headline_split
 from xfer_scale.report.views import missing_view
@@ -61,17 +64,26 @@ def build_report(run_dirs: Sequence[Path], out: Path, duplicates: str = ERROR) -
     results = add_language_groups(results)
     arms, series = describe(results, ARM, ARM_COLUMNS), describe(results, SERIES, SERIES_COLUMNS)
     gains, missing = compute_gains(results)
+    evaluated = results[["target_task", "split"]].drop_duplicates()  # what the choice of split needs, once
+    splits = {target: headline_split(evaluated, target) for target in sorted(evaluated["target_task"].unique())}
+    metrics = {target: headline_metric(set(m)) for target, m in gains.groupby("target_task")["metric"]}
+    points = group_points(gains, arms)
+    resource = resource_models(headline_points(gains, splits, metrics), series)
+    headline = points[(points["split"] == points["target_task"].map(splits))
+                      & (points["metric"] == points["target_task"].map(metrics))]
     tables = {
         "summary": attach(add_language_groups(aggregate(results, SUMMARY_KEYS, "value")), arms, ARM),
         "gains": attach(add_language_groups(aggregate(gains, SUMMARY_KEYS, "gain")), arms, ARM),
         "groups": attach(group_table(results, gains), arms, ARM),
-        "scaling_fit": attach(scaling_fits(gains, arms), series, SERIES),
+        "scaling_fit": attach(scaling_fits(points), series, SERIES),
+        "language_slopes": attach(language_slopes(gains), series, SERIES),
+        "resource_model": resource.table,
+        "resource_line": resource.line,
+        "saturation": attach(saturation_table(headline), series, SERIES),
         "missing_baselines": missing,
         "benchmark_groups": benchmark_group_table(results),
         "provenance": attach(provenance_table(results), arms, ARM),
     }
-    evaluated = results[["target_task", "split"]].drop_duplicates()  # what the choice of split needs, once
-    splits = {target: headline_split(evaluated, target) for target in sorted(evaluated["target_task"].unique())}
     unknown = sorted(set(results.loc[results["group"] == UNKNOWN, "language"]))
     counting = _counting_warnings(loaded, copies, left_out)
     with staged(out) as staging:

@@ -8,19 +8,21 @@ from pathlib import Path
 
 from xfer_scale.report.build import Report, build_report
 from xfer_scale.report.duplicates import ERROR, FIRST, LATEST, POLICIES
-from xfer_scale.report.views import headline_fits, headline_sentences
+from xfer_scale.report.views import headline_fits, headline_sentences, resource_sentences
 
 DEFAULT_OUT = Path("outputs/report")
 
 
 def summary_text(report: Report) -> str:
-    """The terminal summary: report.md's headline, one sentence per target, series and metric."""
+    """The terminal summary: report.md's headline, one sentence per target, series and metric, and
+    the resource model's answer (x:r) per target."""
     fits = report.tables["scaling_fit"]
     lines = [f"{report.n_runs} runs -> {report.markdown}"]
     if fits.empty:
         return "\n".join([*lines, "no scaling slopes: gains need baselines and two or more data sizes."])
     lines.append("slope b = gain (points) per tenfold intermediate examples, mean over seeds ± 95% CI:")
     sentences = headline_sentences(headline_fits(fits, report.headline_splits))
+    sentences += resource_sentences(report.tables["resource_model"], report.tables["language_slopes"])
     return "\n".join([*lines, *(s.replace("**", "") for s in sentences)])
 
 

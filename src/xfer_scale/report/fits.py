@@ -23,11 +23,16 @@ FIT_COLUMNS = [
 ]
 
 
-def scaling_fits(gains: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
-    """Per series, target and group: mean over seeds of the per-seed slope of the group's mean gain
-    on log10(examples), with its 95% t-interval half-width over seeds."""
+def group_points(gains: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
+    """The points of the group curves: per seed, arm and group the mean gain (`value`) at its
+    series and examples; the baseline (0 examples) is no point."""
     points = group_means_per_seed(gains, "gain").merge(arms[[ARM, SERIES, "intermediate_examples"]], on=ARM)
-    points = points[points["intermediate_examples"] > 0]
+    return points[points["intermediate_examples"] > 0]
+
+
+def scaling_fits(points: pd.DataFrame) -> pd.DataFrame:
+    """Per series, target and group: mean over seeds of the per-seed slope of the group's mean gain
+    on log10(examples) (`points`, from `group_points`), with its 95% t-interval half-width over seeds."""
     slopes = with_difference(seed_slopes(points))
     if slopes.empty:
         return pd.DataFrame(columns=FIT_COLUMNS)

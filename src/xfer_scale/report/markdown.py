@@ -14,7 +14,9 @@ from xfer_scale.report.benchmark_groups import benchmark_group_view, missing_tas
 from xfer_scale.report.plots import F1_PARTS, HEADLINE_METRIC, Section
 from xfer_scale.report.provenance import FIELDS as PROVENANCE_FIELDS
 from xfer_scale.report.provenance import MIXED
-from xfer_scale.report.views import fit_view, group_view, headline_fits, headline_sentences, missing_view
+from xfer_scale.report.views import (
+    fit_view, group_view, headline_fits, headline_sentences, missing_view, resource_sentences, saturation_sentences,
+)
 
 # How report.md names the language table: a path that holds on every reader's machine.
 TABLE_IN_PACKAGE = "xfer_scale/languages.csv"
@@ -62,6 +64,8 @@ def render_markdown(
     lines += bullets or ["No slope could be fitted: it needs gains (so baselines) at two or more data sizes."]
     if not shown_fits.empty:
         lines += ["", markdown_table(fit_view(shown_fits))]
+    lines += _pretraining(tables["resource_model"], tables["language_slopes"])
+    lines += _saturation(tables["saturation"])
     lines += _benchmark_groups(results, tables["benchmark_groups"])
     for section in sections:
         lines += ["", f"## {section.target} ({section.split})", ""]
@@ -78,6 +82,24 @@ def render_markdown(
     lines += _provenance(tables["provenance"])
     lines += _file_list()
     return "\n".join(lines) + "\n"
+
+
+def _pretraining(model: pd.DataFrame, slopes: pd.DataFrame) -> list[str]:
+    """The answer by pretraining data rather than by class: x:r per target, then the unseen languages."""
+    lines = ["", "## Does scaling help the languages XLM-R saw less of more?", ""]
+    sentences = resource_sentences(model, slopes)
+    if not sentences:
+        return [*lines, "No model could be fitted: it needs gains at two or more data sizes in at least three "
+                        "zero-shot languages with CC-100 data."]
+    return [*lines, *[f"- {s}" for s in sentences]]
+
+
+def _saturation(table: pd.DataFrame) -> list[str]:
+    """Whether the largest size still gains, per target, series and group."""
+    sentences = saturation_sentences(table)
+    if not sentences:
+        return []
+    return ["", "## Is the gain levelling off?", "", *[f"- {s}" for s in sentences]]
 
 
 def _provenance(table: pd.DataFrame) -> list[str]:
@@ -158,6 +180,16 @@ def _reading_guide() -> list[str]:
         "- **low − high**: per seed, the low-resource slope minus the high-resource slope, then mean and "
         "t-interval over seeds: above 0 with an interval that excludes 0 means more intermediate data helps "
         "low-resource languages more.",
+        "- **x:r** (pretraining data): per target, a mixed model gain ~ x + r + x:r with a random intercept per "
+        "language (REML), fitted on the per-seed gains of each zero-shot language with CC-100 data; x = "
+        "log10(examples), r = log10(CC-100 tokens of the language, Conneau et al. 2020 Table 6) z-scored over the "
+        "fit's languages. x:r is the points per tenfold data a language gains per SD more pretraining data: below "
+        "0, scaling helps less-pretrained languages more. Intervals are 95% Wald. Languages XLM-R never saw have "
+        "no r and get their own per-seed slope instead; target *all* pools the targets (a fixed effect per "
+        "target, a random intercept per target and language).",
+        "- **Levelling off**: per group, the per-seed points are also fitted with gain = a·(1 − exp(−n/k)); "
+        "AIC compares it with the log-linear line (lower is better, a difference under 2 favours neither), and "
+        "n90 = k·ln 10 is where it reaches 90% of its plateau a, with a 95% bootstrap interval over seeds.",
         "- Plots and the tables here use each target's `test` split where it has one, else `dev`; "
         f"the overview plots every metric (but {' and '.join(F1_PARTS)} where there is {HEADLINE_METRIC}), "
         f"the scaling curves and heat map the target's {HEADLINE_METRIC} where it has one (else its metric); "
@@ -198,6 +230,18 @@ def _file_list() -> list[str]:
         "- `scaling_fit`: per series (an arm without its amount of data), target, split, metric and group "
         "(all / low / high / unknown / low-high): slope (mean over seeds), slope_ci95 (half-width), "
         "slope_std, n_seeds, intercept.",
+        "- `language_slopes`: per series, target, split, metric and zero-shot language: the slope over seeds "
+        "(mean, slope_ci95, slope_std, n_seeds) with the language's cc100_tokens_m, in_pretraining and "
+        "resource_class.",
+        "- `resource_model`: per target (and `all`, pooled) and series, the mixed model's terms (Intercept, x, r, "
+        "x:r) with estimate, ci_low, ci_high (95% Wald), p_value, n_obs, n_languages, n_seeds, converged and "
+        "the mean and SD of log10 tokens r was scaled by; term `unseen`: the languages XLM-R never saw, their "
+        "per-seed slope with a t-interval.",
+        "- `resource_line`: the slope in x each fit implies along log10 CC-100 tokens, with its 95% band (the "
+        "line of the language-slope plot).",
+        "- `saturation`: per series, target and group (headline split and metric): both fits' AICs, the "
+        "plateau, k, examples_90 with its bootstrap interval, the share of the plateau reached at the largest "
+        "size and the verdict.",
         "- `missing_baselines`: the cells without a baseline run.",
         "- `benchmark_groups`: XTREME's group and `all_task` averages and `category_avg`, the mean of the "
         "category groups (kind `group`), and the per-task headline averages they average (kind `task`), per "

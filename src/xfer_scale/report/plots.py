@@ -118,7 +118,7 @@ def write_plots(tables: dict[str, pd.DataFrame], splits: dict[str, str], out: Pa
         if target_gains.empty:
             sections.append(Section(target, split, plots))
             continue
-        metric = _headline_metric(set(target_gains["metric"]))
+        metric = headline_metric(set(target_gains["metric"]))
         title = f"{target}: {metric}, {split} split"
         curve = curves[curves["metric"] == metric]
         if not curve.empty:
@@ -126,6 +126,15 @@ def write_plots(tables: dict[str, pd.DataFrame], splits: dict[str, str], out: Pa
             metric_fits = target_fits[target_fits["metric"] == metric]
             drawings.append((plot_scaling, (curve, metric_fits, labels, title, metric, out / scaling)))
             plots.append((f"scaling curves, {target} {metric}", scaling.as_posix()))
+        slopes = tables["language_slopes"]
+        slopes = slopes[(slopes["target_task"] == target) & (slopes["split"] == split) & (slopes["metric"] == metric)]
+        if not slopes.empty:
+            lines = tables["resource_line"]
+            line = lines[(lines["target"] == target) & (lines["split"] == split) & (lines["metric"] == metric)]
+            by_pretraining = Path("plots") / f"{safe_name('pretraining', target, metric, split)}.png"
+            drawings.append((plot_language_slopes, (slopes, line, _labels(slopes), f"{title}: slope per language "
+                             "by pretraining data", out / by_pretraining)))
+            plots.append((f"slope per language by CC-100 tokens, {target} {metric}", by_pretraining.as_posix()))
         heatmap = Path("plots") / f"{safe_name('heatmap', target, metric, split)}.png"
         by_language = target_gains[target_gains["metric"] == metric]
         heatmap_title = f"{title}: mean gain per language"
@@ -144,7 +153,7 @@ def _without_f1_parts(curves: pd.DataFrame) -> pd.DataFrame:
     return curves[~curves["metric"].isin(F1_PARTS)]
 
 
-def _headline_metric(metrics: set[str]) -> str:
+def headline_metric(metrics: set[str]) -> str:
     """The metric a target's scaling curves and heat map show: F1 where it has one, as XTREME leads
     with it (tagging, QA, BUCC), else its first. Their other metrics are in the overview and tables:
     a figure per metric tripled the plots of a tagging target and most of the report's time."""
@@ -342,6 +351,47 @@ def y_limits(means: np.ndarray, ci95: np.ndarray) -> tuple[float, float]:
     high = min(float(np.nanmax(means + ci, initial=high)), high + room)
     margin = 0.05 * max(high - low, 1.0)  # all at 0 (identical runs) still gets an axis
     return low - margin, high + margin
+
+
+def plot_language_slopes(slopes: pd.DataFrame, line: pd.DataFrame, labels: dict[str, str], title: str,
+                         path: Path) -> None:
+    """Each language's slope (mean over seeds, 95% CI) against log10 of its CC-100 tokens, a panel
+    per series, each point labelled; languages XLM-R never saw at the left edge, hollow, past a
+    dashed rule (languages missing from languages.csv are left out); the mixed model's slope in x
+    along r with its 95% band."""
+    shown = [s for s in labels if s in set(slopes[SERIES])]
+    columns = min(len(shown), PANELS_PER_ROW)
+    fig, axes = panels(math.ceil(len(shown) / columns), columns, (4.9, 3.4), SCALING_MARGINS, sharex=True, sharey=True)
+    _outer_axes(axes, len(shown))
+    seen = np.log10(slopes["cc100_tokens_m"].dropna().to_numpy(dtype=float))
+    low, high = (float(seen.min()), float(seen.max())) if len(seen) else (0.0, 1.0)
+    unseen_x = low - 0.15 * max(high - low, 1.0) - 0.3
+    for ax, series in zip(axes.flat, shown):
+        panel = slopes[(slopes[SERIES] == series) & slopes["in_pretraining"].notna()]  # unknown: no facts to place
+        fit = line[line[SERIES] == series].sort_values("log10_tokens")
+        if not fit.empty:
+            ax.fill_between(fit["log10_tokens"], fit["ci_low"], fit["ci_high"], color="tab:purple", alpha=0.2, linewidth=0)
+            ax.plot(fit["log10_tokens"], fit["slope"], color="tab:purple", label="mixed model: b_x + b_xr·r")
+        tokens = panel["cc100_tokens_m"].to_numpy(dtype=float)
+        x = np.where(np.isnan(tokens), unseen_x, np.log10(np.where(np.isnan(tokens), 1.0, tokens)))
+        ci = panel["slope_ci95"].fillna(0.0).to_numpy()
+        y = panel["slope"].to_numpy(dtype=float)
+        never = np.isnan(tokens)
+        ax.vlines(x, y - ci, y + ci, color="0.4")
+        ax.plot(x[~never], y[~never], "o", color="black", label="language (mean ± 95% CI over seeds)")
+        if never.any():
+            ax.plot(x[never], y[never], "o", markerfacecolor="white", color="tab:red", label="not in CC-100")
+        for xi, yi, code in zip(x, y, panel["language"], strict=True):
+            ax.annotate(code, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize="x-small")
+        ax.axvline(unseen_x + 0.15, color="0.6", linestyle="--", linewidth=0.8)
+        ax.axhline(0.0, color="0.6", linewidth=0.8)
+        ax.set_xticks([unseen_x, *range(math.ceil(low), math.floor(high) + 1)],
+                      ["unseen", *(f"{10 ** e:,}" for e in range(math.ceil(low), math.floor(high) + 1))])
+        _title(ax, labels[series])
+        _legend(ax, "x-small")
+    _figure_labels(fig, title, "CC-100 tokens of the language (millions), log scale",
+                   "slope b (points per tenfold data)")
+    _save(fig, path)
 
 
 def plot_heatmap(gains: pd.DataFrame, labels: dict[str, str], title: str, path: Path) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from xfer_scale.report.arms import ARM, ARM_COLUMNS, SERIES, SERIES_COLUMNS, SETTINGS
 from xfer_scale.report.groups import ALL, AVERAGED_GROUPS, GROUP_LABELS, HIGH, LOW, LOW_HIGH, group_sort_key
+from xfer_scale.report.resource_model import INTERACTION, POOLED, UNSEEN
 
 READABLE = {
     "target_task": "target",
@@ -136,3 +137,88 @@ def _difference_phrase(row: Mapping[str, Any] | None) -> str:
         return text + ": the 95% interval includes 0, no detectable difference between the groups."
     more = "low" if row["slope"] > 0 else "high"
     return text + f": the 95% interval excludes 0, size matters more for {more}-resource languages."
+
+
+def resource_sentences(model: pd.DataFrame, slopes: pd.DataFrame) -> list[str]:
+    """Per target (and `all`, pooled) and series: the x:r estimate with its interval and whether it
+    includes 0; then the slope of the languages XLM-R never saw, which the model leaves out.
+
+    `slopes` (tables/language_slopes) names the unseen languages.
+    """
+    if model.empty:
+        return []
+    rows = model.assign(_label=series_labels(model.assign(**{SERIES: model[SERIES].str.split(",").str[0]})))
+    sentences = []
+    for row in rows[rows["term"] == INTERACTION].to_dict("records"):
+        target = "all targets (pooled)" if row["target"] == POOLED else row["target"]
+        sentences.append(
+            f"**{target}** ← {row['_label']}, {row['metric']} ({_counted(row)}): x:r = {row['estimate']:+.2f} points "
+            f"per tenfold intermediate data per SD more pretraining data (1 SD = ×{10 ** row['r_log10_sd']:.3g} "
+            f"CC-100 tokens), 95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f}; " + _interaction_verdict(row)
+        )
+    for row in rows[rows["term"] == UNSEEN].to_dict("records"):
+        unseen = slopes[(slopes[SERIES] == row[SERIES]) & (slopes["target_task"] == row["target"])
+                        & (slopes["in_pretraining"] == False)]  # noqa: E712 (a nullable boolean column)
+        names = ", ".join(sorted(set(unseen["language"])))
+        seeds = int(row["n_seeds"])
+        interval = ("no interval from 1 seed" if seeds < 2
+                    else f"95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f} over {seeds} seeds")
+        sentences.append(
+            f"**{row['target']}** ← {row['_label']}, {row['metric']}: languages XLM-R never saw ({names}), left out "
+            f"of the model: slope b = {row['estimate']:+.2f} points per tenfold data ({interval})."
+        )
+    return sentences
+
+
+def _counted(row: Mapping[str, Any]) -> str:
+    seeds, languages_ = int(row["n_seeds"]), int(row["n_languages"])
+    return f"{seeds} seed{'s' if seeds > 1 else ''}, {languages_} languages with CC-100 data"
+
+
+def _interaction_verdict(row: Mapping[str, Any]) -> str:
+    caveat = "" if row["converged"] else " (the fit did not converge: read it with care)"
+    if math.isnan(row["ci_low"]):
+        return "no interval: the fit is degenerate (gains without spread between languages or seeds), no claim either way."
+    if row["ci_low"] <= 0 <= row["ci_high"]:
+        return "the interval includes 0, no detectable dependence of the scaling on pretraining data" + caveat + "."
+    which = "less" if row["estimate"] < 0 else "more"
+    return f"the interval excludes 0: more intermediate data helps the languages XLM-R saw {which} of more{caveat}."
+
+
+def saturation_sentences(table: pd.DataFrame) -> list[str]:
+    """Per target, series and group: whether more data is still helping at the largest size, with
+    the evidence (AICs, examples to 90% of the plateau and its interval)."""
+    if table.empty:
+        return []
+    rows = table.assign(_label=series_labels(table))
+    rows = rows.sort_values(["target_task", "_label", "group"], key=group_sort_key, kind="stable")
+    sentences = []
+    for row in rows[rows["group"].isin([LOW, HIGH, ALL])].to_dict("records"):
+        head = f"**{row['target_task']}** ← {row['_label']}, {GROUP_LABELS[row['group']]}"
+        if pd.isna(row["aic_saturating"]):
+            sentences.append(f"{head}: the saturating curve could not be fitted; {row['verdict']}.")
+            continue
+        interval = ("" if math.isnan(row["examples_90_ci_low"])
+                    else f"; 95% bootstrap interval over seeds {_examples(row['examples_90_ci_low'])} to "
+                         f"{_examples(row['examples_90_ci_high'])}")
+        if row["examples_90"] > row["examples_max"]:  # the plateau is an extrapolation, often absurd
+            curve = (f"the saturating fit has no plateau within the sizes run (90% of it would come at "
+                     f"{_examples(row['examples_90'])} examples, an extrapolation{interval})")
+        elif row["examples_90"] < row["examples_min"]:
+            curve = (f"the saturating fit is flat over the sizes run at {row['plateau']:+.2f} points (90% of it "
+                     f"before the smallest size, at {_examples(row['examples_90'])} examples{interval})")
+        else:
+            curve = (f"the saturating fit plateaus at {row['plateau']:+.2f} points and reaches 90% of it at "
+                     f"{_examples(row['examples_90'])} examples{interval}")
+        sentences.append(
+            f"{head}: {row['verdict']} at {_examples(row['examples_max'])} examples. AIC log-linear "
+            f"{row['aic_loglinear']:.1f}, saturating {row['aic_saturating']:.1f}; {curve}."
+        )
+    return sentences
+
+
+def _examples(value: float) -> str:
+    """Examples as a count; beyond a billion (a bootstrap's unidentified plateau) in powers of ten."""
+    if math.isinf(value):
+        return "∞"
+    return f"{value:.2g}" if value >= 1e9 else f"{value:,.0f}"
