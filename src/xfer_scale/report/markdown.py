@@ -48,7 +48,8 @@ def render_markdown(
     unknown: list[str],
     notes: list[str],
 ) -> str:
-    """report.md: the answer first, then per-target evidence, then what is missing and where the tables are.
+    """report.md: the answer first (by pretraining data, then by resource class), how to read it,
+    then per-target evidence, then what is missing and where the tables are.
 
     `notes` are what the reader must know about how runs were counted (copies, legacy files, duplicates).
     """
@@ -57,15 +58,15 @@ def render_markdown(
     lines += ["> " + note.replace("\n", "  \n> ") for note in notes] + ([""] if notes else [])
     data_notes = _target_notes(results["target_task"].unique())
     lines += [f"> {note}" for note in data_notes] + ([""] if data_notes else [])
-    lines += _reading_guide()
+    lines += _pretraining(tables["resource_model"], tables["language_slopes"])[1:] + [""]
     lines += ["## Is more intermediate data still helping?", ""]
     shown_fits = headline_fits(fits, {s.target: s.split for s in sections})
     bullets = [f"- {sentence}" for sentence in headline_sentences(shown_fits)]
     lines += bullets or ["No slope could be fitted: it needs gains (so baselines) at two or more data sizes."]
     if not shown_fits.empty:
         lines += ["", markdown_table(fit_view(shown_fits))]
-    lines += _pretraining(tables["resource_model"], tables["language_slopes"])
     lines += _saturation(tables["saturation"])
+    lines += ["", *_reading_guide()]
     lines += _benchmark_groups(results, tables["benchmark_groups"])
     for section in sections:
         lines += ["", f"## {section.target} ({section.split})", ""]
