@@ -49,7 +49,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from xfer_scale import config, data, evaluation, feature_cache, formats, modeling, tiny
-from xfer_scale.formats.base import feature_lengths
+from xfer_scale.formats.batching import feature_lengths
 
 SCRIPT = Path(__file__).resolve()
 WORKLOADS = ("xnli-train", "xquad-train", "panx-eval", "xnli-eval")

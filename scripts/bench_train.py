@@ -85,7 +85,7 @@ from transformers import (DataCollatorWithPadding, Trainer, TrainingArguments, X
 from xfer_scale import checkpoint, config, evaluation, feature_cache, formats, modeling, pipeline, training
 from xfer_scale.atomic import write_text
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import feature_lengths
+from xfer_scale.formats.batching import feature_lengths
 from xfer_scale.plan import compute
 from xfer_scale.shape_buckets import bucket
 

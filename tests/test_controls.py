@@ -22,7 +22,8 @@ from tests.test_config import compose_cfg
 from xfer_scale import config, controls, data, identity, mlm_corpus, modeling, tiny, training, translate_train
 from xfer_scale.config import TinyModelConfig
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import IGNORE_INDEX, Amount, Loader
+from xfer_scale.formats.base import Amount, Loader
+from xfer_scale.formats.batching import IGNORE_INDEX
 from xfer_scale.formats.mlm import MASK_PROBABILITY, NAME, TiedLMHead
 
 FAST = ("intermediate.fraction=0.5", "target.languages=[en,de]", "target.eval_splits=[test]")

@@ -19,7 +19,7 @@ from torch import nn
 
 from tests.test_config import compose_cfg
 from xfer_scale import config, formats, pipeline
-from xfer_scale.formats.base import encode_indexed
+from xfer_scale.formats.arrow import encode_indexed
 
 SENTENCES = {
     "en": ["the cat sleeps", "a dog barks", "the bird sings", "a fish swims", "birds fly high", "cats purr softly"],

@@ -18,7 +18,7 @@ import datasets
 import pytest
 
 from xfer_scale import data, feature_cache, formats, modeling, readers
-from xfer_scale.formats import base
+from xfer_scale.formats import arrow
 from xfer_scale.formats.classification import Classification
 from xfer_scale.formats.span_qa import SpanQA
 from tests.test_config import compose_cfg
@@ -243,11 +243,11 @@ def test_parallel_tokenization_equals_serial(tokenizer: Any, monkeypatch) -> Non
     fmt = formats.get(cfg.target)
     assert isinstance(fmt, SpanQA)
     examples = data.load_split(cfg.target, "train", "en", cfg.data.root)
-    assert base.processes(len(examples)) is None  # too few to pay for processes
+    assert arrow.processes(len(examples)) is None  # too few to pay for processes
     serial = fmt.encode(examples, tokenizer, 64)
-    monkeypatch.setattr(base, "PARALLEL_EXAMPLES", 1)
-    monkeypatch.setattr(base.os, "sched_getaffinity", lambda _: {0, 1, 2})
-    assert base.processes(len(examples)) == 3
+    monkeypatch.setattr(arrow, "PARALLEL_EXAMPLES", 1)
+    monkeypatch.setattr(arrow.os, "sched_getaffinity", lambda _: {0, 1, 2})
+    assert arrow.processes(len(examples)) == 3
     parallel = fmt.encode(examples, tokenizer, 64)
     assert len(parallel) > len(examples)  # several windows for some questions
     assert_same(parallel, serial)

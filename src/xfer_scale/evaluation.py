@@ -15,7 +15,7 @@ from accelerate.utils import extract_model_from_parallel, gather_object
 from tqdm.auto import tqdm
 
 from xfer_scale.formats import Format
-from xfer_scale.formats.base import feature_lengths, pad_value
+from xfer_scale.formats.batching import feature_lengths, pad_value
 
 
 @dataclass(frozen=True)

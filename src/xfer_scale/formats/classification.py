@@ -8,7 +8,8 @@ import datasets
 import torch
 from torch import nn
 
-from xfer_scale.formats.base import Format, encode_indexed, register
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Format, register
 
 
 class ClassificationHead(nn.Module):

@@ -41,8 +41,8 @@ from torch.nn import functional
 
 from xfer_scale import metrics, sentence_breaks
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import (SEARCH_SPLIT, Amount, Format, Loader, TrainingSet, check_options, encode_indexed,
-                                     register)
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import SEARCH_SPLIT, Amount, Format, Loader, TrainingSet, check_options, register
 from xfer_scale.formats.retrieval import by_row, mean_pool, top_k_cosine
 from xfer_scale.prediction_kinds import RANKINGS
 

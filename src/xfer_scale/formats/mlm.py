@@ -23,8 +23,9 @@ from transformers.utils import logging as hf_logging
 
 from xfer_scale import data, mlm_corpus, steps
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import (IGNORE_INDEX, Amount, Format, Loader, TrainingSet, encode_indexed, pad_batch,
-                                     register)
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet, register
+from xfer_scale.formats.batching import IGNORE_INDEX, pad_batch
 from xfer_scale.formats.model import TaskModel
 from xfer_scale.formats.multitask import MultiTask, TaskMix
 

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, check_options, encode_indexed, register
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Format, check_options, register
 from xfer_scale.formats.classification import ClassificationHead
 
 #: jiant's assembly: "<context> <question>" against each choice

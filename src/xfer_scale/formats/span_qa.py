@@ -27,7 +27,8 @@ from torch import nn
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, check_options, encode_indexed, register
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Format, check_options, register
 from xfer_scale.prediction_kinds import ANSWERS
 
 #: format_options and their defaults: XTREME's run_squad settings

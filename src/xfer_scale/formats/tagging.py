@@ -11,7 +11,9 @@ import pyarrow.compute as pc
 import torch
 from torch import nn
 
-from xfer_scale.formats.base import IGNORE_INDEX, Format, encode_indexed, register
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Format, register
+from xfer_scale.formats.batching import IGNORE_INDEX
 from xfer_scale.prediction_kinds import TAG_SEQUENCES
 
 
