@@ -56,7 +56,7 @@ class FirstToken(formats.Format):
     def build(self, encoder: nn.Module) -> nn.Module:
         return TiedFirstToken(encoder)
 
-    def predict(self, logits, features, examples, calibration=None) -> list[int]:
+    def predict(self, logits, features, examples, basis=None) -> list[int]:
         by_example = dict(zip(features["example_index"], (int(row.argmax()) for row in logits)))
         return [by_example[i] for i in range(len(examples))]
 

@@ -273,14 +273,16 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
     return model, own
 
 
-def _search_index(cfg: DictConfig, fmt: formats.Format, model: torch.nn.Module, autocast_dtype: torch.dtype | None,
-                  tokenizer: Any, accelerator: Accelerator) -> Any:
-    """The embedded search space that every language's queries are ranked against (LAReQA's
-    pooled answer sentences, Mewsli-X's entities), built once a run rather than per language;
-    None for formats without one. `model` predicts under `autocast_dtype` (`evaluation.inference_model`)."""
-    candidates = fmt.search_space(feature_cache.loader(cfg, cfg.target.train_language))
-    if candidates is None:
-        return None
+def _fit_search_space(cfg: DictConfig, fmt: formats.Format, search: formats.SearchSpace, model: torch.nn.Module,
+                      autocast_dtype: torch.dtype | None, tokenizer: Any, accelerator: Accelerator) -> Any:
+    """The format's search space fitted once a run (`formats.SearchSpace`): the candidates every
+    language's queries are ranked against, embedded. `model` predicts under `autocast_dtype`
+    (`evaluation.inference_model`)."""
+    target = cfg.target
+    candidates = feature_cache.load_split(cfg, target, formats.SEARCH_SPLIT, target.train_language)
+    rows = search.rows(target.name, len(candidates))
+    if len(rows) < len(candidates):
+        candidates = candidates.select(rows)
     start = time.perf_counter()
     features = feature_cache.encode(fmt, candidates, tokenizer, cfg.target.train.max_length)
     logits = evaluation.all_logits(
@@ -289,7 +291,7 @@ def _search_index(cfg: DictConfig, fmt: formats.Format, model: torch.nn.Module, 
         shard=(accelerator.process_index, accelerator.num_processes))
     log.info("zero_shot: %s search space of %d candidates embedded in %.1f s", cfg.target.name, len(candidates),
              time.perf_counter() - start)
-    return fmt.index(candidates, features, logits)
+    return search.fit(logits, features, candidates)
 
 
 def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, accelerator: Accelerator,
@@ -297,9 +299,9 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
                     beat: Heartbeat) -> list[dict[str, Any]]:
     """Phase 3: (language, split, metric, value, n_examples) rows for every language.
 
-    A language's dev split tunes what its later splits use (`Format.calibrate`: BUCC's
-    mining threshold), so its calibration is handed on explicitly, language by language; a
-    ranking format's queries get the embedded search space instead (`_search_index`).
+    What predictions rest on besides a split's own outputs (`Format.basis`) is fitted here and
+    handed on explicitly: a search space once, for every language (`_fit_search_space`); what a
+    language's dev split tunes (BUCC's mining threshold), for that language's later splits.
     Under bf16, every language is predicted by one bf16 copy of the model (`evaluation.inference_model`).
     """
     target = cfg.target
@@ -308,37 +310,37 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
     batching = evaluation.EvalBatching.of(cfg.eval)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    calibrations: dict[str, Any] = {}
+    tuned: dict[str, Any] = {}  # language -> the basis its dev split tuned
     evaluated = 0
     writes = task_checks.submission(cfg)  # XTREME's folder and file format, e.g. bucc2018's pair files
     if writes is None:
         log.warning("zero_shot: target=%s writes no prediction files: no benchmark file (conf/benchmarks/) lists it "
                     "and it declares no target.submission_format", target.name)
     reads = read_plan.data_reads(cfg, "zero_shot")
-    index = _search_index(cfg, fmt, model, autocast_dtype, tokenizer, accelerator)
+    shared = (_fit_search_space(cfg, fmt, fmt.basis, model, autocast_dtype, tokenizer, accelerator)
+              if isinstance(fmt.basis, formats.SearchSpace) else None)
     for done, (_, split, language) in enumerate(reads):
         beat("zero_shot", done, len(reads))
         examples = feature_cache.load_split(cfg, target, split, language)
         if cfg.eval.max_examples:
             examples = feature_cache.select(examples, range(min(cfg.eval.max_examples, len(examples))))
         features = feature_cache.encode(fmt, examples, tokenizer, target.train.max_length)
-        predictions, scores, calibration = evaluation.evaluate(
+        result = evaluation.evaluate(
             model, fmt, examples, features, language, batching, accelerator.device,
             tokenizer.pad_token_id, autocast_dtype,
             progress=f"zero-shot {language} {split}" if accelerator.is_local_main_process else None,
             shard=(accelerator.process_index, accelerator.num_processes),
-            tune=split == "dev", calibration=calibrations.get(language, index),
+            tune=split == "dev", basis=tuned.get(language, shared),
         )
-        calibrations[language] = calibration
-        n_examples = fmt.count_examples(examples)
-        evaluated += n_examples
-        log.info("zero_shot: %s %s %s (%d examples): %s", target.name, language, split, n_examples,
-                 ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+        tuned[language] = result.basis
+        evaluated += result.examples
+        log.info("zero_shot: %s %s %s (%d examples): %s", target.name, language, split, result.examples,
+                 ", ".join(f"{k} {v:.2f}" for k, v in result.scores.items()))
         rows += [{"language": language, "split": split, "metric": metric, "value": value,
-                  "n_examples": n_examples} for metric, value in scores.items()]
+                  "n_examples": result.examples} for metric, value in result.scores.items()]
         if split == "test" and accelerator.is_main_process and writes is not None:
             submission.write_predictions(run_dir / "predictions", writes.task, language,
-                                         fmt.submission(predictions, examples), writes.file)
+                                         fmt.submission(result.predictions, examples), writes.file)
     beat("zero_shot", len(reads), len(reads))
     phase_rows.append(_phase_row(run_id, "zero_shot", False, time.perf_counter() - start, None, evaluated))
     return rows

@@ -14,12 +14,10 @@ from torch import nn
 
 from xfer_scale import data, metrics, translate_train
 from xfer_scale.errors import UserError
+from xfer_scale.formats.basis import DevTuned, SearchSpace
 from xfer_scale.formats.batching import IGNORE_INDEX, Collate, feature_lengths, length_grouped_batches
 from xfer_scale.formats.model import TaskModel
 from xfer_scale.prediction_kinds import LABELS
-
-#: the split that holds a ranking task's search space (`Format.search_space`)
-SEARCH_SPLIT = "candidates"
 
 
 @dataclass(frozen=True)
@@ -78,11 +76,11 @@ class Format:
     roles: tuple[str, ...] = ("intermediate", "target")
     #: the columns a feature carries into the model (`labels` only where it is trained)
     model_inputs = ("input_ids", "attention_mask", "labels")
-    #: a batch leaves some of the model's weights unused (one head of several): data-parallel
-    #: training must then look for them, which costs a little on every step
-    leaves_weights_unused = False
     #: a batch may be packed (`train.packing`): one sequence per feature
     packable = True
+    #: what predictions rest on besides a split's own outputs, fitted by the pipeline on other
+    #: outputs of the model and handed to `predict` (`formats.basis`); None: nothing
+    basis: SearchSpace | DevTuned | None = None
 
     def __init__(self, task: Any, device: torch.device | None = None):
         self.task = task
@@ -118,16 +116,6 @@ class Format:
         if amount.languages != ("en",):
             examples = translate_train.union(self.task, load, full, chosen, amount.languages)
         return TrainingSet(examples, len(full) * len(amount.languages), chosen)
-
-    def search_space(self, load: Loader) -> datasets.Dataset | None:
-        """What every language's queries are ranked against (LAReQA's pooled answer sentences,
-        Mewsli-X's entities), embedded once per evaluation by the pipeline; None where
-        predictions need no search space."""
-        return None
-
-    def index(self, candidates: datasets.Dataset, features: datasets.Dataset, logits: list[torch.Tensor]) -> Any:
-        """The embedded `search_space`, handed to `predict` of every language as its `calibration`."""
-        raise NotImplementedError
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Model features, one or more per example, each with `example_index`."""
@@ -166,30 +154,22 @@ class Format:
 
     # -- prediction ------------------------------------------------------------------------
 
-    def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
-        """What a dev split tunes for later splits of its language (BUCC's mining threshold);
-        None for formats that tune nothing. It goes into `predict` as `calibration`, as the
-        embedded search space of a ranking format does (`index`)."""
-        return None
-
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
+                basis: Any = None) -> list[Any]:
         """One prediction per example, in the examples' order.
 
-        `logits` holds one tensor per feature, in the features' order, without padding.
+        `logits` holds one tensor per feature, in the features' order, without padding; `basis`
+        is what the format's `basis` was fitted to (None where it has none).
         """
         raise NotImplementedError
 
     def references(self, examples: datasets.Dataset) -> list[Any]:
+        """The gold of each example a score is over (its count is the tables' `n_examples`:
+        retrieval rows hold both sides of a pair, and retrieval has one reference a pair)."""
         raise NotImplementedError
 
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
         return metrics.compute(self.metric_family, predictions, self.references(examples), language=language)
-
-    def count_examples(self, examples: datasets.Dataset) -> int:
-        """The examples a score is over, the tables' `n_examples` (retrieval rows hold both
-        sides of a pair, so retrieval counts pairs)."""
-        return len(examples)
 
     def submission(self, predictions: list[Any], examples: datasets.Dataset) -> Any:
         """Predictions in the shape `submission.write_predictions` takes: the list itself,

@@ -8,7 +8,7 @@ own candidate (in-batch negatives). In a data-parallel run the candidates of eve
 are negatives too. The pooler is new: XLM-R was pretrained without a sentence objective, so
 its checkpoint's pooler carries nothing learnt.
 
-Evaluation ranks one search space for every language (`search_space`): LAReQA pools the
+Evaluation ranks one search space for every language (`basis.SearchSpace`): LAReQA pools the
 candidates of all 11 languages, Mewsli-X has one set of entities (a million in the release).
 The pipeline embeds it once, and each language's queries take their top 20 from it by exact,
 chunked matrix products (`retrieval.top_k_cosine`). Metrics are mAP@20 (LAReQA, `metric:
@@ -42,7 +42,8 @@ from torch.nn import functional
 from xfer_scale import metrics, sentence_breaks
 from xfer_scale.errors import UserError
 from xfer_scale.formats.arrow import encode_indexed
-from xfer_scale.formats.base import SEARCH_SPLIT, Amount, Format, Loader, TrainingSet, check_options, register
+from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet, check_options, register
+from xfer_scale.formats.basis import SearchSpace
 from xfer_scale.formats.retrieval import by_row, mean_pool, top_k_cosine
 from xfer_scale.prediction_kinds import RANKINGS
 
@@ -143,7 +144,7 @@ class DualEncoder(Format):
         check_options(task, list(OPTIONS))
         options = task.format_options
         self.query_length = int(options.get("query_length", 96))
-        self.max_candidates = options.get("max_candidates")
+        self.basis = SearchSpace(self._index, options.get("max_candidates"))
         self.pooling = options.get("pooling", "cls")
         if self.pooling not in POOLINGS:
             raise UserError(f"task {task.name}: format_options.pooling={self.pooling!r}; choose cls (XTREME-R's) "
@@ -154,15 +155,6 @@ class DualEncoder(Format):
         if "query" in chosen.examples.column_names:
             return chosen
         return dataclasses.replace(chosen, examples=squad_pairs(chosen.examples, self.task.name))
-
-    def search_space(self, load: Loader) -> datasets.Dataset:
-        candidates = load(self.task, SEARCH_SPLIT)
-        if self.max_candidates is not None and self.max_candidates < len(candidates):
-            log.warning("%s: ranking among the first %d of %d candidates (format_options.max_candidates): "
-                        "scores are not comparable with the full set's", self.task.name, self.max_candidates,
-                        len(candidates))
-            candidates = candidates.select(range(self.max_candidates))
-        return candidates
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Pairs: the query and the candidate as two inputs. Query or candidate rows: one input
@@ -199,19 +191,19 @@ class DualEncoder(Format):
         order = np.random.default_rng(seed).permutation(len(lengths))
         return [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
 
-    def index(self, candidates: datasets.Dataset, features: datasets.Dataset, logits: list[torch.Tensor]) -> Index:
+    def _index(self, logits: list[torch.Tensor], features: datasets.Dataset, candidates: datasets.Dataset) -> Index:
         """The search space's embeddings, in its rows' order, on the format's device."""
         return Index(list(candidates["id"]), by_row(logits, features, len(candidates), self.device))
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
-        """Each query's top candidate ids, best first; `calibration` is the embedded search space."""
-        if not isinstance(calibration, Index):
+                basis: Any = None) -> list[Any]:
+        """Each query's top candidate ids, best first; `basis` is the embedded search space."""
+        if not isinstance(basis, Index):
             raise UserError(f"{self.task.name}: queries are ranked against the embedded search space, which the "
                             "zero-shot phase builds; there is none here.")
         queries = by_row(logits, features, len(examples), self.device)
-        _, top = top_k_cosine(queries, calibration.embeddings, min(TOP_K, len(calibration.ids)))
-        return [[calibration.ids[i] for i in row] for row in top.tolist()]
+        _, top = top_k_cosine(queries, basis.embeddings, min(TOP_K, len(basis.ids)))
+        return [[basis.ids[i] for i in row] for row in top.tolist()]
 
     def references(self, examples: datasets.Dataset) -> list[Any]:
         return list(examples["relevant"])

@@ -197,6 +197,7 @@ class MlmMix(MultiTask):
         self.shares = {NAME: float(task.mlm.ratio)}
         self.selection_metric, self.metric_family = primary.selection_metric, primary.metric_family
         self.model_inputs = primary.model_inputs
+        self.basis = primary.basis
 
     def training_tasks(self) -> list[Any]:
         return self.primary.training_tasks()
@@ -225,12 +226,9 @@ class MlmMix(MultiTask):
 
     # the task's head is the first, which the model uses where a batch names none: predicting is the task's
 
-    def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
-        return self.primary.calibrate(logits, features, examples)
-
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
-        return self.primary.predict(logits, features, examples, calibration)
+                basis: Any = None) -> list[Any]:
+        return self.primary.predict(logits, features, examples, basis)
 
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
         return self.primary.score(predictions, examples, language)

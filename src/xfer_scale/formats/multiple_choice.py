@@ -113,7 +113,7 @@ class MultipleChoice(Format):
         return MultipleChoiceHead(hidden_size)
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
+                basis: Any = None) -> list[Any]:
         """The chosen index of each example (XTREME-R's XCOPA submissions hold the index)."""
         chosen = dict(zip(features["example_index"], (int(row.argmax()) for row in logits)))
         return [chosen[i] for i in range(len(examples))]

@@ -189,7 +189,7 @@ class SpanQA(Format):
     # -- decoding and scoring ---------------------------------------------------------------
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[str]:
+                basis: Any = None) -> list[str]:
         """The answer text of each example, in the examples' order ("" for no answer)."""
         contexts = examples["context"]
         best: dict[int, tuple[float, str]] = {}

@@ -48,7 +48,7 @@ class Tagging(Format):
         return TaggingHead(hidden_size, self.num_labels)
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
+                basis: Any = None) -> list[Any]:
         """Words cut off by max_length get the first label name (XTREME scores every word).
 
         Every feature's logits are argmaxed at once and the columns read whole as Arrow: per
