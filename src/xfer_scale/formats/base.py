@@ -12,7 +12,7 @@ import datasets
 import torch
 from torch import nn
 
-from xfer_scale import data, metrics, translate_train
+from xfer_scale import data, metrics
 from xfer_scale.errors import UserError
 from xfer_scale.formats.basis import DevTuned, SearchSpace
 from xfer_scale.formats.batching import IGNORE_INDEX, Collate, feature_lengths, length_grouped_batches
@@ -37,7 +37,8 @@ class Loader:
 @dataclass
 class Amount:
     """How much of a training set phase 1 keeps: a fraction or a count, which subsample, and in
-    which languages (translate-train: the same examples in each; see `translate_train`)."""
+    which languages (translate-train: the same examples in each, `translate_train.training_set`;
+    a format draws the English ones)."""
 
     fraction: float
     examples: int | None
@@ -53,6 +54,11 @@ class TrainingSet:
     examples: Any
     full_size: int
     indices: Any = None
+    #: the task whose `train` split (as the phase's `Loader` reads it) the examples are rows
+    #: `indices` of, unchanged: translate-train then takes those rows in other languages, and
+    #: the features cache their features from the split's (`feature_cache.training_examples`).
+    #: None where the examples are built otherwise (pairs made of rows, several tasks, text).
+    drawn_from: Any = None
 
 
 class Format:
@@ -106,16 +112,13 @@ class Format:
         return [self.task]
 
     def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
-        """The training examples: the whole split, or the nested stratified subsample `amount`,
-        drawn over the English rows and taken from each of its languages (`indices`: the
-        English rows; the set it is drawn from counts once per language)."""
+        """The training examples: the whole split, or the nested stratified subsample `amount`
+        of it, in the loader's language (`amount.languages` is `translate_train`'s)."""
         full = load(self.task, "train")
         if amount is None:
-            return TrainingSet(full, len(full))
+            return TrainingSet(full, len(full), drawn_from=self.task)
         examples, chosen = data.subsample(full, amount.fraction, amount.examples, amount.seed, self.task.name)
-        if amount.languages != ("en",):
-            examples = translate_train.union(self.task, load, full, chosen, amount.languages)
-        return TrainingSet(examples, len(full) * len(amount.languages), chosen)
+        return TrainingSet(examples, len(full), chosen, self.task)
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Model features, one or more per example, each with `example_index`."""

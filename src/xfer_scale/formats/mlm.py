@@ -21,7 +21,7 @@ from torch import nn
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import data, mlm_corpus, steps
+from xfer_scale import data, mlm_corpus, steps, translate_train
 from xfer_scale.errors import UserError
 from xfer_scale.formats.arrow import encode_indexed
 from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet, register
@@ -202,8 +202,9 @@ class MlmMix(MultiTask):
     def training_tasks(self) -> list[Any]:
         return self.primary.training_tasks()
 
-    def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
-        own = self.primary.training_set(load, amount)
+    def training_set(self, load: Loader, amount: Amount) -> TrainingSet:  # type: ignore[override]
+        """Phase 1's only: the task's own training set (in its languages) and the text."""
+        own = translate_train.training_set(self.primary, load, amount)
         text = self.mlm.text(load, self._paragraphs(len(own.examples), own.full_size), amount.seed)
         return TrainingSet(TaskAndText({self.task.name: own.examples, NAME: text.examples}), own.full_size,
                            {self.task.name: own.indices, NAME: text.indices})
