@@ -154,7 +154,7 @@ class DualEncoder(Format):
         chosen = super().training_set(load, amount)
         if "query" in chosen.examples.column_names:
             return chosen
-        return dataclasses.replace(chosen, examples=squad_pairs(chosen.examples, self.task.name))
+        return TrainingSet(squad_pairs(chosen.examples, self.task.name), chosen.full_size, chosen.indices)  # no draw
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Pairs: the query and the candidate as two inputs. Query or candidate rows: one input
