@@ -231,5 +231,8 @@ class MlmMix(MultiTask):
                 basis: Any = None) -> list[Any]:
         return self.primary.predict(logits, features, examples, basis)
 
+    def references(self, examples: datasets.Dataset) -> list[Any]:
+        return self.primary.references(examples)
+
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
         return self.primary.score(predictions, examples, language)
