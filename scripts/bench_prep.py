@@ -49,7 +49,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from xfer_scale import config, data, evaluation, feature_cache, formats, modeling, tiny
-from xfer_scale.formats.base import feature_lengths
+from xfer_scale.formats.batching import feature_lengths
 
 SCRIPT = Path(__file__).resolve()
 WORKLOADS = ("xnli-train", "xquad-train", "panx-eval", "xnli-eval")
@@ -221,6 +221,7 @@ def cell(spec: Spec, root: Path, cache: Path, features: bool) -> dict[str, dict[
     """Seconds to prepare each workload as a cell does, and what it prepared."""
     datasets.disable_progress_bars()
     tok = tokenizer(spec)
+    key = feature_cache.tokenizer_identity(tok)  # once, as a run computes it where it loads the tokenizer
     out = {}
     for workload in spec.workloads:
         cfg = compose_cfg(workload.split("-")[0], root, cache, features)
@@ -230,8 +231,8 @@ def cell(spec: Spec, root: Path, cache: Path, features: bool) -> dict[str, dict[
         examples = rows = 0
         for split, lang in reads(spec, workload, cfg):
             loaded = feature_cache.load_split(cfg, cfg.target, split, lang)
-            examples += len(loaded)
-            rows += len(feature_cache.encode(fmt, loaded, tok, cfg.target.train.max_length))
+            examples += len(loaded.dataset)
+            rows += len(feature_cache.encode(fmt, loaded, tok, cfg.target.train.max_length, key))
         out[workload] = {"seconds": time.perf_counter() - start, "examples": examples, "features": rows,
                          "entries_built": len(_entries(cache) - before), "max_length": cfg.target.train.max_length}
     return out
@@ -285,8 +286,9 @@ def evaluation_seconds(spec: Spec, root: Path, cache: Path, tok: Any) -> dict[st
     cheaper model, so the tiny model's ratio is an upper bound of a large model's."""
     cfg = compose_cfg("panx", root, cache)
     fmt = formats.get(cfg.target)
-    examples = feature_cache.load_split(cfg, cfg.target, "test", "en")
-    features = feature_cache.encode(fmt, examples, tok, cfg.target.train.max_length)
+    loaded = feature_cache.load_split(cfg, cfg.target, "test", "en")
+    features = feature_cache.encode(fmt, loaded, tok, cfg.target.train.max_length, feature_cache.tokenizer_identity(tok))
+    examples = loaded.dataset
     shape = OmegaConf.load(resources.files("xfer_scale.conf") / "model" / "tiny.yaml").tiny
     torch.manual_seed(spec.seed)
     model = modeling.load(str(tiny.ensure(Path(spec.cache_dir), **shape)), fmt, with_head=False).eval()

@@ -85,7 +85,7 @@ from transformers import (DataCollatorWithPadding, Trainer, TrainingArguments, X
 from xfer_scale import checkpoint, config, evaluation, feature_cache, formats, modeling, pipeline, training
 from xfer_scale.atomic import write_text
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import feature_lengths
+from xfer_scale.formats.batching import feature_lengths
 from xfer_scale.plan import compute
 from xfer_scale.shape_buckets import bucket
 
@@ -817,9 +817,10 @@ class Bench:
         examples = datasets.Dataset.from_dict({"text_a": words.texts(n, 22), "text_b": words.texts(n, 11),
                                                "label": words.rng.integers(0, len(NLI_LABELS), n).tolist()})
         fmt = task_format("classification")
-        feature_cache.encode(fmt, examples.select(range(min(100, n))), self.tokenizer, LENGTHS["classification"][2])
+        small = feature_cache.Examples(examples.select(range(min(100, n))))
+        feature_cache.encode(fmt, small, self.tokenizer, LENGTHS["classification"][2], None)
         start = time.perf_counter()
-        feature_cache.encode(fmt, examples, self.tokenizer, LENGTHS["classification"][2])
+        feature_cache.encode(fmt, feature_cache.Examples(examples), self.tokenizer, LENGTHS["classification"][2], None)
         return n / (time.perf_counter() - start)
 
 

@@ -20,7 +20,7 @@ from transformers import default_data_collator
 
 from xfer_scale import evaluation
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import IGNORE_INDEX, feature_lengths, pad_batch
+from xfer_scale.formats.batching import IGNORE_INDEX, feature_lengths, pad_batch
 from xfer_scale.plan import compute, suite
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_train.py"

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from tests.test_packing import smoke_features, tiny_path, without_dropout  # noqa: F401 (a fixture)
 from xfer_scale import config, modeling, training
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import feature_lengths, pad_batch
+from xfer_scale.formats.batching import feature_lengths, pad_batch
 from xfer_scale.shape_buckets import BucketPad, bucket
 
 

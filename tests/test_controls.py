@@ -22,7 +22,8 @@ from tests.test_config import compose_cfg
 from xfer_scale import config, controls, data, identity, mlm_corpus, modeling, tiny, training, translate_train
 from xfer_scale.config import TinyModelConfig
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import IGNORE_INDEX, Amount, Loader
+from xfer_scale.formats.base import Amount, Loader
+from xfer_scale.formats.batching import IGNORE_INDEX
 from xfer_scale.formats.mlm import MASK_PROBABILITY, NAME, TiedLMHead
 
 FAST = ("intermediate.fraction=0.5", "target.languages=[en,de]", "target.eval_splits=[test]")
@@ -213,14 +214,14 @@ def test_translated_subsamples_take_the_same_examples_in_every_language():
     fmt = controls.intermediate_format(cfg.intermediate)
     load = Loader(cfg.data.root)
     english = fmt.training_set(load, Amount(0.1, None, 7))
-    translated = fmt.training_set(load, Amount(0.1, None, 7, ("de", "en", "es")))
+    translated = translate_train.training_set(fmt, load, Amount(0.1, None, 7, ("de", "en", "es")))
     assert translated.indices == english.indices and len(translated.examples) == 3 * len(english.examples) == 180
     assert translated.full_size == 3 * english.full_size  # the fraction stays 0.1
     german = load(cfg.intermediate, "train", "de").select(english.indices)
     rows = translated.examples
     assert rows[:60]["text_a"] == german["text_a"] and rows[60:120]["text_a"] == english.examples["text_a"]
     assert rows[:60]["label"] == rows[60:120]["label"] == rows[120:]["label"]
-    smaller = fmt.training_set(load, Amount(0.05, None, 7, ("de", "en", "es")))
+    smaller = translate_train.training_set(fmt, load, Amount(0.05, None, 7, ("de", "en", "es")))
     assert set(smaller.indices) < set(translated.indices)  # nested, as for English
 
 

@@ -20,7 +20,7 @@ from accelerate.data_loader import prepare_data_loader
 from torch.utils.data import DataLoader
 
 from xfer_scale.cli import main
-from xfer_scale.formats.base import length_grouped_batches
+from xfer_scale.formats.batching import length_grouped_batches
 
 RUN = ["experiment=smoke", "target.languages=[en,de]", "intermediate.examples=96", "intermediate.train.epochs=1",
        "target.train.max_steps=6", "target.train.eval_every_steps=3", "target.train.eval_examples=30"]

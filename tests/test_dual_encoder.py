@@ -204,7 +204,9 @@ def test_squad_dev_rows_become_the_training_pairs():
     context = "Ann buys a car. Bo sells a boat."
     rows = datasets.Dataset.from_list([
         {"context": context, "question": "Who sells?", "answers": {"text": ["Bo"], "answer_start": [16]}}])
-    assert _format().selection_examples(rows).to_list() == [{"query": "Who sells?", "candidate": "Bo sells a boat." + context}]
+    pairs = _format().selection_rows(rows)
+    assert pairs.to_list() == [{"query": "Who sells?", "candidate": "Bo sells a boat." + context}]
+    assert _format().selection_rows(pairs) is None  # pairs already (Mewsli-X): the split's rows, cached
 
 
 def test_the_pooler_starts_as_berts_init_weights_leaves_it():

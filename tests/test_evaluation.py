@@ -20,7 +20,7 @@ from torch import nn
 from tests.test_config import compose_cfg
 from xfer_scale import data, evaluation, formats, modeling, tiny, training
 from xfer_scale.config import TinyModelConfig
-from xfer_scale.formats.base import IGNORE_INDEX, feature_lengths, pad_batch
+from xfer_scale.formats.batching import IGNORE_INDEX, feature_lengths, pad_batch
 
 PAD = 1
 CPU = torch.device("cpu")

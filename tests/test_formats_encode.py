@@ -17,7 +17,8 @@ from omegaconf import OmegaConf
 
 from xfer_scale import formats, modeling, tiny
 from xfer_scale.config import TinyModelConfig
-from xfer_scale.formats.base import IGNORE_INDEX, arrow_batch
+from xfer_scale.formats.arrow import arrow_batch
+from xfer_scale.formats.batching import IGNORE_INDEX
 from xfer_scale.formats.tagging import first_subword_labels
 
 X = IGNORE_INDEX  # an ignored position

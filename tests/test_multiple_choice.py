@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from xfer_scale import formats, modeling, tiny
 from xfer_scale.config import TinyModelConfig
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import feature_lengths, pad_batch
+from xfer_scale.formats.batching import feature_lengths, pad_batch
 
 COPA_QUESTIONS = {"cause": "What was the cause of this?", "effect": "What happened as a result?"}
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from tests.test_config import compose_cfg
 from xfer_scale import config, formats, pipeline
-from xfer_scale.formats.base import encode_indexed
+from xfer_scale.formats.arrow import encode_indexed
 
 SENTENCES = {
     "en": ["the cat sleeps", "a dog barks", "the bird sings", "a fish swims", "birds fly high", "cats purr softly"],
@@ -56,7 +56,7 @@ class FirstToken(formats.Format):
     def build(self, encoder: nn.Module) -> nn.Module:
         return TiedFirstToken(encoder)
 
-    def predict(self, logits, features, examples, calibration=None) -> list[int]:
+    def predict(self, logits, features, examples, basis=None) -> list[int]:
         by_example = dict(zip(features["example_index"], (int(row.argmax()) for row in logits)))
         return [by_example[i] for i in range(len(examples))]
 

@@ -19,7 +19,7 @@ from tests.test_config import compose_cfg
 from xfer_scale import config, data, formats, modeling, tiny, training
 from xfer_scale.config import TinyModelConfig
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import feature_lengths, pad_batch
+from xfer_scale.formats.batching import feature_lengths, pad_batch
 from xfer_scale.packing import PackedCollate, pack
 
 #: one target of each trainable format: classification, tagging, span_qa, multiple_choice

@@ -206,7 +206,7 @@ def test_checkpoints_are_selected_on_a_seeded_label_stratified_dev_sample(cache_
     def sample(seed: int):
         cfg = compose_cfg("experiment=smoke", "target.train.eval_examples=30", f"seed={seed}", f"cache.dir={cache_dir}")
         tokenizer = modeling.load_tokenizer(modeling.resolve(cfg.model, cfg.cache.dir))
-        dev, rows = pipeline._dev_for_selection(cfg, cfg.target, formats.get(cfg.target), tokenizer, "en")
+        dev, rows = pipeline._dev_for_selection(cfg, cfg.target, formats.get(cfg.target), tokenizer, None, "en")
         return cfg, dev, rows
 
     cfg, (examples, features), rows = sample(1)

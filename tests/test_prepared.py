@@ -18,7 +18,7 @@ import datasets
 import pytest
 
 from xfer_scale import data, feature_cache, formats, modeling, readers
-from xfer_scale.formats import base
+from xfer_scale.formats import TrainingSet, arrow
 from xfer_scale.formats.classification import Classification
 from xfer_scale.formats.span_qa import SpanQA
 from tests.test_config import compose_cfg
@@ -38,7 +38,8 @@ def smoke(tmp_path: Path, *overrides: str):
 def prepare(cfg, tokenizer: Any, split: str = "test", language: str = "de", task: Any = None):
     task = task or cfg.target
     examples = feature_cache.load_split(cfg, task, split, language)
-    return examples, feature_cache.encode(formats.get(task), examples, tokenizer, task.train.max_length)
+    key = feature_cache.tokenizer_identity(tokenizer)
+    return examples.dataset, feature_cache.encode(formats.get(task), examples, tokenizer, task.train.max_length, key)
 
 
 def entries(cfg) -> list[str]:
@@ -99,15 +100,41 @@ def test_subsets_take_their_features_from_the_full_split(tmp_path: Path, tokeniz
     gives several features, which keep their order and are numbered within the subset."""
     cfg = smoke(tmp_path, "intermediate=squad_v1")
     task, max_length = cfg.intermediate, cfg.intermediate.train.max_length
-    fmt = formats.get(task)
-    found = feature_cache.training_set(fmt, feature_cache.loader(cfg, "en"), formats.Amount(0.5, None, 3))
-    assert_same(feature_cache.encode(fmt, found.examples, tokenizer, max_length),
+    fmt, load, key = formats.get(task), feature_cache.loader(cfg, "en"), feature_cache.tokenizer_identity(tokenizer)
+    found = fmt.training_set(load, formats.Amount(0.5, None, 3))
+    assert_same(feature_cache.encode(fmt, feature_cache.training_examples(load, found), tokenizer, max_length, key),
                 fmt.encode(found.examples, tokenizer, max_length))
-    dev = feature_cache.select(feature_cache.load_split(cfg, task, "dev", "en"), [7, 2, 5, 30])
-    assert_same(feature_cache.encode(fmt, dev, tokenizer, max_length), fmt.encode(dev, tokenizer, max_length))
-    twice = feature_cache.select(dev, [3, 0])  # rows 30 and 7 of the split
-    assert_same(feature_cache.encode(fmt, twice, tokenizer, max_length), fmt.encode(twice, tokenizer, max_length))
+    dev = feature_cache.load_split(cfg, task, "dev", "en").select([7, 2, 5, 30])
+    assert_same(feature_cache.encode(fmt, dev, tokenizer, max_length, key), fmt.encode(dev.dataset, tokenizer, max_length))
+    twice = dev.select([3, 0])  # rows 30 and 7 of the split
+    assert_same(feature_cache.encode(fmt, twice, tokenizer, max_length, key),
+                fmt.encode(twice.dataset, tokenizer, max_length))
     assert len([name for name in entries(cfg) if "span_qa" in name]) == 2  # train's and dev's features, whole
+
+
+def test_a_format_that_draws_its_own_rows_keeps_their_cached_features(tmp_path: Path, tokenizer: Any,
+                                                                      monkeypatch) -> None:
+    """A hit follows from what a training set says it is (rows of one split), not from which
+    object the caller holds: a format with a `training_set` of its own keeps the split's features."""
+
+    class EveryThird(Classification):
+        def training_set(self, load: Any, amount: Any) -> TrainingSet:
+            full = load(self.task, "train")
+            rows = list(range(0, len(full), 3))
+            return TrainingSet(full.select(rows), len(full), rows, drawn_from=self.task)
+
+    cfg = smoke(tmp_path)
+    fmt, load, key = EveryThird(cfg.target), feature_cache.loader(cfg, "en"), feature_cache.tokenizer_identity(tokenizer)
+    split = feature_cache.encode(fmt, feature_cache.load_split(cfg, cfg.target, "train", "en"), tokenizer, 64, key)
+
+    def unread(*_: Any, **__: Any) -> None:
+        raise AssertionError("the drawn rows were tokenized again")
+
+    monkeypatch.setattr(Classification, "encode", unread)
+    found = fmt.training_set(load, None)
+    drawn = feature_cache.encode(fmt, feature_cache.training_examples(load, found), tokenizer, 64, key)
+    assert drawn["input_ids"] == split.select(found.indices)["input_ids"]
+    assert drawn["example_index"] == list(range(len(found.indices)))  # numbered within the drawn rows
 
 
 def test_max_length_data_and_tokenizer_each_key_their_own_entry(tmp_path: Path, tokenizer: Any) -> None:
@@ -147,8 +174,8 @@ def test_concurrent_builders_leave_one_intact_entry(tmp_path: Path, monkeypatch)
 
     monkeypatch.setattr(data, "load_split", slow)
     results: list[datasets.Dataset] = []
-    builders = [threading.Thread(target=lambda: results.append(feature_cache.load_split(cfg, cfg.target, "test", "de")))
-                for _ in range(2)]
+    builders = [threading.Thread(
+        target=lambda: results.append(feature_cache.load_split(cfg, cfg.target, "test", "de").dataset)) for _ in range(2)]
     for builder in builders:
         builder.start()
     for builder in builders:
@@ -243,11 +270,11 @@ def test_parallel_tokenization_equals_serial(tokenizer: Any, monkeypatch) -> Non
     fmt = formats.get(cfg.target)
     assert isinstance(fmt, SpanQA)
     examples = data.load_split(cfg.target, "train", "en", cfg.data.root)
-    assert base.processes(len(examples)) is None  # too few to pay for processes
+    assert arrow.processes(len(examples)) is None  # too few to pay for processes
     serial = fmt.encode(examples, tokenizer, 64)
-    monkeypatch.setattr(base, "PARALLEL_EXAMPLES", 1)
-    monkeypatch.setattr(base.os, "sched_getaffinity", lambda _: {0, 1, 2})
-    assert base.processes(len(examples)) == 3
+    monkeypatch.setattr(arrow, "PARALLEL_EXAMPLES", 1)
+    monkeypatch.setattr(arrow.os, "sched_getaffinity", lambda _: {0, 1, 2})
+    assert arrow.processes(len(examples)) == 3
     parallel = fmt.encode(examples, tokenizer, 64)
     assert len(parallel) > len(examples)  # several windows for some questions
     assert_same(parallel, serial)

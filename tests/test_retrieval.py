@@ -42,8 +42,8 @@ def embedded(rows: datasets.Dataset, vectors: list[list[float]]) -> tuple[list[t
     return [torch.tensor(v) for v in vectors[::-1]], features
 
 
-def predict(fmt: Retrieval, rows: datasets.Dataset, vectors: list[list[float]], calibration: float | None = None) -> list:
-    return fmt.predict(*embedded(rows, vectors), rows, calibration)
+def predict(fmt: Retrieval, rows: datasets.Dataset, vectors: list[list[float]], threshold: float | None = None) -> list:
+    return fmt.predict(*embedded(rows, vectors), rows, threshold)
 
 
 def tiny_encoder() -> XLMRobertaModel:
@@ -167,7 +167,7 @@ def test_tatoeba_accuracy_searches_with_english_queries_by_default():
     assert predictions == [0, 1, 1]
     assert fmt.references(rows) == [0, 1, 2]
     assert fmt.score(predictions, rows, "de") == {"accuracy": pytest.approx(200 / 3)}
-    assert fmt.count_examples(rows) == 3
+    assert fmt.basis is None  # nothing tuned on dev
 
 
 def test_tatoeba_source_queries_and_hub_pairs_give_the_same_rows():
@@ -190,13 +190,13 @@ def test_bucc_threshold_comes_from_dev_and_applies_to_test():
     vectors = [[1, 0, 0], [1, 0.1, 0], [0, 1, 0], [0, 1, 0.5], [0, 0, 1]]
     with pytest.raises(UserError, match="keep dev before test"):
         predict(fmt, rows, vectors)  # no threshold tuned yet
-    threshold = fmt.calibrate(*embedded(rows, vectors), rows)
+    threshold = fmt.basis.fit(*embedded(rows, vectors), rows)
     _, _, scores = retrieval.mine(torch.tensor(vectors[0::2][:2]), torch.tensor([vectors[1], vectors[3], vectors[4]]))
     assert threshold == pytest.approx(scores.min())  # F1 peaks at the last candidate
     dev = predict(fmt, rows, vectors, threshold)
     assert sorted(dev) == [("s0", "t0"), ("s1", "t1")]
     assert fmt.score(dev, rows, "de") == {"f1": 100.0, "precision": 100.0, "recall": 100.0}
-    assert fmt.count_examples(rows) == 2
+    assert len(fmt.references(rows)) == 2  # the score is over 2 pairs (n_examples), of 5 rows
     test = predict(fmt, rows, vectors, float(scores.mean()))  # a threshold tuned elsewhere applies as given
     assert len(test) == 1 and fmt.score(test, rows, "de")["recall"] == 50.0
 

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from xfer_scale import formats
-from xfer_scale.formats.base import IGNORE_INDEX
+from xfer_scale.formats.batching import IGNORE_INDEX
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 

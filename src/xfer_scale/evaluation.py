@@ -14,8 +14,8 @@ import torch
 from accelerate.utils import extract_model_from_parallel, gather_object
 from tqdm.auto import tqdm
 
-from xfer_scale.formats import Format
-from xfer_scale.formats.base import feature_lengths, pad_value
+from xfer_scale.formats import DevTuned, Format
+from xfer_scale.formats.batching import feature_lengths, pad_value
 
 
 @dataclass(frozen=True)
@@ -204,19 +204,30 @@ def all_logits(model: torch.nn.Module, features: datasets.Dataset, fmt: Format, 
     return logits  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class Evaluated:
+    """A data set's predictions (one per example), its metrics on XTREME's 0-100 scale, the
+    examples they are over (one per reference: BUCC's rows hold both sides of a pair, its
+    references are the pairs), and the basis the predictions rested on (`Format.basis`)."""
+
+    predictions: list[Any]
+    scores: dict[str, float]
+    examples: int
+    basis: Any
+
+
 def evaluate(model: torch.nn.Module, fmt: Format, examples: datasets.Dataset, features: datasets.Dataset,
              language: str, batch_size: EvalBatching | int, device: torch.device, pad_token_id: int,
              autocast_dtype: torch.dtype | None = None, progress: str | None = None,
-             shard: tuple[int, int] = (0, 1), tune: bool = False,
-             calibration: Any = None) -> tuple[list[Any], dict[str, float], Any]:
-    """Predictions (one per example), metrics on XTREME's 0-100 scale, and the calibration
-    they used: tuned on this data set with `tune` (a dev split), else the one given.
+             shard: tuple[int, int] = (0, 1), tune: bool = False, basis: Any = None) -> Evaluated:
+    """The data set's predictions and scores, resting on `basis`, or, with `tune` (a dev split)
+    and a format whose basis is `DevTuned`, on the basis fitted on this data set.
 
     Every process of a data-parallel run calls this with its `shard`; each predicts its
     share, and all of them then hold every logit, so all compute the same predictions.
     """
     logits = all_logits(model, features, fmt, batch_size, device, pad_token_id, autocast_dtype, progress, shard)
-    if tune:
-        calibration = fmt.calibrate(logits, features, examples)
-    predictions = fmt.predict(logits, features, examples, calibration)
-    return predictions, fmt.score(predictions, examples, language), calibration
+    if tune and isinstance(fmt.basis, DevTuned):
+        basis = fmt.basis.fit(logits, features, examples)
+    predictions = fmt.predict(logits, features, examples, basis)
+    return Evaluated(predictions, fmt.score(predictions, examples, language), len(fmt.references(examples)), basis)

@@ -25,9 +25,9 @@ always cheap enough to recompute.
 
 A phase's examples are often rows of a full split: phase 1's nested subsample, the dev rows
 that select checkpoints. Features are stored for the full split, and the rows' features are
-taken from them (`select`, `training_set`), so a sweep over amounts and seeds encodes a split
-once. Which examples came from where is kept beside them (`_ORIGINS`), so that `encode` takes
-the examples the pipeline already holds.
+taken from them, so a sweep over amounts and seeds encodes a split once. Examples read from
+the cache say so: they travel with their `Origin` (`Examples`, from `load_split`, kept through
+`Examples.select`, and `training_examples` for a format's draw of one split), which `encode` reads.
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ import glob
 import json
 import logging
 import shutil
-import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ from omegaconf import DictConfig
 
 from xfer_scale import data, file_hashes, identity, phase_cache
 from xfer_scale.atomic import atomic_dir, inventory, move_aside, write_text
-from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet
+from xfer_scale.formats.base import Format, Loader, TrainingSet
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +66,30 @@ DATA_FILE = "data.arrow"
 
 @dataclass(frozen=True)
 class Origin:
-    """Where examples come from: the entry `key` in `folder`, all its rows (`rows` None, the
-    examples being `full` itself) or the given ones of `full`."""
+    """Where examples come from: the split `full`, stored as entry `key` in `folder`, all its
+    rows (`rows` None) or the given ones."""
 
     folder: Path
     key: str
-    full: datasets.Dataset | None = None
+    full: datasets.Dataset
     rows: tuple[int, ...] | None = None
 
+    def select(self, rows: Sequence[int]) -> Origin:
+        return replace(self, rows=tuple(rows) if self.rows is None else tuple(self.rows[i] for i in rows))
 
-#: examples read from the cache -> their origin; dropped with the examples
-_ORIGINS: weakref.WeakKeyDictionary[datasets.Dataset, Origin] = weakref.WeakKeyDictionary()
-#: tokenizer -> the hash of its state (serializing XLM-R's costs a second; every encode asks)
-_TOKENIZERS: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
+
+@dataclass(frozen=True)
+class Examples:
+    """Examples (a `datasets.Dataset`, or a format's own container: a multitask's mix), and
+    their origin where they are rows of a split in the cache (None: built otherwise, or the
+    cache is off): `encode` then takes their features from the split's."""
+
+    dataset: Any
+    origin: Origin | None = None
+
+    def select(self, rows: Sequence[int]) -> Examples:
+        """The examples `rows`, in that order, keeping track of their origin."""
+        return Examples(self.dataset.select(rows), self.origin.select(rows) if self.origin is not None else None)
 
 
 def folder(cfg: DictConfig) -> Path:
@@ -93,6 +103,10 @@ class CachedLoader(Loader):
     folder: Path = Path(FOLDER)
 
     def __call__(self, task: Any, split: str, language: str | None = None) -> datasets.Dataset:
+        return self.read(task, split, language).dataset
+
+    def read(self, task: Any, split: str, language: str | None = None) -> Examples:
+        """The split's examples with their origin."""
         return _examples(self.folder, task, split, language or self.language, self.data_root)
 
 
@@ -103,68 +117,51 @@ def loader(cfg: DictConfig, language: str) -> Loader:
     return Loader(cfg.data.root, language)
 
 
-def load_split(cfg: DictConfig, task: Any, split: str, language: str) -> datasets.Dataset:
+def load_split(cfg: DictConfig, task: Any, split: str, language: str) -> Examples:
     """`data.load_split`, through the cache unless `cache.features` is off."""
-    return loader(cfg, language)(task, split)
+    load = loader(cfg, language)
+    return load.read(task, split) if isinstance(load, CachedLoader) else Examples(load(task, split))
 
 
-def select(examples: datasets.Dataset, rows: Sequence[int]) -> datasets.Dataset:
-    """`examples.select(rows)`, whose features `encode` takes from the full split's."""
-    chosen = examples.select(rows)
-    origin = _ORIGINS.get(examples)
-    if origin is not None:
-        full = origin.full if origin.rows is not None else examples
-        kept = tuple(origin.rows[i] for i in rows) if origin.rows is not None else tuple(rows)
-        _ORIGINS[chosen] = Origin(origin.folder, origin.key, full, kept)
-    return chosen
+def training_examples(load: Loader, found: TrainingSet) -> Examples:
+    """A format's training examples (`found`, read through `load`), with their origin where
+    they are a draw of one split (`TrainingSet.drawn_from`)."""
+    origin = None
+    if isinstance(load, CachedLoader) and found.drawn_from is not None:
+        origin = load.read(found.drawn_from, "train").origin  # the entry the format read a moment ago
+    if origin is not None and found.indices is not None:
+        origin = origin.select(found.indices)
+    return Examples(found.examples, origin)
 
 
-def training_set(fmt: Format, load: Loader, amount: Amount | None) -> TrainingSet:
-    """`fmt.training_set`, whose features `encode` takes from the full split's where the format
-    draws its examples as `Format.training_set` does: the rows `indices` of the one English
-    split it loads. Other training sets (translations, several tasks, MLM text) are encoded as
-    they are."""
-    found = fmt.training_set(load, amount)
-    simple = type(fmt).training_set is Format.training_set and amount is not None and amount.languages == ("en",)
-    if simple and isinstance(load, CachedLoader):
-        full = load(fmt.task, "train")  # read from the cache a moment ago
-        origin = _ORIGINS.get(full)
-        if origin is not None:
-            _ORIGINS[found.examples] = Origin(origin.folder, origin.key, full, tuple(found.indices))
-    return found
-
-
-def encode(fmt: Format, examples: Any, tokenizer: Any, max_length: int) -> Any:
-    """`fmt.encode(examples, tokenizer, max_length)`, from the cache where the examples came from it."""
-    origin = _ORIGINS.get(examples) if isinstance(examples, datasets.Dataset) else None
-    tokenizer_key = tokenizer_identity(tokenizer) if origin is not None else None
+def encode(fmt: Format, examples: Examples, tokenizer: Any, max_length: int, tokenizer_key: str | None) -> Any:
+    """`fmt.encode(examples, tokenizer, max_length)`, from the cache where the examples came from
+    it and the tokenizer has a key (`tokenizer_identity`, computed once where it is loaded)."""
+    origin = examples.origin
     if origin is None or tokenizer_key is None:
-        return _encoded(fmt, examples, tokenizer, max_length)
-    full = examples if origin.rows is None else origin.full
+        return _encoded(fmt, examples.dataset, tokenizer, max_length)
     settings = {"examples": origin.key, "tokenizer": tokenizer_key, "max_length": max_length,
                 "format": format_identity(fmt), "salt": SALT}
     entry = origin.folder / f"{origin.key}-{fmt.name or type(fmt).__name__}-{max_length}-{identity.digest(settings)}"
-    features, _ = _stored(entry, lambda: _encoded(fmt, full, tokenizer, max_length), lambda: {"identity": settings})
-    if origin.rows is None or origin.rows == tuple(range(len(full))):
+    features, _ = _stored(entry, lambda: _encoded(fmt, origin.full, tokenizer, max_length),
+                          lambda: {"identity": settings})
+    if origin.rows is None or origin.rows == tuple(range(len(origin.full))):
         return features
-    chosen = _rows_of(features, origin.rows, len(full))
-    return chosen if chosen is not None else _encoded(fmt, examples, tokenizer, max_length)
+    chosen = _rows_of(features, origin.rows, len(origin.full))
+    return chosen if chosen is not None else _encoded(fmt, examples.dataset, tokenizer, max_length)
 
 
 def tokenizer_identity(tokenizer: Any) -> str | None:
     """A hash of what the tokenizer does: its Rust state without the truncation and padding the
     last call left in it, and the Python-side settings a call reads. None for a tokenizer
-    without a Rust state (a slow one), whose encodings are then not cached."""
-    if tokenizer not in _TOKENIZERS:
-        backend = getattr(tokenizer, "backend_tokenizer", None)
-        state = json.loads(backend.to_str()) if backend is not None else None
-        if state is not None:
-            state = {k: v for k, v in state.items() if k not in ("truncation", "padding")}
-            state = identity.digest({"class": type(tokenizer).__name__, "state": state,
-                                     "truncation_side": tokenizer.truncation_side,
-                                     "padding_side": tokenizer.padding_side})
-        _TOKENIZERS[tokenizer] = state
-    return _TOKENIZERS[tokenizer]
+    without a Rust state (a slow one), whose encodings are then not cached. Serializing XLM-R's
+    costs a second: compute it once, where the tokenizer is loaded."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    state = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+    return identity.digest({"class": type(tokenizer).__name__, "state": state,
+                            "truncation_side": tokenizer.truncation_side, "padding_side": tokenizer.padding_side})
 
 
 def format_identity(fmt: Format) -> dict[str, Any]:
@@ -189,18 +186,17 @@ def examples_identity(task: Any, split: str, language: str, data_root: str | Non
     }
 
 
-def _examples(folder: Path, task: Any, split: str, language: str, data_root: str | None) -> datasets.Dataset:
+def _examples(folder: Path, task: Any, split: str, language: str, data_root: str | None) -> Examples:
     settings = examples_identity(task, split, language, data_root, file_hashes.folder(folder.parent))
     key = f"{task.name}-{split}-{language}-{identity.digest(settings)}"
     examples, meta = _stored(folder / key, lambda: data.load_split(task, split, language, data_root),
                              lambda: {"identity": settings, "label_names": data.plain(task.get("label_names"))})
     if meta is None:
-        return examples
+        return Examples(examples)
     learnt = meta["label_names"] or []  # a task that learns its labels from the data (CCG) learnt these
     for name in learnt[len(task.get("label_names") or []):]:
         task.label_names.append(name)
-    _ORIGINS[examples] = Origin(folder, key)
-    return examples
+    return Examples(examples, Origin(folder, key, examples))
 
 
 @contextlib.contextmanager

@@ -30,7 +30,8 @@ from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
 
 from xfer_scale import (checkpoint, config, controls, data, data_sources, evaluation, feature_cache, formats, identity,
-                        modeling, phase_cache, read_plan, results, run_folder, steps, submission, task_checks, training)
+                        modeling, phase_cache, read_plan, results, run_folder, steps, submission, task_checks, training,
+                        translate_train)
 from xfer_scale.atomic import atomic_dir, inventory, write_text
 from xfer_scale.errors import UserError
 from xfer_scale.status.heartbeat import Heartbeat
@@ -106,7 +107,7 @@ def _revision(cfg: DictConfig, path: str) -> str | None:
     return cfg.model.revision if path == cfg.model.path else None
 
 
-def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, tokenizer: Any,
+def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, tokenizer: Any, tokenizer_key: str | None,
                        language: str) -> tuple[tuple[datasets.Dataset, datasets.Dataset] | None, dict[str, Any]]:
     """The English dev subset that picks the best checkpoint (500 examples in the paper), and
     which rows it holds. A seeded sample, stratified by label where there are labels: the
@@ -114,27 +115,31 @@ def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, t
     queries)."""
     if "dev" not in task.splits:
         return None, {}
-    examples = fmt.selection_examples(feature_cache.load_split(cfg, task, "dev", language))
-    size = min(task.train.eval_examples or len(examples), len(examples))
-    labels = data.label_column(examples)
-    chosen = sorted(data.subsample_order(labels, len(examples), cfg.seed)[:size].tolist())
-    examples = feature_cache.select(examples, chosen)
+    full = feature_cache.load_split(cfg, task, "dev", language)
+    made = fmt.selection_rows(full.dataset)
+    if made is not None:
+        full = feature_cache.Examples(made)  # rows of the format's making, encoded as they are
+    size = min(task.train.eval_examples or len(full.dataset), len(full.dataset))
+    labels = data.label_column(full.dataset)
+    chosen = sorted(data.subsample_order(labels, len(full.dataset), cfg.seed)[:size].tolist())
+    examples = full.select(chosen)
     record = {"task": task.name, "split": "dev", "language": language, "seed": cfg.seed, "indices": chosen}
-    return (examples, feature_cache.encode(fmt, examples, tokenizer, task.train.max_length)), record
+    features = feature_cache.encode(fmt, examples, tokenizer, task.train.max_length, tokenizer_key)
+    return (examples.dataset, features), record
 
 
-def _train_phase(cfg: DictConfig, phase: str, fmt: formats.Format, train_cfg: DictConfig, examples: Any,
-                 start_from: str, tokenizer: Any, accelerator: Accelerator, language: str,
-                 checkpoints: training.Checkpoints,
+def _train_phase(cfg: DictConfig, phase: str, fmt: formats.Format, train_cfg: DictConfig,
+                 examples: feature_cache.Examples, start_from: str, tokenizer: Any, tokenizer_key: str | None,
+                 accelerator: Accelerator, language: str, checkpoints: training.Checkpoints,
                  beat: Heartbeat) -> tuple[torch.nn.Module, training.TrainStats, dict[str, Any]]:
     """The trained model, the loop's record, and the dev rows that selected its checkpoint."""
     task = fmt.task
-    log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples), start_from)
-    features = feature_cache.encode(fmt, examples, tokenizer, task.train.max_length)
+    log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples.dataset), start_from)
+    features = feature_cache.encode(fmt, examples, tokenizer, task.train.max_length, tokenizer_key)
     set_seed(cfg.seed)  # the new head's initial weights belong to the seeded run
     model = modeling.load(start_from, fmt, with_head=False, revision=_revision(cfg, start_from),
                           attention=cfg.model.attention)
-    dev, dev_rows = _dev_for_selection(cfg, task, fmt, tokenizer, language)
+    dev, dev_rows = _dev_for_selection(cfg, task, fmt, tokenizer, tokenizer_key, language)
     stats = training.train(
         phase=phase, model=model, fmt=fmt, features=features, dev=dev, cfg=train_cfg,
         accelerator=accelerator, seed=cfg.seed, pad_token_id=tokenizer.pad_token_id, checkpoints=checkpoints,
@@ -153,8 +158,9 @@ def budgeted(inter: DictConfig, full_size: int, processes: int = 1) -> DictConfi
     return OmegaConf.merge(train, {"max_steps": steps.full_data_max_steps(train, full_size, processes)})
 
 
-def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, accelerator: Accelerator,
-                       run_id: str, phase_rows: list[dict[str, Any]], beat: Heartbeat) -> Encoder:
+def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, tokenizer_key: str | None,
+                       accelerator: Accelerator, run_id: str, phase_rows: list[dict[str, Any]],
+                       beat: Heartbeat) -> Encoder:
     """Phase 1, or its cached result. Returns the encoder phase 2 starts from."""
     inter = cfg.intermediate
     if inter.name == "none":
@@ -175,13 +181,15 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
             )
         fmt = controls.intermediate_format(inter, accelerator.device)
         subsample_seed = config.subsample_seed(cfg)
-        training_set = feature_cache.training_set(fmt, feature_cache.loader(cfg, "en"), formats.Amount(
+        load = feature_cache.loader(cfg, "en")
+        training_set = translate_train.training_set(fmt, load, formats.Amount(
             inter.fraction, inter.examples, subsample_seed, controls.languages(inter)))
         examples, full_size = training_set.examples, training_set.full_size
         checkpoints = training.Checkpoints(phase_cache.checkpoint_dir(entry), entry.name)
         model, stats, dev_rows = _train_phase(cfg, "intermediate", fmt,
                                                budgeted(inter, full_size, accelerator.num_processes),
-                                               examples, model_path, tokenizer, accelerator, "en", checkpoints, beat)
+                                               feature_cache.training_examples(load, training_set), model_path,
+                                               tokenizer, tokenizer_key, accelerator, "en", checkpoints, beat)
         if accelerator.is_main_process:
             phase_cache.write(
                 entry, lambda folder: modeling.save(model, tokenizer, folder, fmt, with_head=False, identity=entry.name),
@@ -237,9 +245,9 @@ def _checkpoint_trained_by(checkpoint: str) -> dict[str, Any]:
                     "they measure; give a target_model/ folder of a finished run.")
 
 
-def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator: Accelerator, run_dir: Path,
-                 run_id: str, phase_rows: list[dict[str, Any]], beat: Heartbeat,
-                 own: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, tokenizer_key: str | None,
+                 accelerator: Accelerator, run_dir: Path, run_id: str, phase_rows: list[dict[str, Any]],
+                 beat: Heartbeat, own: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Phase 2: the model phase 3 evaluates (a trained checkpoint, or the encoder as it is), and
     the intermediate training it had (`own`, this run's, unless it is a given checkpoint)."""
     target = cfg.target
@@ -258,48 +266,52 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
         log.info("target: reusing the model an earlier attempt of this run trained, %s", saved)
         phase_rows.append(_phase_row(run_id, "target", True, time.perf_counter() - start, None, 0))
         return modeling.load(str(saved), fmt, with_head=True, attention=cfg.model.attention), own
-    examples = fmt.training_set(feature_cache.loader(cfg, target.train_language), None).examples
+    load = feature_cache.loader(cfg, target.train_language)
+    examples = feature_cache.training_examples(load, fmt.training_set(load, None))
     checkpoints = training.Checkpoints(run_dir / "checkpoints" / "target", run_id)
     model, stats, dev_rows = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer,
-                                           accelerator, target.train_language, checkpoints, beat)
+                                           tokenizer_key, accelerator, target.train_language, checkpoints, beat)
     if accelerator.is_main_process:
         with atomic_dir(saved) as tmp:
             modeling.save(model, tokenizer, tmp, fmt, with_head=True, identity=run_id, trained_by=own)
             write_text(tmp / DEV_SELECTION_FILE, json.dumps(dev_rows) + "\n")
         checkpoint.remove(checkpoints.directory)
     accelerator.wait_for_everyone()
-    phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples),
+    phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples.dataset),
                                  saved=saved if accelerator.is_main_process else None))
     return model, own
 
 
-def _search_index(cfg: DictConfig, fmt: formats.Format, model: torch.nn.Module, autocast_dtype: torch.dtype | None,
-                  tokenizer: Any, accelerator: Accelerator) -> Any:
-    """The embedded search space that every language's queries are ranked against (LAReQA's
-    pooled answer sentences, Mewsli-X's entities), built once a run rather than per language;
-    None for formats without one. `model` predicts under `autocast_dtype` (`evaluation.inference_model`)."""
-    candidates = fmt.search_space(feature_cache.loader(cfg, cfg.target.train_language))
-    if candidates is None:
-        return None
+def _fit_search_space(cfg: DictConfig, fmt: formats.Format, search: formats.SearchSpace, model: torch.nn.Module,
+                      autocast_dtype: torch.dtype | None, tokenizer: Any, tokenizer_key: str | None,
+                      accelerator: Accelerator) -> Any:
+    """The format's search space fitted once a run (`formats.SearchSpace`): the candidates every
+    language's queries are ranked against, embedded. `model` predicts under `autocast_dtype`
+    (`evaluation.inference_model`)."""
+    target = cfg.target
+    candidates = feature_cache.load_split(cfg, target, formats.SEARCH_SPLIT, target.train_language)
+    rows = search.rows(target.name, len(candidates.dataset))
+    if len(rows) < len(candidates.dataset):
+        candidates = candidates.select(rows)
     start = time.perf_counter()
-    features = feature_cache.encode(fmt, candidates, tokenizer, cfg.target.train.max_length)
+    features = feature_cache.encode(fmt, candidates, tokenizer, cfg.target.train.max_length, tokenizer_key)
     logits = evaluation.all_logits(
         model, features, fmt, evaluation.EvalBatching.of(cfg.eval), accelerator.device, tokenizer.pad_token_id,
         autocast_dtype, progress="search space" if accelerator.is_local_main_process else None,
         shard=(accelerator.process_index, accelerator.num_processes))
-    log.info("zero_shot: %s search space of %d candidates embedded in %.1f s", cfg.target.name, len(candidates),
-             time.perf_counter() - start)
-    return fmt.index(candidates, features, logits)
+    log.info("zero_shot: %s search space of %d candidates embedded in %.1f s", cfg.target.name,
+             len(candidates.dataset), time.perf_counter() - start)
+    return search.fit(logits, features, candidates.dataset)
 
 
-def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, accelerator: Accelerator,
-                    run_dir: Path, run_id: str, phase_rows: list[dict[str, Any]],
+def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, tokenizer_key: str | None,
+                    accelerator: Accelerator, run_dir: Path, run_id: str, phase_rows: list[dict[str, Any]],
                     beat: Heartbeat) -> list[dict[str, Any]]:
     """Phase 3: (language, split, metric, value, n_examples) rows for every language.
 
-    A language's dev split tunes what its later splits use (`Format.calibrate`: BUCC's
-    mining threshold), so its calibration is handed on explicitly, language by language; a
-    ranking format's queries get the embedded search space instead (`_search_index`).
+    What predictions rest on besides a split's own outputs (`Format.basis`) is fitted here and
+    handed on explicitly: a search space once, for every language (`_fit_search_space`); what a
+    language's dev split tunes (BUCC's mining threshold), for that language's later splits.
     Under bf16, every language is predicted by one bf16 copy of the model (`evaluation.inference_model`).
     """
     target = cfg.target
@@ -308,37 +320,37 @@ def zero_shot_phase(cfg: DictConfig, model: torch.nn.Module, tokenizer: Any, acc
     batching = evaluation.EvalBatching.of(cfg.eval)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    calibrations: dict[str, Any] = {}
+    tuned: dict[str, Any] = {}  # language -> the basis its dev split tuned
     evaluated = 0
     writes = task_checks.submission(cfg)  # XTREME's folder and file format, e.g. bucc2018's pair files
     if writes is None:
         log.warning("zero_shot: target=%s writes no prediction files: no benchmark file (conf/benchmarks/) lists it "
                     "and it declares no target.submission_format", target.name)
     reads = read_plan.data_reads(cfg, "zero_shot")
-    index = _search_index(cfg, fmt, model, autocast_dtype, tokenizer, accelerator)
+    shared = (_fit_search_space(cfg, fmt, fmt.basis, model, autocast_dtype, tokenizer, tokenizer_key, accelerator)
+              if isinstance(fmt.basis, formats.SearchSpace) else None)
     for done, (_, split, language) in enumerate(reads):
         beat("zero_shot", done, len(reads))
         examples = feature_cache.load_split(cfg, target, split, language)
         if cfg.eval.max_examples:
-            examples = feature_cache.select(examples, range(min(cfg.eval.max_examples, len(examples))))
-        features = feature_cache.encode(fmt, examples, tokenizer, target.train.max_length)
-        predictions, scores, calibration = evaluation.evaluate(
-            model, fmt, examples, features, language, batching, accelerator.device,
+            examples = examples.select(range(min(cfg.eval.max_examples, len(examples.dataset))))
+        features = feature_cache.encode(fmt, examples, tokenizer, target.train.max_length, tokenizer_key)
+        result = evaluation.evaluate(
+            model, fmt, examples.dataset, features, language, batching, accelerator.device,
             tokenizer.pad_token_id, autocast_dtype,
             progress=f"zero-shot {language} {split}" if accelerator.is_local_main_process else None,
             shard=(accelerator.process_index, accelerator.num_processes),
-            tune=split == "dev", calibration=calibrations.get(language, index),
+            tune=split == "dev", basis=tuned.get(language, shared),
         )
-        calibrations[language] = calibration
-        n_examples = fmt.count_examples(examples)
-        evaluated += n_examples
-        log.info("zero_shot: %s %s %s (%d examples): %s", target.name, language, split, n_examples,
-                 ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+        tuned[language] = result.basis
+        evaluated += result.examples
+        log.info("zero_shot: %s %s %s (%d examples): %s", target.name, language, split, result.examples,
+                 ", ".join(f"{k} {v:.2f}" for k, v in result.scores.items()))
         rows += [{"language": language, "split": split, "metric": metric, "value": value,
-                  "n_examples": n_examples} for metric, value in scores.items()]
+                  "n_examples": result.examples} for metric, value in result.scores.items()]
         if split == "test" and accelerator.is_main_process and writes is not None:
             submission.write_predictions(run_dir / "predictions", writes.task, language,
-                                         fmt.submission(predictions, examples), writes.file)
+                                         fmt.submission(result.predictions, examples.dataset), writes.file)
     beat("zero_shot", len(reads), len(reads))
     phase_rows.append(_phase_row(run_id, "zero_shot", False, time.perf_counter() - start, None, evaluated))
     return rows
@@ -411,16 +423,17 @@ def _run_claimed(cfg: DictConfig, run_dir: Path, keys: identity.RunKeys, world_s
     with accelerator.main_process_first():  # `builtin:tiny` is built once, not by every process at once
         model_path = modeling.resolve(cfg.model, cfg.cache.dir)
     tokenizer = modeling.load_tokenizer(model_path, cfg.model.revision)
+    tokenizer_key = feature_cache.tokenizer_identity(tokenizer) if cfg.cache.features else None  # keys its features
     phase_rows: list[dict[str, Any]] = []
     beat = Heartbeat(run_dir if accelerator.is_main_process else None)
     if "zero_shot" in cfg.phases:
         _read_evaluation_data(cfg)
-    encoder = intermediate_phase(cfg, model_path, tokenizer, accelerator, rid, phase_rows, beat)
-    model, trained = target_phase(cfg, encoder, tokenizer, accelerator, run_dir, rid, phase_rows, beat,
+    encoder = intermediate_phase(cfg, model_path, tokenizer, tokenizer_key, accelerator, rid, phase_rows, beat)
+    model, trained = target_phase(cfg, encoder, tokenizer, tokenizer_key, accelerator, run_dir, rid, phase_rows, beat,
                                   trained_by(cfg, encoder, keys))
     rows = []
     if "zero_shot" in cfg.phases:
-        rows = zero_shot_phase(cfg, model, tokenizer, accelerator, run_dir, rid, phase_rows, beat)
+        rows = zero_shot_phase(cfg, model, tokenizer, tokenizer_key, accelerator, run_dir, rid, phase_rows, beat)
 
     common = {
         "run_id": rid, "experiment": cfg.name, "model": cfg.model.name, "seed": cfg.seed,

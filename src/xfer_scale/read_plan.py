@@ -52,7 +52,7 @@ def zero_shot_reads(cfg: DictConfig) -> list[Read]:
 
 def search_reads(cfg: DictConfig) -> list[Read]:
     """The search space every language's queries rank (LAReQA's answer sentences, Mewsli-X's
-    entities): loaded once a run, beside the per-language reads (`Format.search_space`)."""
+    entities): loaded once a run, beside the per-language reads (`formats.SearchSpace`)."""
     target = cfg.target
     return [(target, formats.SEARCH_SPLIT, target.train_language)] if formats.SEARCH_SPLIT in target.splits else []
 

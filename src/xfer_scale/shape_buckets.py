@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from xfer_scale.formats.base import pad_value
+from xfer_scale.formats.batching import pad_value
 
 
 def bucket(length: int, multiple: int, limit: int) -> int:

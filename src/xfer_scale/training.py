@@ -147,7 +147,8 @@ def train(
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)  # one kernel for all parameters
     if accelerator.num_processes > 1:  # DDP refuses a step that leaves weights without gradients unless told
         # gradients as views into DDP's all-reduce buckets: no copy in and out of them each step
-        accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=fmt.leaves_weights_unused,
+        unused = getattr(model, "leaves_weights_unused", False)  # a model of several heads says so
+        accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=unused,
                                                                 gradient_as_bucket_view=True)
     # no scheduler through `prepare`: the loop sets the rate per optimiser step (steps.learning_rate)
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -322,12 +323,12 @@ def _select_score(model: torch.nn.Module, fmt: Format, dev: tuple[datasets.Datas
     (`evaluation.inference_model`) would cost a cast of every weight per evaluation, and
     memory beside the optimiser's state, for a few hundred examples."""
     examples, features = dev
-    _, scores, _ = evaluation.evaluate(
+    evaluated = evaluation.evaluate(
         accelerator.unwrap_model(model), fmt, examples, features, "en", batch_size,
         accelerator.device, pad_token_id, autocast_dtype(accelerator),
         shard=(accelerator.process_index, accelerator.num_processes),
     )
-    return scores[fmt.selection_metric]
+    return evaluated.scores[fmt.selection_metric]
 
 
 def autocast_dtype(accelerator: Accelerator) -> torch.dtype | None:

@@ -3,7 +3,7 @@ examples in each (`intermediate.languages`; docs/controls.md).
 
 A translation is the task's `train` split in that language: `splits.train.per_language` in
 its YAML names the release (XNLI-MT for MNLI, XTREME's translated SQuAD). The subsample is the
-English arm's own (`data.subsample` over the English rows: same seed, same rows, nested), and
+English arm's own (the format's draw over the English rows: same seed, same rows, nested), and
 every language contributes those examples: by row where the translation is line-parallel to
 the English file (XNLI-MT), by question id where translation dropped some rows (SQuAD, whose
 translated questions keep their English ids). A translation that does not line up with the
@@ -19,6 +19,7 @@ import datasets
 import numpy as np
 
 from xfer_scale.errors import UserError
+from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet
 
 
 def available(task: Any) -> list[str]:
@@ -35,6 +36,19 @@ def check(task: Any, languages: Sequence[str]) -> None:
         translated = " ".join(have[1:]) or "none"
         raise UserError(f"intermediate.languages: intermediate={task.name} has no training data in "
                         f"{', '.join(missing)} (translations: {translated}); choose from: {' '.join(have)}.")
+
+
+def training_set(fmt: Format, load: Loader, amount: Amount) -> TrainingSet:
+    """The format's training set in `amount.languages`: its English draw (rows `indices` of its
+    task's train split) taken from every language and joined (`indices` stay the English rows;
+    the set it is drawn from counts once per language). A training set that is not a draw of
+    one split is the format's own business: the MLM mix translates its task's part itself."""
+    english = fmt.training_set(load, amount)
+    task = english.drawn_from
+    if amount.languages == ("en",) or task is None:
+        return english
+    examples = union(task, load, load(task, "train"), english.indices, amount.languages)
+    return TrainingSet(examples, english.full_size * len(amount.languages), english.indices)
 
 
 def union(task: Any, load: Callable[..., datasets.Dataset], english: datasets.Dataset, chosen: list[int],

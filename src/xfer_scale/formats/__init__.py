@@ -12,9 +12,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from xfer_scale.formats.base import SEARCH_SPLIT, Amount, Format, TrainingSet, format_class, get, names, register
+from xfer_scale.formats.base import Amount, Format, TrainingSet, format_class, get, names, register
+from xfer_scale.formats.basis import SEARCH_SPLIT, DevTuned, SearchSpace
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["SEARCH_SPLIT", "Amount", "Format", "TrainingSet", "format_class", "get", "names", "register"]
+__all__ = ["SEARCH_SPLIT", "Amount", "DevTuned", "Format", "SearchSpace", "TrainingSet", "format_class", "get", "names",
+           "register"]

@@ -1,33 +1,23 @@
-"""The format interface, its registry, and the pieces every format shares (padding, batching)."""
+"""The format interface and its registry. What formats share besides lives beside it:
+features in Arrow (`formats.arrow`), batches and padding (`formats.batching`), the encoder with
+a head (`formats.model`)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import datasets
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import torch
-from datasets.fingerprint import generate_random_fingerprint
 from torch import nn
 
-from xfer_scale import data, metrics, translate_train
+from xfer_scale import data, metrics
 from xfer_scale.errors import UserError
+from xfer_scale.formats.basis import DevTuned, SearchSpace
+from xfer_scale.formats.batching import IGNORE_INDEX, Collate, feature_lengths, length_grouped_batches
 from xfer_scale.formats.model import TaskModel
 from xfer_scale.prediction_kinds import LABELS
-
-IGNORE_INDEX = -100
-#: the split that holds a ranking task's search space (`Format.search_space`)
-SEARCH_SPLIT = "candidates"
-PAD_VALUES = {"attention_mask": 0, "labels": IGNORE_INDEX}
-#: examples from which `encode_indexed` tokenizes in several processes (below, starting them
-#: costs more than it saves), and the most processes it starts
-PARALLEL_EXAMPLES = 20_000
-MAX_PROCESSES = 8
 
 
 @dataclass(frozen=True)
@@ -47,7 +37,8 @@ class Loader:
 @dataclass
 class Amount:
     """How much of a training set phase 1 keeps: a fraction or a count, which subsample, and in
-    which languages (translate-train: the same examples in each; see `translate_train`)."""
+    which languages (translate-train: the same examples in each, `translate_train.training_set`;
+    a format draws the English ones)."""
 
     fraction: float
     examples: int | None
@@ -63,6 +54,11 @@ class TrainingSet:
     examples: Any
     full_size: int
     indices: Any = None
+    #: the task whose `train` split (as the phase's `Loader` reads it) the examples are rows
+    #: `indices` of, unchanged: translate-train then takes those rows in other languages, and
+    #: the features cache their features from the split's (`feature_cache.training_examples`).
+    #: None where the examples are built otherwise (pairs made of rows, several tasks, text).
+    drawn_from: Any = None
 
 
 class Format:
@@ -86,11 +82,11 @@ class Format:
     roles: tuple[str, ...] = ("intermediate", "target")
     #: the columns a feature carries into the model (`labels` only where it is trained)
     model_inputs = ("input_ids", "attention_mask", "labels")
-    #: a batch leaves some of the model's weights unused (one head of several): data-parallel
-    #: training must then look for them, which costs a little on every step
-    leaves_weights_unused = False
     #: a batch may be packed (`train.packing`): one sequence per feature
     packable = True
+    #: what predictions rest on besides a split's own outputs, fitted by the pipeline on other
+    #: outputs of the model and handed to `predict` (`formats.basis`); None: nothing
+    basis: SearchSpace | DevTuned | None = None
 
     def __init__(self, task: Any, device: torch.device | None = None):
         self.task = task
@@ -116,32 +112,19 @@ class Format:
         return [self.task]
 
     def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
-        """The training examples: the whole split, or the nested stratified subsample `amount`,
-        drawn over the English rows and taken from each of its languages (`indices`: the
-        English rows; the set it is drawn from counts once per language)."""
+        """The training examples: the whole split, or the nested stratified subsample `amount`
+        of it, in the loader's language (`amount.languages` is `translate_train`'s)."""
         full = load(self.task, "train")
         if amount is None:
-            return TrainingSet(full, len(full))
+            return TrainingSet(full, len(full), drawn_from=self.task)
         examples, chosen = data.subsample(full, amount.fraction, amount.examples, amount.seed, self.task.name)
-        if amount.languages != ("en",):
-            examples = translate_train.union(self.task, load, full, chosen, amount.languages)
-        return TrainingSet(examples, len(full) * len(amount.languages), chosen)
+        return TrainingSet(examples, len(full), chosen, self.task)
 
-    def selection_examples(self, examples: datasets.Dataset) -> datasets.Dataset:
-        """The loaded dev split as the format scores it to select checkpoints: as it is here; a
-        format whose training rows are made from the split's (the dual encoder's pairs) makes
-        them the same way."""
-        return examples
-
-    def search_space(self, load: Loader) -> datasets.Dataset | None:
-        """What every language's queries are ranked against (LAReQA's pooled answer sentences,
-        Mewsli-X's entities), embedded once per evaluation by the pipeline; None where
-        predictions need no search space."""
+    def selection_rows(self, examples: datasets.Dataset) -> datasets.Dataset | None:
+        """The rows the format makes from a dev split's rows to select checkpoints on, where it
+        makes its training rows from a split's too (the dual encoder's pairs from SQuAD's); None:
+        the split's rows themselves, whose features the cache keeps."""
         return None
-
-    def index(self, candidates: datasets.Dataset, features: datasets.Dataset, logits: list[torch.Tensor]) -> Any:
-        """The embedded `search_space`, handed to `predict` of every language as its `calibration`."""
-        raise NotImplementedError
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Model features, one or more per example, each with `example_index`."""
@@ -180,30 +163,22 @@ class Format:
 
     # -- prediction ------------------------------------------------------------------------
 
-    def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
-        """What a dev split tunes for later splits of its language (BUCC's mining threshold);
-        None for formats that tune nothing. It goes into `predict` as `calibration`, as the
-        embedded search space of a ranking format does (`index`)."""
-        return None
-
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
+                basis: Any = None) -> list[Any]:
         """One prediction per example, in the examples' order.
 
-        `logits` holds one tensor per feature, in the features' order, without padding.
+        `logits` holds one tensor per feature, in the features' order, without padding; `basis`
+        is what the format's `basis` was fitted to (None where it has none).
         """
         raise NotImplementedError
 
     def references(self, examples: datasets.Dataset) -> list[Any]:
+        """The gold of each example a score is over (its count is the tables' `n_examples`:
+        retrieval rows hold both sides of a pair, and retrieval has one reference a pair)."""
         raise NotImplementedError
 
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
         return metrics.compute(self.metric_family, predictions, self.references(examples), language=language)
-
-    def count_examples(self, examples: datasets.Dataset) -> int:
-        """The examples a score is over, the tables' `n_examples` (retrieval rows hold both
-        sides of a pair, so retrieval counts pairs)."""
-        return len(examples)
 
     def submission(self, predictions: list[Any], examples: datasets.Dataset) -> Any:
         """Predictions in the shape `submission.write_predictions` takes: the list itself,
@@ -276,183 +251,3 @@ def check_options(task: Any, valid: list[str]) -> None:
             f"task {task.name}: unknown {task.get('format', '')} format_options {', '.join(unknown)}; "
             f"valid: {', '.join([*valid, 'selection_metric'])}."
         )
-
-
-def encode_indexed(examples: datasets.Dataset, tokenize: Any) -> datasets.Dataset:
-    """Map batched `tokenize` over the examples, each row carrying its `example_index`; the
-    example columns are dropped, so features hold only what `tokenize` returns, converted to
-    Arrow by `arrow_batch`.
-
-    Each step gets a fresh fingerprint: `datasets` would otherwise hash `tokenize`, the
-    tokenizer with it (a second for XLM-R's), to name a result it never looks up again (our
-    examples live in memory, and `feature_cache` keeps features)."""
-    indexed = examples.add_column("example_index", list(range(len(examples))),
-                                  new_fingerprint=generate_random_fingerprint())
-    schema = indexed.features.arrow_schema
-    inputs = dict(zip(schema.names, schema.types))
-
-    def tokenize_to_arrow(batch: dict[str, list]) -> pa.Table | dict[str, Any]:
-        return arrow_batch(tokenize(batch), inputs)
-
-    return indexed.map(tokenize_to_arrow, batched=True, remove_columns=indexed.column_names,
-                       num_proc=processes(len(examples)), new_fingerprint=generate_random_fingerprint())
-
-
-#: the integer types `datasets` gives the columns a tokenizer returns, by name
-#: (`arrow_writer.OptimizedTypedSequence`); other integer columns stay int64
-TOKENIZER_INTS = {"input_ids": pa.int32(), "attention_mask": pa.int8(), "token_type_ids": pa.int8(),
-                  "special_tokens_mask": pa.int8()}
-#: the leaf types `arrow_batch` builds itself; others are left to `datasets`
-PLAIN_TYPES = (pa.int64(), pa.float64(), pa.string(), pa.bool_())
-
-
-def arrow_batch(batch: Any, inputs: dict[str, pa.DataType]) -> pa.Table | dict[str, Any]:
-    """A batched map's output (column -> list, or Arrow array) as the table `datasets` would
-    write for it, built in C by `pa.array`'s own type inference.
-
-    Given lists, `datasets` first walks every value in Python looking for dicts of differing
-    keys (on the first batch of each map: for a split of a few thousand examples, all of
-    them), which took a fifth as long as tokenizing a PAN-X split. On plain Python values it
-    then calls `pa.array(values)` and gives the tokenizer's columns the smaller integer types
-    of `TOKENIZER_INTS`, as is done here, columns in its order (the input's first). Anything
-    else (dicts, numpy values, mixed types, a column of only None or empty lists, no rows, a
-    type other than that of the input column of the same name, which `datasets` would try to
-    cast to) goes back as lists, for `datasets` to convert. `inputs`: the mapped dataset's
-    column types."""
-    arrays = {name: _arrow_column(name, values) for name, values in batch.items()}
-    if (not arrays or any(a is None or (name in inputs and a.type != inputs[name]) for name, a in arrays.items())
-            or len({len(a) for a in arrays.values()}) != 1):
-        return {name: v.to_pylist() if isinstance(v, pa.Array) else v for name, v in batch.items()}
-    order = [name for name in inputs if name in arrays] + [name for name in arrays if name not in inputs]
-    return pa.table({name: arrays[name] for name in order})
-
-
-def _arrow_column(name: str, values: Any) -> pa.Array | None:
-    """One column for `arrow_batch`; None: leave it to `datasets`."""
-    if isinstance(values, pa.Array):
-        return values
-    if not isinstance(values, list) or not isinstance(_first_value(values), (bool, int, float, str)):
-        return None
-    try:
-        array = pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    leaf = array.type
-    while pa.types.is_list(leaf):
-        leaf = leaf.value_type
-    if leaf not in PLAIN_TYPES:
-        return None
-    small = TOKENIZER_INTS.get(name)
-    if small is None:
-        return array
-    # as `datasets`: ints, lists or lists of lists of them; int64 where a value does not fit
-    optimized = {pa.int64(): small, pa.list_(pa.int64()): pa.list_(small),
-                 pa.list_(pa.list_(pa.int64())): pa.list_(pa.list_(small))}.get(array.type)
-    try:
-        return array.cast(optimized) if optimized is not None else array
-    except pa.ArrowInvalid:
-        return array
-
-
-def _first_value(values: list) -> Any:
-    """The first value neither None nor an empty list, looking into lists: what `datasets`
-    checks to decide whether a column holds Python values already (None: there is none)."""
-    for value in values:
-        if isinstance(value, list):
-            value = _first_value(value)
-        if value is not None:
-            return value
-    return None
-
-
-def processes(examples: int) -> int | None:
-    """Processes to tokenize `examples` in: the CPUs this process may use, up to
-    `MAX_PROCESSES`, for large inputs; None: this one. Each process takes a contiguous shard
-    and the shards are concatenated in order, so the features are those of one process."""
-    cpus = min(len(os.sched_getaffinity(0)), MAX_PROCESSES)
-    return cpus if examples >= PARALLEL_EXAMPLES and cpus > 1 else None
-
-
-def feature_lengths(features: datasets.Dataset) -> np.ndarray:
-    """`len(input_ids)` of every feature, computed in Arrow: iterating the column in Python
-    costs about 20 us a row, seconds for a large training set. A multiple-choice feature
-    (choices x tokens) counts its longest choice, the width it pads to."""
-    column = features.with_format("arrow")["input_ids"]
-    if not pa.types.is_list(column.type.value_type):
-        return pc.list_value_length(column).to_numpy()
-    column = column.combine_chunks()  # parent indices count from the start of a chunk
-    lengths = np.zeros(len(column), dtype=np.int64)
-    np.maximum.at(lengths, pc.list_parent_indices(column).to_numpy(),
-                  pc.list_value_length(pc.list_flatten(column)).to_numpy())
-    return lengths
-
-
-def _nested(value: list) -> bool:
-    return bool(value) and isinstance(value[0], list)
-
-
-def _sequences(value: list) -> list[list]:
-    """The innermost lists, in order (a multiple-choice feature: one per choice)."""
-    return [s for v in value for s in _sequences(v)] if _nested(value) else [value]
-
-
-def _outer_shape(value: list) -> tuple[int, ...]:
-    return (len(value), *_outer_shape(value[0])) if _nested(value) else ()
-
-
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, group: int = 50) -> list[list[int]]:
-    """Shuffle, sort each window of `group` batches by length, cut into batches, shuffle those.
-
-    Randomness stays (every epoch differs, and batch order is random) while each batch holds
-    sequences of similar length, so dynamic padding wastes little compute.
-    """
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(lengths))
-    lengths_arr = np.asarray(lengths)
-    window = batch_size * group
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = order[start:start + window]
-        chunk = chunk[np.argsort(-lengths_arr[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-class Collate:
-    """Rows of the model's input columns -> one padded batch (picklable for loader workers)."""
-
-    def __init__(self, columns: list[str], pad_token_id: int):
-        self.columns = columns
-        self.pad_token_id = pad_token_id
-
-    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return pad_batch([{c: r[c] for c in self.columns} for r in rows], self.pad_token_id)
-
-
-def pad_value(column: str, pad_token_id: int) -> int:
-    """What a column's sequences are padded with: the pad token for `input_ids`, PAD_VALUES' for
-    masks and labels, else 0."""
-    return pad_token_id if column == "input_ids" else PAD_VALUES.get(column, 0)
-
-
-def pad_batch(features: list[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Dynamic padding: every list-valued column to the longest in the batch. A column of
-    lists of sequences (multiple choice: choices x tokens) pads every sequence to one width.
-
-    List-valued columns hold integers (ids, masks, labels, positions). Copying the rows into
-    one preallocated array is about ten times faster than `torch.tensor` on padded lists,
-    and this runs on the host for every batch of training and inference.
-    """
-    batch: dict[str, torch.Tensor] = {}
-    for key in features[0]:
-        values = [f[key] for f in features]
-        if not isinstance(values[0], list):
-            batch[key] = torch.tensor(values)
-            continue
-        sequences = [s for v in values for s in _sequences(v)]
-        pad = pad_value(key, pad_token_id)
-        padded = np.full((len(sequences), max(map(len, sequences))), pad, dtype=np.int64)
-        for row, sequence in zip(padded, sequences):
-            row[: len(sequence)] = sequence
-        batch[key] = torch.from_numpy(padded.reshape(len(values), *_outer_shape(values[0]), padded.shape[1]))
-    return batch

@@ -8,7 +8,8 @@ import datasets
 import torch
 from torch import nn
 
-from xfer_scale.formats.base import Format, encode_indexed, register
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Format, register
 
 
 class ClassificationHead(nn.Module):
@@ -42,7 +43,7 @@ class Classification(Format):
         return ClassificationHead(hidden_size, self.num_labels)
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
+                basis: Any = None) -> list[Any]:
         ids = torch.stack(logits).argmax(-1).tolist()
         by_example = dict(zip(features["example_index"], ids))
         return [self.task.label_names[by_example[i]] for i in range(len(examples))]

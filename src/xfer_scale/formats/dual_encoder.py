@@ -11,7 +11,7 @@ its checkpoint's pooler carries nothing learnt. It starts as XTREME-R's does: BE
 the hub checkpoint's pooler is, a draw made when fairseq's weights were converted (transformers'
 `convert_roberta_original_pytorch_checkpoint_to_pytorch.py` copies no pooler).
 
-Evaluation ranks one search space for every language (`search_space`): LAReQA pools the
+Evaluation ranks one search space for every language (`basis.SearchSpace`): LAReQA pools the
 candidates of all 11 languages, Mewsli-X has one set of entities (a million in the release).
 The pipeline embeds it once, and each language's queries take their top 20 from it by exact,
 chunked matrix products (`retrieval.top_k_cosine`). Metrics are mAP@20 (LAReQA, `metric:
@@ -51,8 +51,9 @@ from torch.nn import functional
 
 from xfer_scale import metrics, sentence_breaks
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import (SEARCH_SPLIT, Amount, Format, Loader, TrainingSet, check_options, encode_indexed,
-                                     register)
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet, check_options, register
+from xfer_scale.formats.basis import SearchSpace
 from xfer_scale.formats.retrieval import by_row, mean_pool, top_k_cosine
 from xfer_scale.prediction_kinds import RANKINGS
 
@@ -196,7 +197,7 @@ class DualEncoder(Format):
         check_options(task, list(OPTIONS))
         options = task.format_options
         self.query_length = int(options.get("query_length", 96))
-        self.max_candidates = options.get("max_candidates")
+        self.basis = SearchSpace(self._index, options.get("max_candidates"))
         self.pooling = options.get("pooling", "cls")
         self.lowercase = bool(options.get("lowercase", False))
         if self.pooling not in POOLINGS:
@@ -210,24 +211,13 @@ class DualEncoder(Format):
 
     def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
         chosen = super().training_set(load, amount)
-        return dataclasses.replace(chosen, examples=self.pairs(chosen.examples))
+        if "query" in chosen.examples.column_names:
+            return chosen
+        return TrainingSet(squad_pairs(chosen.examples, self.task.name), chosen.full_size, chosen.indices)  # no draw
 
-    def selection_examples(self, examples: datasets.Dataset) -> datasets.Dataset:
-        """Pairs, made as the training pairs are (LAReQA's dev split is SQuAD's)."""
-        return self.pairs(examples)
-
-    def pairs(self, examples: datasets.Dataset) -> datasets.Dataset:
-        """(`query`, `candidate`) rows: as they are, or from SQuAD-shaped rows (`squad_pairs`)."""
-        return examples if "query" in examples.column_names else squad_pairs(examples, self.task.name)
-
-    def search_space(self, load: Loader) -> datasets.Dataset:
-        candidates = load(self.task, SEARCH_SPLIT)
-        if self.max_candidates is not None and self.max_candidates < len(candidates):
-            log.warning("%s: ranking among the first %d of %d candidates (format_options.max_candidates): "
-                        "scores are not comparable with the full set's", self.task.name, self.max_candidates,
-                        len(candidates))
-            candidates = candidates.select(range(self.max_candidates))
-        return candidates
+    def selection_rows(self, examples: datasets.Dataset) -> datasets.Dataset | None:
+        """Pairs made as the training pairs are, where the dev split is SQuAD's (LAReQA's)."""
+        return None if "query" in examples.column_names else squad_pairs(examples, self.task.name)
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Pairs: the query and the candidate as two inputs. Query or candidate rows: one input
@@ -267,25 +257,26 @@ class DualEncoder(Format):
         order = np.random.default_rng(seed).permutation(len(lengths))
         return [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
 
-    def index(self, candidates: datasets.Dataset, features: datasets.Dataset, logits: list[torch.Tensor]) -> Index:
+    def _index(self, logits: list[torch.Tensor], features: datasets.Dataset, candidates: datasets.Dataset) -> Index:
         """The search space's embeddings, in its rows' order, on the format's device."""
         return Index(list(candidates["id"]), by_row(logits, features, len(candidates), self.device))
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
-        """Each query's top candidate ids, best first; `calibration` is the embedded search space.
+                basis: Any = None) -> list[Any]:
+        """Each query's top candidate ids, best first; `basis` is the embedded search space.
         Dev pairs: each pair's row (`split_pairs`), which `score` reads."""
         if "query" in examples.column_names:
             return list(by_row(logits, features, len(examples), self.device))
-        if not isinstance(calibration, Index):
+        if not isinstance(basis, Index):
             raise UserError(f"{self.task.name}: queries are ranked against the embedded search space, which the "
                             "zero-shot phase builds; there is none here.")
         queries = by_row(logits, features, len(examples), self.device)
-        _, top = top_k_cosine(queries, calibration.embeddings, min(TOP_K, len(calibration.ids)))
-        return [[calibration.ids[i] for i in row] for row in top.tolist()]
+        _, top = top_k_cosine(queries, basis.embeddings, min(TOP_K, len(basis.ids)))
+        return [[basis.ids[i] for i in row] for row in top.tolist()]
 
     def references(self, examples: datasets.Dataset) -> list[Any]:
-        return list(examples["relevant"])
+        """Dev pairs have none: a pair is its own reference, its loss the score."""
+        return [None] * len(examples) if "query" in examples.column_names else list(examples["relevant"])
 
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
         """Queries without gold (Mewsli-X test as XTREME ships it) score nothing; predictions are still written.

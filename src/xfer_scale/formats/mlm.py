@@ -21,10 +21,11 @@ from torch import nn
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import data, mlm_corpus, steps
+from xfer_scale import data, mlm_corpus, steps, translate_train
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import (IGNORE_INDEX, Amount, Format, Loader, TrainingSet, encode_indexed, pad_batch,
-                                     register)
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet, register
+from xfer_scale.formats.batching import IGNORE_INDEX, pad_batch
 from xfer_scale.formats.model import TaskModel
 from xfer_scale.formats.multitask import MultiTask, TaskMix
 
@@ -196,12 +197,14 @@ class MlmMix(MultiTask):
         self.shares = {NAME: float(task.mlm.ratio)}
         self.selection_metric, self.metric_family = primary.selection_metric, primary.metric_family
         self.model_inputs = primary.model_inputs
+        self.basis = primary.basis
 
     def training_tasks(self) -> list[Any]:
         return self.primary.training_tasks()
 
-    def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
-        own = self.primary.training_set(load, amount)
+    def training_set(self, load: Loader, amount: Amount) -> TrainingSet:  # type: ignore[override]
+        """Phase 1's only: the task's own training set (in its languages) and the text."""
+        own = translate_train.training_set(self.primary, load, amount)
         text = self.mlm.text(load, self._paragraphs(len(own.examples), own.full_size), amount.seed)
         return TrainingSet(TaskAndText({self.task.name: own.examples, NAME: text.examples}), own.full_size,
                            {self.task.name: own.indices, NAME: text.indices})
@@ -224,12 +227,12 @@ class MlmMix(MultiTask):
 
     # the task's head is the first, which the model uses where a batch names none: predicting is the task's
 
-    def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
-        return self.primary.calibrate(logits, features, examples)
-
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
-        return self.primary.predict(logits, features, examples, calibration)
+                basis: Any = None) -> list[Any]:
+        return self.primary.predict(logits, features, examples, basis)
+
+    def references(self, examples: datasets.Dataset) -> list[Any]:
+        return self.primary.references(examples)
 
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
         return self.primary.score(predictions, examples, language)

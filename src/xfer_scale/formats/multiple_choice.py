@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, check_options, encode_indexed, register
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Format, check_options, register
 from xfer_scale.formats.classification import ClassificationHead
 
 #: jiant's assembly: "<context> <question>" against each choice
@@ -112,7 +113,7 @@ class MultipleChoice(Format):
         return MultipleChoiceHead(hidden_size)
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
+                basis: Any = None) -> list[Any]:
         """The chosen index of each example (XTREME-R's XCOPA submissions hold the index)."""
         chosen = dict(zip(features["example_index"], (int(row.argmax()) for row in logits)))
         return [chosen[i] for i in range(len(examples))]

@@ -64,6 +64,10 @@ class MixedCollate:
 class MultiTaskModel(TaskModel):
     """One encoder, one head per task (by task name); a batch's `task` number picks the head."""
 
+    #: a batch trains one task's head and leaves the others' weights without gradients, which
+    #: data-parallel training must then look for (`training.train`), at a little cost every step
+    leaves_weights_unused = True
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task: int = 0,
                 position_ids: torch.Tensor | None = None, cu_seq_lens: torch.Tensor | None = None,
                 max_length: int | None = None, unpack_index: torch.Tensor | None = None,
@@ -77,7 +81,6 @@ class MultiTaskModel(TaskModel):
 class MultiTask(Format):
     roles = ("intermediate",)
     produces = ()  # nothing to score: no dev split
-    leaves_weights_unused = True  # a batch trains one task's head
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)

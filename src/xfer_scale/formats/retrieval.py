@@ -38,7 +38,9 @@ from torch.nn import functional
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, check_options, encode_indexed, register
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Format, check_options, register
+from xfer_scale.formats.basis import DevTuned
 from xfer_scale.prediction_kinds import LABELS, PAIRS
 
 log = logging.getLogger(__name__)
@@ -231,6 +233,7 @@ class Retrieval(Format):
         super().__init__(task, device)
         #: BUCC's procedure: mine pairs (with a threshold tuned on dev), rather than search neighbours
         self.mines = metrics.get(self.metric_family).needs == PAIRS
+        self.basis = DevTuned(self._threshold) if self.mines else None
         check_options(task, list(OPTIONS))
         options = dict(task.format_options)
         self.layer = options.get("layer", DEFAULT_LAYER)
@@ -263,10 +266,8 @@ class Retrieval(Format):
         side = np.asarray(rows["side"])
         return by_row(logits, features, len(rows), self.device), {name: np.flatnonzero(side == name) for name in QUERY_SIDES}
 
-    def calibrate(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> Any:
+    def _threshold(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset) -> float:
         """BUCC: the mining threshold that maximises F1 on this (dev) split's gold pairs."""
-        if not self.mines:
-            return None
         rows = sides(examples)
         gold = set(self.references(rows))
         if not gold:
@@ -282,19 +283,19 @@ class Retrieval(Format):
         return threshold
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
+                basis: Any = None) -> list[Any]:
         """Tatoeba: for each query, the position of its nearest neighbour among the other
         side's rows. BUCC: the mined (source id, target id) pairs scoring at least the
-        threshold `calibration` that `calibrate` tuned on the language's dev split."""
+        threshold `basis` tuned on the language's dev split."""
         rows = sides(examples)
         embeddings, positions = self._embeddings(logits, features, rows)
         if self.mines:
-            if calibration is None:
+            if basis is None:
                 raise UserError(
                     f"{self.task.name}: the mining threshold is tuned on the dev split, which has not been evaluated; "
                     "keep dev before test in target.eval_splits (e.g. target.eval_splits=[dev,test]).")
             pairs, scores = self._mine(rows, embeddings, positions)
-            return [pair for pair, score in zip(pairs, scores) if score >= calibration]
+            return [pair for pair, score in zip(pairs, scores) if score >= basis]
         queries, database = positions[self.query_side], positions[self.database_side]
         _, nearest = top_k_cosine(embeddings[queries], embeddings[database], 1)
         return nearest[:, 0].tolist()
@@ -330,10 +331,6 @@ class Retrieval(Format):
                 f"loaded rows (e.g. {missing[0]}); load both files of a pair whole (eval.max_examples cuts rows)."
             )
         return [position[translation[id_]] for id_ in queries]
-
-    def count_examples(self, examples: datasets.Dataset) -> int:
-        """Gold pairs: Tatoeba's queries, BUCC's pairs to find (rows hold both sides)."""
-        return len(self.references(examples))
 
     def score(self, predictions: list[Any], examples: datasets.Dataset, language: str) -> dict[str, float]:
         """No gold (BUCC test files as XTREME ships them) scores nothing: predictions are still written."""

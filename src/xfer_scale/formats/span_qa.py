@@ -27,7 +27,8 @@ from torch import nn
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
-from xfer_scale.formats.base import Format, check_options, encode_indexed, register
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Format, check_options, register
 from xfer_scale.prediction_kinds import ANSWERS
 
 #: format_options and their defaults: XTREME's run_squad settings
@@ -188,7 +189,7 @@ class SpanQA(Format):
     # -- decoding and scoring ---------------------------------------------------------------
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[str]:
+                basis: Any = None) -> list[str]:
         """The answer text of each example, in the examples' order ("" for no answer)."""
         contexts = examples["context"]
         best: dict[int, tuple[float, str]] = {}

@@ -11,7 +11,9 @@ import pyarrow.compute as pc
 import torch
 from torch import nn
 
-from xfer_scale.formats.base import IGNORE_INDEX, Format, encode_indexed, register
+from xfer_scale.formats.arrow import encode_indexed
+from xfer_scale.formats.base import Format, register
+from xfer_scale.formats.batching import IGNORE_INDEX
 from xfer_scale.prediction_kinds import TAG_SEQUENCES
 
 
@@ -46,7 +48,7 @@ class Tagging(Format):
         return TaggingHead(hidden_size, self.num_labels)
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
-                calibration: Any = None) -> list[Any]:
+                basis: Any = None) -> list[Any]:
         """Words cut off by max_length get the first label name (XTREME scores every word).
 
         Every feature's logits are argmaxed at once and the columns read whole as Arrow: per
