@@ -158,25 +158,27 @@ def test_subsample_is_nested_and_stratified():
 
 def test_subsample_counts_fractions_and_errors():
     dataset = datasets.Dataset.from_dict({"label": [0, 1] * 50})
-    subset, chosen = data.subsample(dataset, 0.1, None, 0, "mnli")
+    mnli = OmegaConf.create({"name": "mnli", "format": "classification"})
+    subset, chosen = data.subsample(dataset, 0.1, None, 0, mnli)
     assert len(subset) == 10 and chosen == sorted(chosen) and subset["label"].count(0) == 5
-    subset, _ = data.subsample(dataset, 1.0, 7, 0, "mnli")
+    subset, _ = data.subsample(dataset, 1.0, 7, 0, mnli)
     assert len(subset) == 7
     with pytest.raises(UserError, match="empty subsample"):
-        data.subsample(dataset, 0.001, None, 0, "mnli")
+        data.subsample(dataset, 0.001, None, 0, mnli)
     with pytest.raises(UserError, match="exceeds the 100 training examples"):
-        data.subsample(dataset, 1.0, 101, 0, "mnli")
+        data.subsample(dataset, 1.0, 101, 0, mnli)
 
 
 # --- column-by-column conversion ----------------------------------------------------------
 
 def _both_conversions(task: dict, source: dict, read, class_names=None) -> tuple[datasets.Dataset, ...]:
     """A source's rows converted column by column and row by row, and the label names each
-    left in its own copy of the task."""
+    read them with; the task config is left as it was."""
     out = []
     for columnar in (True, False):
         task_cfg = OmegaConf.create(task)
-        convert = data.RowConverter(task_cfg, OmegaConf.create(source), "de", "t dev [de]", class_names)
+        labels = data.labels(task_cfg)
+        convert = data.RowConverter(task_cfg, OmegaConf.create(source), "de", "t dev [de]", labels, class_names)
         convert.origin = "hub t"
         if columnar:
             rows = read()
@@ -184,7 +186,8 @@ def _both_conversions(task: dict, source: dict, read, class_names=None) -> tuple
             dataset = datasets.Dataset(datasets.table.InMemoryTable(convert.table(rows)))
         else:
             dataset = datasets.Dataset.from_list(list(data._convert(read(), convert)))
-        out.append((dataset, list(task_cfg.label_names)))
+        assert task_cfg == OmegaConf.create(task)
+        out.append((dataset, labels.names))
     (columnar, names), (rows, row_names) = out
     return columnar, rows, names, row_names
 
@@ -195,7 +198,7 @@ SOURCE = {"filter": {}, "skip_labels": [], "label_values": None}
 def test_columns_convert_as_rows_do_filter_skip_and_label_values(tmp_path: Path):
     path = write_file(tmp_path / "dev.tsv", "language\tgold\ta\tb\nde\tyes\tA1\tB1\nen\tno\tA2\tB2\nde-x\t-\tA3\tB3\n"
                                             "\nde-y\tno\tA4\tB4\nfr\tbad\tA5\tB5\n")
-    task = {"name": "t", "label_names": ["entailment", "not"]}
+    task = {"name": "t", "format": "classification", "label_names": ["entailment", "not"]}
     source = {**SOURCE, "filter": {"language": "{lang}*"}, "skip_labels": ["-"], "label_values": ["yes", "no"],
               "fields": {"text_a": "a", "text_b": "b", "label": "gold"}}
     columnar, rows, _, _ = _both_conversions(task, source, lambda: readers.read("tsv", path))
@@ -203,7 +206,8 @@ def test_columns_convert_as_rows_do_filter_skip_and_label_values(tmp_path: Path)
     assert columnar.to_dict() == {"text_a": ["A1", "A4"], "text_b": ["B1", "B4"], "label": [0, 1]}
     source["filter"] = {}
     for columnar in (True, False):
-        convert = data.RowConverter(OmegaConf.create(task), OmegaConf.create(source), "de", "t dev [de]")
+        task_cfg = OmegaConf.create(task)
+        convert = data.RowConverter(task_cfg, OmegaConf.create(source), "de", "t dev [de]", data.labels(task_cfg))
         rows = readers.read("tsv", path)
         with pytest.raises(UserError, match=rf"t dev \[de\] \({path}:7\): label 'bad' is not one of yes, no"):
             convert.table(rows) if columnar else list(data._convert(rows, convert))
@@ -211,7 +215,7 @@ def test_columns_convert_as_rows_do_filter_skip_and_label_values(tmp_path: Path)
 
 def test_columns_convert_as_rows_do_tags_grown_from_data(tmp_path: Path):
     path = write_file(tmp_path / "train.tsv", "a\tN\nb\tV\n\nc\tX\nd\tADJ\n\n\ne\tV\nf\tDET\n")
-    task = {"name": "t", "label_names": ["N"], "labels_from_data": True}
+    task = {"name": "t", "format": "tagging", "label_names": ["N"], "labels_from_data": True}
     source = {**SOURCE, "skip_labels": ["X"], "fields": {"tokens": "tokens", "tags": "tags"}}
     read = lambda: readers.read("conll_tags", path, strip_lang_prefix=False)  # noqa: E731
     columnar, rows, names, row_names = _both_conversions(task, source, read)
@@ -227,9 +231,9 @@ def test_hub_columns_convert_as_hub_rows_do():
                                   "langs": datasets.Value("string")})
     hub = datasets.Dataset.from_dict({"tokens": [["a", "b"], ["c"], ["d", "e"]], "ner_tags": [[1, 2], [0], [0, 1]],
                                       "langs": ["de", "en", "de"]}, features=features)
-    task = {"name": "t", "label_names": ["O", "B-PER", "I-PER"]}
+    task = {"name": "t", "format": "tagging", "label_names": ["O", "B-PER", "I-PER"]}
     source = {**SOURCE, "filter": {"langs": "{lang}"}, "fields": {"tokens": "tokens", "tags": "ner_tags"}}
-    names = data._class_names(hub.features, source["fields"])
+    names = data._class_names(hub.features)
     read = lambda: readers.TableRows(hub.with_format("arrow")[:])  # noqa: E731  (as data._load_hub holds it)
     columnar, rows, _, _ = _both_conversions(task, source, read, names)
     assert columnar.features == rows.features and columnar.to_dict() == rows.to_dict()

@@ -109,15 +109,15 @@ def _revision(cfg: DictConfig, path: str) -> str | None:
 def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, tokenizer: Any,
                        language: str) -> tuple[tuple[datasets.Dataset, datasets.Dataset] | None, dict[str, Any]]:
     """The English dev subset that picks the best checkpoint (500 examples in the paper), and
-    which rows it holds. A seeded sample, stratified by label where there are labels: the
-    first rows of a file are no sample (a UD release's first English treebank is airline
-    queries)."""
+    which rows it holds. A seeded sample, stratified as the format declares (by label, where
+    there are labels): the first rows of a file are no sample (a UD release's first English
+    treebank is airline queries). Its labels index the format's label names (those its
+    training data taught it)."""
     if "dev" not in task.splits:
         return None, {}
-    examples = feature_cache.load_split(cfg, task, "dev", language)
+    examples = feature_cache.load_split(cfg, task, "dev", language, fmt.label_names)
     size = min(task.train.eval_examples or len(examples), len(examples))
-    labels = data.label_column(examples)
-    chosen = sorted(data.subsample_order(labels, len(examples), cfg.seed)[:size].tolist())
+    chosen = sorted(data.subsample_order(data.strata(examples, task), len(examples), cfg.seed)[:size].tolist())
     examples = feature_cache.select(examples, chosen)
     record = {"task": task.name, "split": "dev", "language": language, "seed": cfg.seed, "indices": chosen}
     return (examples, feature_cache.encode(fmt, examples, tokenizer, task.train.max_length)), record
@@ -178,6 +178,7 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, acceler
         training_set = feature_cache.training_set(fmt, feature_cache.loader(cfg, "en"), formats.Amount(
             inter.fraction, inter.examples, subsample_seed, controls.languages(inter)))
         examples, full_size = training_set.examples, training_set.full_size
+        fmt = fmt.trained_on(examples)
         checkpoints = training.Checkpoints(phase_cache.checkpoint_dir(entry), entry.name)
         model, stats, dev_rows = _train_phase(cfg, "intermediate", fmt,
                                                budgeted(inter, full_size, accelerator.num_processes),
@@ -259,6 +260,7 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, accelerator:
         phase_rows.append(_phase_row(run_id, "target", True, time.perf_counter() - start, None, 0))
         return modeling.load(str(saved), fmt, with_head=True, attention=cfg.model.attention), own
     examples = fmt.training_set(feature_cache.loader(cfg, target.train_language), None).examples
+    fmt = fmt.trained_on(examples)
     checkpoints = training.Checkpoints(run_dir / "checkpoints" / "target", run_id)
     model, stats, dev_rows = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer,
                                            accelerator, target.train_language, checkpoints, beat)
