@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from omegaconf import OmegaConf
 
-from xfer_scale import data, readers
+from xfer_scale import config, data, formats, readers
 from xfer_scale.errors import UserError
+from xfer_scale.fields import NUMBER, TEXT, Field
 from tests.test_config import compose_cfg
 
 
@@ -240,7 +243,69 @@ def test_hub_columns_convert_as_hub_rows_do():
     assert columnar.to_dict() == {"tokens": [["a", "b"], ["d", "e"]], "tags": [[1, 2], [0, 1]]}
 
 
+# --- declared fields ---------------------------------------------------------------------
+
+def test_a_source_mapping_fields_its_format_does_not_declare_or_needs_is_refused_before_reading():
+    cfg = smoke_cfg()
+    train = cfg.target.splits.train.local
+    train.fields = {"text_a": "sentence1", "txt_b": "sentence2", "label": "gold_label"}
+    declared = r"\(its fields: text_a \(text\), text_b \(text, optional\), label \(class\)\)"
+    with pytest.raises(UserError, match=r"^task xnli, train split \(local\): the source's `fields` maps txt_b, which "
+                                        rf"format classification does not declare {declared}; map the format's"):
+        config.validate(cfg)
+    with pytest.raises(UserError, match=rf"^xnli train \[en\]: the source's `fields` maps txt_b, .* {declared}"):
+        data.load_split(cfg.target, "train", "en", cfg.data.root)
+    train.fields = {"text_a": "sentence1"}
+    with pytest.raises(UserError, match=r"^xnli train \[en\]: the source's `fields` does not map label, which format "
+                                        "classification needs"):
+        data.load_split(cfg.target, "train", "en", cfg.data.root)
+
+
+def test_a_value_of_the_wrong_kind_is_refused_at_its_line(tmp_path: Path):
+    rows = [{"premise": "A man sleeps.", "hypothesis": "He rests.", "label": "entailment"},
+            {"premise": 7, "hypothesis": "He rests.", "label": "entailment"}]
+    path = write_file(tmp_path / "t" / "train.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    task = tiny_task("classification", "train.jsonl", "jsonl", {"text_a": "premise", "text_b": "hypothesis",
+                                                               "label": "label"}, label_names=["entailment"])
+    with pytest.raises(UserError, match=rf"^t train \[en\] \({path}:2\): field text_a \(from 'premise'\): "
+                                        r"expected a text, found 7 \(int\); fix the file"):
+        data.load_split(task, "train", "en", str(tmp_path))
+
+
+class Regression(formats.Format):
+    """A float target named `label`, which only the declaration tells from a class."""
+
+    fields = {"text_a": Field(TEXT), "label": Field(NUMBER)}
+
+
+def test_a_number_field_named_label_is_read_as_a_float_and_stratifies_nothing(tmp_path: Path, monkeypatch):
+    monkeypatch.setitem(formats.base._REGISTRY, "regression", Regression)
+    path = write_file(tmp_path / "t" / "train.tsv", "sentence\tscore\na\t3.5\nb\t1\nc\t0.25\n")
+    task = tiny_task("regression", "train.tsv", "tsv", {"text_a": "sentence", "label": "score"})
+    train = data.load_split(task, "train", "en", str(tmp_path))
+    assert train["label"] == [3.5, 1.0, 0.25] and train.features["label"] == datasets.Value("float64")
+    assert data.strata(train, task) is None and data.label_names(train) is None
+    assert data.subsample(train, 1.0, 2, 0, task)[1] == sorted(np.random.default_rng(0).permutation(3)[:2].tolist())
+    write_file(path, "sentence\tscore\na\t3.5\nb\tabout 2\n")
+    with pytest.raises(UserError, match=rf"\({path}:3\): field label \(from 'score'\): expected a number, "
+                                        r"found 'about 2' \(str\)"):
+        data.load_split(task, "train", "en", str(tmp_path))
+    hub = pa.table({"sentence": ["a", "b"], "score": [3.5, 1.0]})  # floats already: read column by column
+    source = {**SOURCE, "fields": {"text_a": "sentence", "label": "score"}}
+    columnar, rows, _, _ = _both_conversions(dict(task), source, lambda: readers.TableRows(hub))
+    assert columnar.features == rows.features and columnar.to_dict() == rows.to_dict() == {
+        "text_a": ["a", "b"], "label": [3.5, 1.0]}
+
+
+def tiny_task(format_name: str, path: str, reader: str, fields: dict, **settings) -> Any:
+    """A task of one local train file, `data.root/t/<path>`."""
+    return OmegaConf.merge(OmegaConf.structured(config.TaskConfig), {
+        "name": "t", "format": format_name, **settings,
+        "splits": {"train": {"local": {"path": path, "reader": reader, "fields": fields}}}})
+
+
 def write_file(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
 

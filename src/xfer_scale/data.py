@@ -89,7 +89,8 @@ def check_fields(task: Any) -> None:
         for part in parts:
             for kind in ("hub", "local"):
                 if part.get(kind) is not None:
-                    fields.check_mapping(wanted, plain(part[kind].fields), task.name, task.format, f"{split} {kind}")
+                    fields.check_mapping(wanted, plain(part[kind].fields), task.format,
+                                         f"task {task.name}, {split} split ({kind})")
 
 
 def labels(task: Any, names: Sequence[str] | None = None) -> fields.Labels:
@@ -111,7 +112,7 @@ class RowConverter:
                  class_names: dict[str, list[str]] | None = None, training: bool = False):
         self.fields = plain(source.fields)
         wanted = declared(task)
-        fields.check_mapping(wanted, self.fields, task.name, task.format, where)
+        fields.check_mapping(wanted, self.fields, task.format, where)
         self.kinds = {name: wanted[name].kind for name in self.fields}
         self.filter = {k: _fill(v, lang) for k, v in plain(source.filter).items()}
         self.label_index = fields.LabelIndex(labels, plain(source.label_values), plain(source.skip_labels))

@@ -152,11 +152,10 @@ def stratum(declared: Mapping[str, Field]) -> str | None:
     return next((name for name, field in declared.items() if field.stratifies), None)
 
 
-def check_mapping(declared: Mapping[str, Field], mapped: Iterable[str], task: str, format_name: str,
-                  where: str) -> None:
-    """Refuse a source (`where`) whose `fields` lack a required field of the format, or name a
-    field it does not declare: the format would fail far from the config (a KeyError in
-    `encode`), or never read the column."""
+def check_mapping(declared: Mapping[str, Field], mapped: Iterable[str], format_name: str, where: str) -> None:
+    """Refuse a source (`where`: the task and split it is of) whose `fields` lack a required
+    field of the format, or name a field it does not declare: the format would fail far from the
+    config (a KeyError in `encode`), or never read the column."""
     mapped = list(mapped)
     unknown = [name for name in mapped if name not in declared]
     missing = [name for name, field in declared.items() if field.required and name not in mapped]
@@ -166,8 +165,8 @@ def check_mapping(declared: Mapping[str, Field], mapped: Iterable[str], task: st
                        for name, field in declared.items()) or "none"
     problem = (f"maps {', '.join(unknown)}, which format {format_name} does not declare" if unknown
                else f"does not map {', '.join(missing)}, which format {format_name} needs")
-    raise UserError(f"task {task}: the {where} source's `fields` {problem} (its fields: {fields}); map the "
-                    "format's field names to the source's columns in the task's YAML.")
+    raise UserError(f"{where}: the source's `fields` {problem} (its fields: {fields}); map the format's field "
+                    "names to the source's columns in the task's YAML.")
 
 
 class Labels:
