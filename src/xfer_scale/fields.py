@@ -107,7 +107,7 @@ CLASS_SEQUENCE = Kind("class_sequence", _labels, labelled=True, sequence=True)
 NUMBER = Kind("number", _number, pa.float64())
 
 
-def answers(unanswerable: bool, context: str = "context") -> Kind:
+def squad_answers(unanswerable: bool, context: str = "context") -> Kind:
     """SQuAD's answers, character offsets into the field `context`. A training question's
     first answer is the span it is trained on (as in XTREME and run_qa): it must be there,
     unless the task has `unanswerable` questions (SQuAD v2), and be at its offset in the

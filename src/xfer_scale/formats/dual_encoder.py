@@ -41,7 +41,7 @@ from torch.nn import functional
 
 from xfer_scale import metrics, sentence_breaks
 from xfer_scale.errors import UserError
-from xfer_scale.fields import TEXT, TEXTS, Field, answers
+from xfer_scale.fields import TEXT, TEXTS, Field, squad_answers
 from xfer_scale.formats.base import (SEARCH_SPLIT, Amount, Format, Loader, TrainingSet, check_options, encode_indexed,
                                      register)
 from xfer_scale.formats.retrieval import by_row, mean_pool, top_k_cosine
@@ -142,7 +142,7 @@ class DualEncoder(Format):
     #: candidates: a split maps the fields of one of these shapes (see `encode`)
     fields = {"query": Field(TEXT, required=False), "candidate": Field(TEXT, required=False),
               **{name: Field(TEXT, required=False) for name in ("id", "context", "question", "text")},
-              "answers": Field(answers(unanswerable=False), required=False),
+              "answers": Field(squad_answers(unanswerable=False), required=False),
               "relevant": Field(TEXTS, required=False)}
 
     def __init__(self, task: Any, device: torch.device | None = None):

@@ -27,7 +27,7 @@ from torch import nn
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
-from xfer_scale.fields import TEXT, Field, answers
+from xfer_scale.fields import TEXT, Field, squad_answers
 from xfer_scale.formats.base import Format, check_options, encode_indexed, register
 from xfer_scale.prediction_kinds import ANSWERS
 
@@ -91,7 +91,7 @@ class SpanQA(Format):
     produces = (ANSWERS,)
     model_inputs = ("input_ids", "attention_mask", "start_positions", "end_positions")
     fields = {"id": Field(TEXT), "context": Field(TEXT), "question": Field(TEXT),
-              "answers": Field(answers(unanswerable=False))}
+              "answers": Field(squad_answers(unanswerable=False))}
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)
@@ -102,7 +102,7 @@ class SpanQA(Format):
     @classmethod
     def fields_of(cls, task: Any) -> dict[str, Field]:
         """A training question may lack an answer where the task has unanswerable ones (SQuAD v2)."""
-        return {**cls.fields, "answers": Field(answers(_options(task)["unanswerable"]))}
+        return {**cls.fields, "answers": Field(squad_answers(_options(task)["unanswerable"]))}
 
     # -- encoding ---------------------------------------------------------------------------
 
