@@ -408,7 +408,8 @@ def _file_options(source: Any, name: str | None, lang: str, where: str) -> dict[
     return {key: value for key, value in found.items() if value is not None}
 
 
-def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool, labels: fields.Labels) -> datasets.Dataset:
+def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool,
+              labels: fields.Labels) -> datasets.Dataset:
     name = _fill(source.name, lang)
     files = _file_options(source, name, lang, where)
     what = ", ".join(str(part) for part in (name, *files.values(), f"split {source.split}") if part)
@@ -461,8 +462,8 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None,
                names: Sequence[str] | None = None) -> datasets.Dataset:
     """Canonical rows of `task`'s `split` in `lang`; an empty result is an error. Labels index
     `names` (a task that learns its labels from the data: those its training split learnt, so
-    that an evaluation split shares their indices), else the task's `label_names`; the names
-    the result's labels index are its `label_names`."""
+    that an evaluation split shares their indices), else the task's `label_names`;
+    `label_names(result)` are the names they index, those learnt included."""
     where = f"{task.name} {split} [{lang}]"
     if split not in task.splits:
         raise UserError(f"{where}: task {task.name} has no {split} split (it has: {', '.join(task.splits)}).")
