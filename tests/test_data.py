@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from omegaconf import OmegaConf
 
-from xfer_scale import data, readers
+from xfer_scale import config, data, formats, readers
 from xfer_scale.errors import UserError
+from xfer_scale.fields import NUMBER, TEXT, Field
 from tests.test_config import compose_cfg
 
 
@@ -158,25 +161,27 @@ def test_subsample_is_nested_and_stratified():
 
 def test_subsample_counts_fractions_and_errors():
     dataset = datasets.Dataset.from_dict({"label": [0, 1] * 50})
-    subset, chosen = data.subsample(dataset, 0.1, None, 0, "mnli")
+    mnli = OmegaConf.create({"name": "mnli", "format": "classification"})
+    subset, chosen = data.subsample(dataset, 0.1, None, 0, mnli)
     assert len(subset) == 10 and chosen == sorted(chosen) and subset["label"].count(0) == 5
-    subset, _ = data.subsample(dataset, 1.0, 7, 0, "mnli")
+    subset, _ = data.subsample(dataset, 1.0, 7, 0, mnli)
     assert len(subset) == 7
     with pytest.raises(UserError, match="empty subsample"):
-        data.subsample(dataset, 0.001, None, 0, "mnli")
+        data.subsample(dataset, 0.001, None, 0, mnli)
     with pytest.raises(UserError, match="exceeds the 100 training examples"):
-        data.subsample(dataset, 1.0, 101, 0, "mnli")
+        data.subsample(dataset, 1.0, 101, 0, mnli)
 
 
 # --- column-by-column conversion ----------------------------------------------------------
 
 def _both_conversions(task: dict, source: dict, read, class_names=None) -> tuple[datasets.Dataset, ...]:
     """A source's rows converted column by column and row by row, and the label names each
-    left in its own copy of the task."""
+    read them with; the task config is left as it was."""
     out = []
     for columnar in (True, False):
         task_cfg = OmegaConf.create(task)
-        convert = data.RowConverter(task_cfg, OmegaConf.create(source), "de", "t dev [de]", class_names)
+        labels = data.labels(task_cfg)
+        convert = data.RowConverter(task_cfg, OmegaConf.create(source), "de", "t dev [de]", labels, class_names)
         convert.origin = "hub t"
         if columnar:
             rows = read()
@@ -184,7 +189,8 @@ def _both_conversions(task: dict, source: dict, read, class_names=None) -> tuple
             dataset = datasets.Dataset(datasets.table.InMemoryTable(convert.table(rows)))
         else:
             dataset = datasets.Dataset.from_list(list(data._convert(read(), convert)))
-        out.append((dataset, list(task_cfg.label_names)))
+        assert task_cfg == OmegaConf.create(task)
+        out.append((dataset, labels.names))
     (columnar, names), (rows, row_names) = out
     return columnar, rows, names, row_names
 
@@ -195,7 +201,7 @@ SOURCE = {"filter": {}, "skip_labels": [], "label_values": None}
 def test_columns_convert_as_rows_do_filter_skip_and_label_values(tmp_path: Path):
     path = write_file(tmp_path / "dev.tsv", "language\tgold\ta\tb\nde\tyes\tA1\tB1\nen\tno\tA2\tB2\nde-x\t-\tA3\tB3\n"
                                             "\nde-y\tno\tA4\tB4\nfr\tbad\tA5\tB5\n")
-    task = {"name": "t", "label_names": ["entailment", "not"]}
+    task = {"name": "t", "format": "classification", "label_names": ["entailment", "not"]}
     source = {**SOURCE, "filter": {"language": "{lang}*"}, "skip_labels": ["-"], "label_values": ["yes", "no"],
               "fields": {"text_a": "a", "text_b": "b", "label": "gold"}}
     columnar, rows, _, _ = _both_conversions(task, source, lambda: readers.read("tsv", path))
@@ -203,7 +209,8 @@ def test_columns_convert_as_rows_do_filter_skip_and_label_values(tmp_path: Path)
     assert columnar.to_dict() == {"text_a": ["A1", "A4"], "text_b": ["B1", "B4"], "label": [0, 1]}
     source["filter"] = {}
     for columnar in (True, False):
-        convert = data.RowConverter(OmegaConf.create(task), OmegaConf.create(source), "de", "t dev [de]")
+        task_cfg = OmegaConf.create(task)
+        convert = data.RowConverter(task_cfg, OmegaConf.create(source), "de", "t dev [de]", data.labels(task_cfg))
         rows = readers.read("tsv", path)
         with pytest.raises(UserError, match=rf"t dev \[de\] \({path}:7\): label 'bad' is not one of yes, no"):
             convert.table(rows) if columnar else list(data._convert(rows, convert))
@@ -211,7 +218,7 @@ def test_columns_convert_as_rows_do_filter_skip_and_label_values(tmp_path: Path)
 
 def test_columns_convert_as_rows_do_tags_grown_from_data(tmp_path: Path):
     path = write_file(tmp_path / "train.tsv", "a\tN\nb\tV\n\nc\tX\nd\tADJ\n\n\ne\tV\nf\tDET\n")
-    task = {"name": "t", "label_names": ["N"], "labels_from_data": True}
+    task = {"name": "t", "format": "tagging", "label_names": ["N"], "labels_from_data": True}
     source = {**SOURCE, "skip_labels": ["X"], "fields": {"tokens": "tokens", "tags": "tags"}}
     read = lambda: readers.read("conll_tags", path, strip_lang_prefix=False)  # noqa: E731
     columnar, rows, names, row_names = _both_conversions(task, source, read)
@@ -227,16 +234,78 @@ def test_hub_columns_convert_as_hub_rows_do():
                                   "langs": datasets.Value("string")})
     hub = datasets.Dataset.from_dict({"tokens": [["a", "b"], ["c"], ["d", "e"]], "ner_tags": [[1, 2], [0], [0, 1]],
                                       "langs": ["de", "en", "de"]}, features=features)
-    task = {"name": "t", "label_names": ["O", "B-PER", "I-PER"]}
+    task = {"name": "t", "format": "tagging", "label_names": ["O", "B-PER", "I-PER"]}
     source = {**SOURCE, "filter": {"langs": "{lang}"}, "fields": {"tokens": "tokens", "tags": "ner_tags"}}
-    names = data._class_names(hub.features, source["fields"])
+    names = data._class_names(hub.features)
     read = lambda: readers.TableRows(hub.with_format("arrow")[:])  # noqa: E731  (as data._load_hub holds it)
     columnar, rows, _, _ = _both_conversions(task, source, read, names)
     assert columnar.features == rows.features and columnar.to_dict() == rows.to_dict()
     assert columnar.to_dict() == {"tokens": [["a", "b"], ["d", "e"]], "tags": [[1, 2], [0, 1]]}
 
 
+# --- declared fields ---------------------------------------------------------------------
+
+def test_a_source_mapping_fields_its_format_does_not_declare_or_needs_is_refused_before_reading():
+    cfg = smoke_cfg()
+    train = cfg.target.splits.train.local
+    train.fields = {"text_a": "sentence1", "txt_b": "sentence2", "label": "gold_label"}
+    declared = r"\(its fields: text_a \(text\), text_b \(text, optional\), label \(class\)\)"
+    with pytest.raises(UserError, match=r"^task xnli, train split \(local\): the source's `fields` maps txt_b, which "
+                                        rf"format classification does not declare {declared}; map the format's"):
+        config.validate(cfg)
+    with pytest.raises(UserError, match=rf"^xnli train \[en\]: the source's `fields` maps txt_b, .* {declared}"):
+        data.load_split(cfg.target, "train", "en", cfg.data.root)
+    train.fields = {"text_a": "sentence1"}
+    with pytest.raises(UserError, match=r"^xnli train \[en\]: the source's `fields` does not map label, which format "
+                                        "classification needs"):
+        data.load_split(cfg.target, "train", "en", cfg.data.root)
+
+
+def test_a_value_of_the_wrong_kind_is_refused_at_its_line(tmp_path: Path):
+    rows = [{"premise": "A man sleeps.", "hypothesis": "He rests.", "label": "entailment"},
+            {"premise": 7, "hypothesis": "He rests.", "label": "entailment"}]
+    path = write_file(tmp_path / "t" / "train.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    task = tiny_task("classification", "train.jsonl", "jsonl", {"text_a": "premise", "text_b": "hypothesis",
+                                                               "label": "label"}, label_names=["entailment"])
+    with pytest.raises(UserError, match=rf"^t train \[en\] \({path}:2\): field text_a \(from 'premise'\): "
+                                        r"expected a text, found 7 \(int\); fix the file"):
+        data.load_split(task, "train", "en", str(tmp_path))
+
+
+class Regression(formats.Format):
+    """A float target named `label`, which only the declaration tells from a class."""
+
+    fields = {"text_a": Field(TEXT), "label": Field(NUMBER)}
+
+
+def test_a_number_field_named_label_is_read_as_a_float_and_stratifies_nothing(tmp_path: Path, monkeypatch):
+    monkeypatch.setitem(formats.base._REGISTRY, "regression", Regression)
+    path = write_file(tmp_path / "t" / "train.tsv", "sentence\tscore\na\t3.5\nb\t1\nc\t0.25\n")
+    task = tiny_task("regression", "train.tsv", "tsv", {"text_a": "sentence", "label": "score"})
+    train = data.load_split(task, "train", "en", str(tmp_path))
+    assert train["label"] == [3.5, 1.0, 0.25] and train.features["label"] == datasets.Value("float64")
+    assert data.strata(train, task) is None and data.label_names(train) is None
+    assert data.subsample(train, 1.0, 2, 0, task)[1] == sorted(np.random.default_rng(0).permutation(3)[:2].tolist())
+    write_file(path, "sentence\tscore\na\t3.5\nb\tabout 2\n")
+    with pytest.raises(UserError, match=rf"\({path}:3\): field label \(from 'score'\): expected a number, "
+                                        r"found 'about 2' \(str\)"):
+        data.load_split(task, "train", "en", str(tmp_path))
+    hub = pa.table({"sentence": ["a", "b"], "score": [3.5, 1.0]})  # floats already: read column by column
+    source = {**SOURCE, "fields": {"text_a": "sentence", "label": "score"}}
+    columnar, rows, _, _ = _both_conversions(dict(task), source, lambda: readers.TableRows(hub))
+    assert columnar.features == rows.features and columnar.to_dict() == rows.to_dict() == {
+        "text_a": ["a", "b"], "label": [3.5, 1.0]}
+
+
+def tiny_task(format_name: str, path: str, reader: str, fields: dict, **settings) -> Any:
+    """A task of one local train file, `data.root/t/<path>`."""
+    return OmegaConf.merge(OmegaConf.structured(config.TaskConfig), {
+        "name": "t", "format": format_name, **settings,
+        "splits": {"train": {"local": {"path": path, "reader": reader, "fields": fields}}}})
+
+
 def write_file(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
 

@@ -8,12 +8,14 @@ from pathlib import Path
 import datasets
 import pandas as pd
 import pytest
+from omegaconf import open_dict
 
 from tests.conftest import run_cli
 from tests.test_config import compose_cfg
-from xfer_scale import formats
+from xfer_scale import controls, formats
 from xfer_scale.errors import UserError
-from xfer_scale.formats.multitask import MixedFeatures
+from xfer_scale.formats.mlm import TaskAndText
+from xfer_scale.formats.multitask import MixedFeatures, TaskMix
 
 # The smoke run keeps one task per kind (mnli, qqp, squad_v2, hellaswag) for speed: all eight
 # have bundled smoke data, but anli reads mnli's files again (ANLI+), squad_v1 is squad_v2's
@@ -36,6 +38,24 @@ def test_batches_stay_within_one_task_and_cover_every_feature():
         assert len({int(features.offsets.searchsorted(i, side="right")) for i in batch}) == 1
     assert features[31][0] == 1 and features[31][1]["input_ids"] == parts[1][1]["input_ids"]
     assert fmt.batches(features, lengths, 4, 0) == batches and fmt.batches(features, lengths, 4, 1) != batches
+
+
+def test_a_part_that_learns_its_labels_from_the_data_is_sized_by_its_own_training_examples():
+    cfg = compose_cfg("intermediate=multitask", "~intermediate.tasks.anli")
+    ccg = compose_cfg("intermediate=ccg", "intermediate.mlm.ratio=0.5").intermediate
+    with open_dict(cfg.intermediate.tasks):
+        cfg.intermediate.tasks.ccg = ccg
+    tags = datasets.List(datasets.ClassLabel(names=["N", "S\\NP"]))  # as data.load_split records learnt names
+    learnt = datasets.Dataset.from_dict({"tokens": [["Cats", "sleep"]], "tags": [[0, 1]]},
+                                        features=datasets.Features({"tokens": datasets.List(datasets.Value("string")),
+                                                                    "tags": tags}))
+    fmt = formats.get(cfg.intermediate)
+    trained = fmt.trained_on(TaskMix({name: learnt if name == "ccg" else None for name in fmt.parts}))
+    assert trained.parts["ccg"].head(8).out.out_features == 2 and fmt.parts["ccg"].label_names == ()
+    assert all(trained.parts[name] is part for name, part in fmt.parts.items() if name != "ccg")
+    mixed = controls.intermediate_format(ccg).trained_on(TaskAndText({"ccg": learnt, "mlm": None}))
+    assert mixed.label_names == mixed.primary.label_names == ("N", "S\\NP")  # its dev split is read with them
+    assert not ccg.label_names and not cfg.intermediate.tasks.ccg.label_names
 
 
 def test_a_share_mixes_a_task_in_at_that_rate_whatever_its_size():

@@ -19,6 +19,7 @@ from torch import nn
 
 from tests.test_config import compose_cfg
 from xfer_scale import config, formats, pipeline
+from xfer_scale.fields import TEXT, Field
 from xfer_scale.formats.arrow import encode_indexed
 
 SENTENCES = {
@@ -43,6 +44,7 @@ class TiedFirstToken(nn.Module):
 @formats.register("first_token")
 class FirstToken(formats.Format):
     selection_metric = "accuracy"
+    fields = {"text_a": Field(TEXT)}
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         def tokenize(batch: dict[str, list]) -> dict[str, list]:

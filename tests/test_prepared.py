@@ -232,14 +232,16 @@ def test_switched_off_nothing_is_stored(tmp_path: Path, tokenizer: Any) -> None:
 
 def test_labels_learnt_from_the_data_come_back_with_cached_examples(tmp_path: Path, monkeypatch) -> None:
     cfg = smoke(tmp_path, "intermediate=ccg")
-    given = list(cfg.intermediate.label_names)
-    feature_cache.load_split(cfg, cfg.intermediate, "train", "en")
-    learnt = list(cfg.intermediate.label_names)
-    assert len(learnt) > len(given)
+    learnt = data.label_names(feature_cache.load_split(cfg, cfg.intermediate, "train", "en").dataset)
+    assert len(learnt) == 8 and not cfg.intermediate.label_names  # learnt into the examples, not the config
+    dev = data.label_names(feature_cache.load_split(cfg, cfg.intermediate, "dev", "en", learnt).dataset)
+    assert dev[:len(learnt)] == learnt  # read with the index learnt on train
     monkeypatch.setattr(data, "load_split", None)  # read from the cache, or fail
     again = smoke(tmp_path, "intermediate=ccg")
-    feature_cache.load_split(again, again.intermediate, "train", "en")
-    assert list(again.intermediate.label_names) == learnt
+    assert data.label_names(feature_cache.load_split(again, again.intermediate, "train", "en").dataset) == learnt
+    assert data.label_names(feature_cache.load_split(again, again.intermediate, "dev", "en", learnt).dataset) == dev
+    with pytest.raises(TypeError):  # read without train's names, dev is another entry: not in the cache
+        feature_cache.load_split(again, again.intermediate, "dev", "en")
 
 
 def test_a_file_of_every_language_is_parsed_once(tmp_path: Path, monkeypatch) -> None:

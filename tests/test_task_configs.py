@@ -11,6 +11,7 @@ from pathlib import Path
 import datasets
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from tests.conftest import run_cli
 from tests.test_config import compose_cfg
@@ -186,15 +187,17 @@ def test_ccg_label_set_is_read_from_training_then_grows_with_unseen_dev_tags(tmp
     ccg_auto(auto / "23" / "wsj_2300.auto", "Or|conj not|S/S")  # test section: in neither split
     ccg_auto(auto / "00" / "wsj_0001.auto", "A|NP/N bird|N and|conj")
     task = compose_cfg("intermediate=ccg").intermediate
+    given = OmegaConf.to_container(task)
     train = data.load_split(task, "train", "en", str(tmp_path))
     assert train["tokens"] == [["The", "dog", "barks"], ["Cats", "sleep"]]  # sections in order
-    assert list(task.label_names) == ["NP/N", "N", "S\\NP"] and train["tags"] == [[0, 1, 2], [1, 2]]
-    fmt = formats.get(task)
+    assert data.label_names(train) == ["NP/N", "N", "S\\NP"] and train["tags"] == [[0, 1, 2], [1, 2]]
+    fmt = formats.get(task).trained_on(train)
     head = fmt.head(8)  # built, as training builds it, before dev is read
-    dev = data.load_split(task, "dev", "en", str(tmp_path))
-    assert dev["tags"] == [[0, 1, 3]] and task.label_names[3] == "conj"
+    dev = data.load_split(task, "dev", "en", str(tmp_path), fmt.label_names)
+    assert dev["tags"] == [[0, 1, 3]] and data.label_names(dev) == ["NP/N", "N", "S\\NP", "conj"]
     assert head.out.out_features == 3 and fmt.selection_metric == "accuracy"
     assert fmt.references(dev) == [["NP/N", "N", "conj"]]  # an untrained tag: always an error
+    assert OmegaConf.to_container(task) == given and not task.label_names  # the learnt names are data
 
 
 def test_language_lists_follow_xtreme_and_xtreme_r():

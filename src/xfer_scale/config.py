@@ -450,6 +450,10 @@ def validate(cfg: DictConfig, this_machine: bool = True) -> None:
         _check_train(inter.train, "intermediate.train", max_length)
     target = cfg.target
     _choice("target.format", target.format, tuple(formats.names("target")))
+    if target.labels_from_data:
+        raise UserError(f"target={target.name} sets labels_from_data, which is for intermediate tasks: a target's head "
+                        "is saved, reloaded and evaluated in every language over label names known before its data is "
+                        "read; list them as its label_names.")
     _check_train(target.train, "target.train", max_length)
     available = target_languages(cfg, restrict=False)
     unknown = [lang for lang in (target.languages or []) if lang not in available]

@@ -1,8 +1,11 @@
 """Load one split of one task in one language, from the hub or the original-release files,
 as a `datasets.Dataset` with the format's canonical columns; and subsample it.
 
-Both sources go through the same row conversion (field mapping, filter, label mapping), so a
-smoke run on bundled files exercises the same code as a run on the hub data.
+Both sources go through the same row conversion (field mapping, filter, each value checked
+and converted by the kind its format declares for it, `fields`), so a smoke run on bundled
+files exercises the same code as a run on the hub data. Label columns carry their label names
+as `datasets.ClassLabel` features (`label_names`): the names a task learns from its data
+travel with the examples, never into the task config.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,8 @@ from datasets.fingerprint import generate_random_fingerprint
 from datasets.table import InMemoryTable
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from xfer_scale import file_hashes, languages, readers
+from xfer_scale import fields, file_hashes, languages, readers
 from xfer_scale.errors import UserError
-
-LABEL_FIELDS = ("label", "tags")
 
 
 class _Templates(dict):
@@ -73,71 +74,62 @@ def _holds_null(value: Any) -> bool:
     return value is None or (isinstance(value, list) and any(item is None for item in value))
 
 
-def _check_answer(row: dict[str, Any], all_answerable: bool) -> None:
-    """A training question's first answer is the span it is trained on (as in XTREME and
-    run_qa): it must be there, unless the task has unanswerable questions (SQuAD v2), and be at
-    its offset in the context. SQuAD v1.1's training answers all are; a wrong offset (bytes
-    counted instead of characters, an edited context) would train on another span unseen, and
-    XTREME's loader would drop the question with a warning. Evaluation scores answer texts
-    only, so other answers and other splits go unchecked."""
-    answers, context = row["answers"], row["context"]
-    if not answers["text"]:
-        if all_answerable:
-            raise _BadRow(f"training question {row.get('id')!r} has no answer, and the task has no unanswerable "
-                          "questions (format_options.unanswerable: false); give it its answer, or remove it.")
-        return
-    text, start = answers["text"][0], answers["answer_start"][0]
-    if start < 0 or start + len(text) > len(context):
-        raise _BadRow(f"question {row.get('id')!r}: answer {text!r} at answer_start {start} lies outside its "
-                      f"{len(context)}-character context; answer_start must count characters of the context.")
-    found = context[start:start + len(text)]
-    if found != text:
-        raise _BadRow(f"question {row.get('id')!r}: answer {text!r} is not at answer_start {start} of its context "
-                      f"(found {found!r}); answer_start must count characters of the context.")
+def declared(task: Any) -> Mapping[str, fields.Field]:
+    """The fields of a task's format (`Format.fields_of`)."""
+    from xfer_scale import formats  # the formats read their data through this module
+
+    return formats.format_class(task).fields_of(task)
+
+
+def check_fields(task: Any) -> None:
+    """Refuse, without reading data, a source of the task whose `fields` do not fit its format."""
+    wanted = declared(task)
+    for split, source in (task.get("splits") or {}).items():
+        parts = [source, *(source.get("also") or []), *(source.get("per_language") or {}).values()]
+        for part in parts:
+            for kind in ("hub", "local"):
+                if part.get(kind) is not None:
+                    fields.check_mapping(wanted, plain(part[kind].fields), task.format,
+                                         f"task {task.name}, {split} split ({kind})")
+
+
+def labels(task: Any, names: Sequence[str] | None = None) -> fields.Labels:
+    """The label names a split of `task` is read with: `names` (those learnt on its training
+    split), else the task's; grown from the rows where the task learns its labels from the data."""
+    return fields.Labels(task.label_names if names is None else names, bool(task.get("labels_from_data", False)))
 
 
 class RowConverter:
-    """Turns a source's rows into canonical rows: filter, rename, map labels to indices.
-
-    With `grow`, a label not yet in `label_names` is appended to it (the task's own list, so
-    every split shares one append-only index): a label first seen outside the training data
-    gets an index the head never learns, and so counts as an error, as it should.
+    """Turns a source's rows into canonical rows: filter, rename, convert and check each value
+    by its field's kind (`fields`), labels to indices into `labels`.
 
     A null in a mapped field is refused, not passed on: the formats would read it as an empty
-    text, or fail far from the row. Training rows of question answering have their answer
-    checked (`_check_answer`).
+    text, or fail far from the row. A row whose label is skipped is left out whatever else it
+    holds. Training rows get their kinds' training checks (a question's answer in its context).
     """
 
-    def __init__(self, task: Any, source: Any, lang: str, where: str,
+    def __init__(self, task: Any, source: Any, lang: str, where: str, labels: fields.Labels,
                  class_names: dict[str, list[str]] | None = None, training: bool = False):
         self.fields = plain(source.fields)
+        wanted = declared(task)
+        fields.check_mapping(wanted, self.fields, task.format, where)
+        self.kinds = {name: wanted[name].kind for name in self.fields}
         self.filter = {k: _fill(v, lang) for k, v in plain(source.filter).items()}
-        self.skip = set(map(str, plain(source.skip_labels)))
-        values = plain(source.label_values)
-        names = list(task.label_names)
-        self.label_index = {str(v): i for i, v in enumerate(values if values is not None else names)}
-        self.names = task.label_names
-        self.grow = task.get("labels_from_data", False)
+        self.label_index = fields.LabelIndex(labels, plain(source.label_values), plain(source.skip_labels))
         self.class_names = class_names or {}
         self.where = where
         #: what rows are read from (a file, a hub dataset), for rows that do not know their line
         self.origin = ""
-        self.check_answers = training and "answers" in self.fields
-        self.all_answerable = not (task.get("format_options") or {}).get("unanswerable", False)
+        self.training_checks = {name: kind.training_check for name, kind in self.kinds.items()
+                                if training and kind.training_check is not None}
 
     def _label(self, raw: Any, column: str) -> int | None:
         if column in self.class_names and isinstance(raw, (int, np.integer)) and raw >= 0:
             raw = self.class_names[column][raw]
-        key = str(raw)
-        if key in self.skip:
-            return None
-        if key not in self.label_index and self.grow:
-            self.label_index[key] = len(self.names)
-            self.names.append(key)
-        if key not in self.label_index:
-            raise _BadRow(f"label {raw!r} is not one of {', '.join(self.label_index)}; "
-                          "fix the file, or list it in the task config's `skip_labels` / `label_values`.")
-        return self.label_index[key]
+        try:
+            return self.label_index(raw)
+        except fields.BadValue as fault:
+            raise _BadRow(str(fault)) from None
 
     def __call__(self, row: Mapping[str, Any], number: int) -> dict[str, Any] | None:
         """The canonical row of the `number`th row read (from 1), or None for a row left out."""
@@ -151,38 +143,64 @@ class RowConverter:
         """Whether a row whose filter `column` holds `value` is kept (`english-*`: a prefix)."""
         return fnmatch.fnmatchcase(str(value), str(self.filter[column]))
 
+    def _value(self, name: str, value: Any) -> Any:
+        """`value` as its field's kind stores it (a label: as it is, mapped by `_labelled`)."""
+        try:
+            return self.kinds[name].convert(value)
+        except fields.BadValue as fault:
+            raise _BadRow(f"field {name} (from {self.fields[name]!r}): {fault}; fix the file, or the task "
+                          "config's `fields`.") from None
+
+    def _labelled(self, name: str, value: Any) -> Any:
+        """A label's index (a list of them for a sequence); None where one is skipped."""
+        value = self._value(name, value)
+        if not self.kinds[name].sequence:
+            return self._label(value, self.fields[name])
+        indices = [self._label(item, self.fields[name]) for item in value]
+        return None if any(index is None for index in indices) else indices
+
     def _convert(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
         if not all(self._kept(column, _get(row, column)) for column in self.filter):
             return None
         out = {name: _get(row, spec) for name, spec in self.fields.items()}
-        if "label" in out:
-            out["label"] = self._label(out["label"], self.fields["label"])
-            if out["label"] is None:
-                return None
-        if "tags" in out:
-            tags = [self._label(t, self.fields["tags"]) for t in out["tags"]]
-            if any(t is None for t in tags):
-                return None
-            out["tags"] = tags
+        for name, kind in self.kinds.items():
+            if kind.labelled:
+                out[name] = self._labelled(name, out[name])
+                if out[name] is None:
+                    return None
         null = next((name for name, value in out.items() if _holds_null(value)), None)
         if null is not None:
             raise _BadRow(f"field {null} (from {self.fields[null]!r}) is null; fix or remove that row.")
-        if self.check_answers:
-            _check_answer(out, self.all_answerable)
+        for name, kind in self.kinds.items():
+            if not kind.labelled:
+                out[name] = self._value(name, out[name])
+        for name, check in self.training_checks.items():
+            try:
+                check(out[name], out)
+            except fields.BadValue as fault:
+                raise _BadRow(str(fault)) from None
         return out
 
     def columnar(self, table: pa.Table) -> bool:
         """Whether rows held as `table` convert column by column with `table`: every field and
         filter a top-level column without nulls (the row path names a null's row), filters over
-        text, fields other than labels text or lists of texts (whose types `Dataset.from_list`
-        keeps; it would widen other types), and no answer to check row by row."""
+        text, labels one a row or a list of them, every other field already of the type its kind
+        stores (`Dataset.from_list` would keep it; it would widen other types), and no training
+        check to run row by row."""
         schema = table.schema
-        texts = (pa.string(), pa.list_(pa.string()))
+
+        def fits(name: str, spec: str) -> bool:
+            kind, column = self.kinds[name], schema.field(spec).type
+            if not kind.labelled:
+                return column == kind.stored
+            if kind.sequence:
+                return pa.types.is_list(column) and not pa.types.is_nested(column.value_type)
+            return not pa.types.is_nested(column)
+
         return (
-            not self.check_answers
+            not self.training_checks
             and all(isinstance(spec, str) and spec in schema.names and not _has_nulls(table[spec])
-                    and (name in LABEL_FIELDS or schema.field(spec).type in texts)
-                    for name, spec in self.fields.items())
+                    and fits(name, spec) for name, spec in self.fields.items())
             and all(column in schema.names and schema.field(column).type == pa.string()
                     and not _has_nulls(table[column]) for column in self.filter)
         )
@@ -191,7 +209,7 @@ class RowConverter:
         """`__call__` over every row of rows held as a `columnar` table at once, with the same
         result: the filter and the label mapping run once per distinct value, in order of first
         appearance (so `labels_from_data` grows its names in row order), and a row whose label
-        or any tag is skipped is left out."""
+        or any of its labels is skipped is left out."""
         table = read.table
         locate = _locator(read, self.origin)
         rows = np.arange(table.num_rows)
@@ -205,11 +223,11 @@ class RowConverter:
         keep = np.ones(len(rows), dtype=bool)
         for name, spec in self.fields.items():
             column = chosen[spec].combine_chunks()
-            if name == "label":
+            if self.kinds[name].labelled and not self.kinds[name].sequence:
                 labels = self._labels(column, spec, lambda at: locate(rows[at]))
                 keep &= labels >= 0
                 column = pa.array(labels)
-            elif name == "tags":
+            elif self.kinds[name].labelled:
                 lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
                 parents = np.repeat(np.arange(len(lengths)), lengths)
                 labels = self._labels(pc.list_flatten(column), spec, lambda at: locate(rows[parents[at]]))
@@ -254,16 +272,37 @@ def _locator(read: readers.TableRows, origin: str) -> Any:
     return lambda row: read.where(row) or _numbered(origin, int(row) + 1)
 
 
-def _class_names(features: datasets.Features, fields: dict[str, Any]) -> dict[str, list[str]]:
+def _class_label(feature: Any) -> datasets.ClassLabel | None:
+    """A column's ClassLabel feature, or that of its items (tags), or None."""
+    feature = getattr(feature, "feature", feature)
+    return feature if isinstance(feature, datasets.ClassLabel) else None
+
+
+def _class_names(features: datasets.Features) -> dict[str, list[str]]:
     """Hub label columns are ClassLabel integers: keep their names to map them by name."""
-    found = {}
-    for canonical in LABEL_FIELDS:
-        column = fields.get(canonical)
-        feature = features.get(column) if isinstance(column, str) else None
-        feature = getattr(feature, "feature", feature)  # a sequence of ClassLabel (tags)
-        if isinstance(feature, datasets.ClassLabel):
-            found[column] = list(feature.names)
-    return found
+    return {column: list(found.names) for column, feature in features.items()
+            if (found := _class_label(feature)) is not None}
+
+
+def label_names(examples: datasets.Dataset) -> list[str] | None:
+    """The label names that the examples' labels index (`load_split` records them); None for
+    examples without labels."""
+    return next((list(found.names) for feature in examples.features.values()
+                 if (found := _class_label(feature)) is not None), None)
+
+
+def _named(dataset: datasets.Dataset, task: Any, names: list[str]) -> datasets.Dataset:
+    """The dataset with its label columns' names recorded as ClassLabel features: the same
+    Arrow table (their storage is the same int64), no copy."""
+    features = dataset.features.copy()
+    for name, field in declared(task).items():
+        if field.kind.labelled and name in features:
+            label = datasets.ClassLabel(names=names)
+            features[name] = datasets.List(label) if field.kind.sequence else label
+    if features == dataset.features:
+        return dataset
+    return datasets.Dataset(dataset.data, info=datasets.DatasetInfo(features=features),
+                            fingerprint=generate_random_fingerprint())
 
 
 def _convert(rows: Iterable[Mapping[str, Any]], convert: RowConverter) -> Iterator[dict[str, Any]]:
@@ -341,10 +380,11 @@ def _dataset(read: readers.Rows, convert: RowConverter) -> datasets.Dataset:
     return datasets.Dataset.from_list(list(_convert(read, convert)))
 
 
-def _load_local(task: Any, source: Any, base: Path, lang: str, where: str, training: bool) -> datasets.Dataset:
+def _load_local(task: Any, source: Any, base: Path, lang: str, where: str, training: bool,
+                labels: fields.Labels) -> datasets.Dataset:
     files = _local_files(task, source, base, lang, where)
     options = _reader_options(source, base, lang)
-    convert = RowConverter(task, source, lang, where, training=training)
+    convert = RowConverter(task, source, lang, where, labels, training=training)
     parts = []
     for file in files:
         convert.origin = file
@@ -368,7 +408,8 @@ def _file_options(source: Any, name: str | None, lang: str, where: str) -> dict[
     return {key: value for key, value in found.items() if value is not None}
 
 
-def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool) -> datasets.Dataset:
+def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool,
+              labels: fields.Labels) -> datasets.Dataset:
     name = _fill(source.name, lang)
     files = _file_options(source, name, lang, where)
     what = ", ".join(str(part) for part in (name, *files.values(), f"split {source.split}") if part)
@@ -380,19 +421,18 @@ def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool) -> 
             f"{type(error).__name__}: {error}. Offline? Run `xfer-scale prepare` where the hub "
             "is reachable, or point data.root at the original-release files."
         ) from error
-    fields = plain(source.fields)
-    convert = RowConverter(task, source, lang, where, _class_names(raw.features, fields), training)
+    convert = RowConverter(task, source, lang, where, labels, _class_names(raw.features), training)
     convert.origin = " ".join(str(part) for part in ("hub", source.path, name, *files.values(), source.split) if part)
     return _dataset(readers.TableRows(raw.with_format("arrow")[:]), convert)
 
 
 def _load_part(task: Any, source: Any, lang: str, where: str, data_root: str | None,
-               training: bool) -> datasets.Dataset:
+               training: bool, labels: fields.Labels) -> datasets.Dataset:
     base = local_base(task, source.local, data_root) if source.get("local") else None
     if base is not None:
-        return _load_local(task, source.local, base, lang, where, training)
+        return _load_local(task, source.local, base, lang, where, training, labels)
     if source.get("hub"):
-        return _load_hub(task, source.hub, lang, where, training)
+        return _load_hub(task, source.hub, lang, where, training, labels)
     raise UserError(f"{where}: this split has only local files; set data.root or {task.name}.data_dir.")
 
 
@@ -418,18 +458,23 @@ def _concatenate(parts: list[datasets.Dataset], where: str) -> datasets.Dataset:
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
-def load_split(task: Any, split: str, lang: str, data_root: str | None = None) -> datasets.Dataset:
-    """Canonical rows of `task`'s `split` in `lang`; an empty result is an error."""
+def load_split(task: Any, split: str, lang: str, data_root: str | None = None,
+               names: Sequence[str] | None = None) -> datasets.Dataset:
+    """Canonical rows of `task`'s `split` in `lang`; an empty result is an error. Labels index
+    `names` (a task that learns its labels from the data: those its training split learnt, so
+    that an evaluation split shares their indices), else the task's `label_names`;
+    `label_names(result)` are the names they index, those learnt included."""
     where = f"{task.name} {split} [{lang}]"
     if split not in task.splits:
         raise UserError(f"{where}: task {task.name} has no {split} split (it has: {', '.join(task.splits)}).")
-    parts = [_load_part(task, part, lang, where, data_root, split == "train")
+    read = labels(task, names)
+    parts = [_load_part(task, part, lang, where, data_root, split == "train", read)
              for part in split_parts(task.splits[split], lang)]
     dataset = _concatenate(parts, where)
     if len(dataset) == 0:
         raise UserError(f"{where}: no examples found in {_read_from(task, split, lang, data_root)}; check the "
                         "language code, the task's filter and the files.")
-    return dataset
+    return _named(dataset, task, read.names)
 
 
 def _read_from(task: Any, split: str, lang: str, data_root: str | None) -> str:
@@ -476,13 +521,15 @@ def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None,
     return found
 
 
-def label_column(dataset: datasets.Dataset) -> np.ndarray | None:
-    """The `label` column in one read (None without one). `dataset["label"]` is a lazy column
-    that numpy reads row by row: 3.5 s for MNLI's 392k rows. Read through the Arrow format, which
-    (unlike `dataset.data`) follows a `select`'s indices."""
-    if "label" not in dataset.column_names:
+def strata(dataset: datasets.Dataset, task: Any) -> np.ndarray | None:
+    """The column that stratifies subsamples of `task`'s rows (its format's declaration), in
+    one read; None where there is none. `dataset[column]` is a lazy column that numpy reads row
+    by row: 3.5 s for MNLI's 392k rows. Read through the Arrow format, which (unlike
+    `dataset.data`) follows a `select`'s indices."""
+    column = fields.stratum(declared(task))
+    if column is None or column not in dataset.column_names:
         return None
-    return dataset.with_format("arrow")["label"].to_numpy()
+    return dataset.with_format("arrow")[column].to_numpy()
 
 
 def subsample_order(labels: np.ndarray | list[int] | None, n: int, seed: int) -> np.ndarray:
@@ -522,8 +569,9 @@ def subsample_size(n: int, fraction: float, examples: int | None, task: str) -> 
 
 
 def subsample(dataset: datasets.Dataset, fraction: float, examples: int | None, seed: int,
-              task: str) -> tuple[datasets.Dataset, list[int]]:
-    """The nested, label-stratified subsample and the row indices it keeps (sorted)."""
-    size = subsample_size(len(dataset), fraction, examples, task)
-    chosen = sorted(subsample_order(label_column(dataset), len(dataset), seed)[:size].tolist())
+              task: Any) -> tuple[datasets.Dataset, list[int]]:
+    """The nested subsample of `task`'s rows, stratified as its format declares (`strata`),
+    and the row indices it keeps (sorted)."""
+    size = subsample_size(len(dataset), fraction, examples, task.name)
+    chosen = sorted(subsample_order(strata(dataset, task), len(dataset), seed)[:size].tolist())
     return dataset.select(chosen), chosen

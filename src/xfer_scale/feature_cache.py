@@ -9,11 +9,11 @@ never caches it, since our examples are built in memory. Here both are stored on
 
 An entry's name is a hash of everything that decides its content, so a stale entry is never
 read, only left behind: for examples, the sources the split reads in that language (their
-paths or hub ids, fields, filter, label values), the task's labels, its data (local files by
+paths or hub ids, fields, filter, label values), the label names it is read with, its data (local files by
 name, size and modification time; hub parts by the ids and revisions in their config, so an
 unpinned hub revision is trusted to stay put), where the files were read from, and `SALT`;
 for features, the examples' key, the tokenizer (its serialized Rust state), `max_length`, the
-format and the task settings its encoding reads (`format_options`, `label_names`), and `SALT`.
+format and the settings its encoding reads (`format_options`, its label names), and `SALT`.
 Bump `SALT` when reading or encoding changes.
 
 Entries are written and checked as phase-1 entries are (`phase_cache`): built whole in a
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 #: part of every key: bump it when reading files or encoding examples gives other results, or
 #: the layout of an entry changes
-SALT = 2
+SALT = 3
 FOLDER = "features"
 #: an entry's rows: one Arrow stream file with the features in its schema, as `datasets` writes
 #: them (`Dataset.save_to_disk` and `load_from_disk` cost 10 ms an entry in bookkeeping, more
@@ -102,12 +102,14 @@ class CachedLoader(Loader):
 
     folder: Path = Path(FOLDER)
 
-    def __call__(self, task: Any, split: str, language: str | None = None) -> datasets.Dataset:
-        return self.read(task, split, language).dataset
+    def __call__(self, task: Any, split: str, language: str | None = None,
+                 names: Sequence[str] | None = None) -> datasets.Dataset:
+        return self.read(task, split, language, names).dataset
 
-    def read(self, task: Any, split: str, language: str | None = None) -> Examples:
+    def read(self, task: Any, split: str, language: str | None = None,
+             names: Sequence[str] | None = None) -> Examples:
         """The split's examples with their origin."""
-        return _examples(self.folder, task, split, language or self.language, self.data_root)
+        return _examples(self.folder, task, split, language or self.language, self.data_root, names)
 
 
 def loader(cfg: DictConfig, language: str) -> Loader:
@@ -117,10 +119,13 @@ def loader(cfg: DictConfig, language: str) -> Loader:
     return Loader(cfg.data.root, language)
 
 
-def load_split(cfg: DictConfig, task: Any, split: str, language: str) -> Examples:
+def load_split(cfg: DictConfig, task: Any, split: str, language: str,
+               names: Sequence[str] | None = None) -> Examples:
     """`data.load_split`, through the cache unless `cache.features` is off."""
     load = loader(cfg, language)
-    return load.read(task, split) if isinstance(load, CachedLoader) else Examples(load(task, split))
+    if isinstance(load, CachedLoader):
+        return load.read(task, split, names=names)
+    return Examples(load(task, split, names=names))
 
 
 def training_examples(load: Loader, found: TrainingSet) -> Examples:
@@ -168,17 +173,18 @@ def format_identity(fmt: Format) -> dict[str, Any]:
     """What a format's `encode` reads besides the examples: its class and task settings."""
     task = fmt.task
     return {"class": f"{type(fmt).__module__}.{type(fmt).__qualname__}", "name": fmt.name,
-            "format_options": data.plain(task.get("format_options")), "label_names": data.plain(task.get("label_names"))}
+            "format_options": data.plain(task.get("format_options")), "label_names": list(fmt.label_names)}
 
 
 def examples_identity(task: Any, split: str, language: str, data_root: str | None,
-                      hashes: Path | None) -> dict[str, Any]:
-    """What decides a split's canonical rows (see the module docstring)."""
+                      hashes: Path | None, names: Sequence[str] | None) -> dict[str, Any]:
+    """What decides a split's canonical rows (see the module docstring); `names`: the label
+    names it is read with, where not the task's (`data.load_split`)."""
     return {
         "task": task.name, "split": split, "language": language,
         "source": [{k: data.plain(v) for k, v in part.items() if k not in ("per_language", "also")}
                    for part in data.split_parts(task.splits[split], language)],
-        "label_names": data.plain(task.get("label_names")),
+        "label_names": list(names) if names is not None else data.plain(task.get("label_names")),
         "labels_from_data": bool(task.get("labels_from_data", False)),
         "format_options": data.plain(task.get("format_options")),
         "files": data.local_fingerprint(task, split, language, data_root, hashes),
@@ -186,16 +192,16 @@ def examples_identity(task: Any, split: str, language: str, data_root: str | Non
     }
 
 
-def _examples(folder: Path, task: Any, split: str, language: str, data_root: str | None) -> Examples:
-    settings = examples_identity(task, split, language, data_root, file_hashes.folder(folder.parent))
+def _examples(folder: Path, task: Any, split: str, language: str, data_root: str | None,
+              names: Sequence[str] | None) -> Examples:
+    """The split's examples; the label names they index (learnt ones too) are in their
+    features (`data.label_names`), which the entry's file keeps."""
+    settings = examples_identity(task, split, language, data_root, file_hashes.folder(folder.parent), names)
     key = f"{task.name}-{split}-{language}-{identity.digest(settings)}"
-    examples, meta = _stored(folder / key, lambda: data.load_split(task, split, language, data_root),
-                             lambda: {"identity": settings, "label_names": data.plain(task.get("label_names"))})
+    examples, meta = _stored(folder / key, lambda: data.load_split(task, split, language, data_root, names),
+                             lambda: {"identity": settings})
     if meta is None:
         return Examples(examples)
-    learnt = meta["label_names"] or []  # a task that learns its labels from the data (CCG) learnt these
-    for name in learnt[len(task.get("label_names") or []):]:
-        task.label_names.append(name)
     return Examples(examples, Origin(folder, key, examples))
 
 

@@ -102,7 +102,7 @@ class HubText:
     def __init__(self, corpus: Any, source: Any, lang: str):
         self.source, self.lang = source, lang
         self.name = source.name.format(lang=lang) if source.name else None
-        self.convert = data.RowConverter(corpus, source, lang, f"{corpus.name} train [{lang}]")
+        self.convert = data.RowConverter(corpus, source, lang, f"{corpus.name} train [{lang}]", data.labels(corpus))
         self.convert.origin = f"hub {source.path} {self.name}"
 
     def size(self) -> int:

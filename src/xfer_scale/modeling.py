@@ -85,7 +85,7 @@ def load(path: str, fmt: Format, *, with_head: bool, revision: str | None = None
         return model
     manifest = read_manifest(path) or {}
     holds = manifest.get("head")
-    wanted = {"format": fmt.name, "label_names": list(fmt.task.label_names)}
+    wanted = {"format": fmt.name, "label_names": list(fmt.label_names)}
     if holds != wanted:
         what = f"a {holds['format']} head over labels {holds['label_names']}" if holds else "no trained head"
         raise UserError(
@@ -108,5 +108,5 @@ def save(model: nn.Module, tokenizer: Any, out: Path, fmt: Format, with_head: bo
         manifest["trained_by"] = trained_by
     if with_head:
         save_file({k: v.contiguous() for k, v in model_head.head_state(model).items()}, str(out / HEAD_FILE))
-        manifest["head"] = {"format": fmt.name, "label_names": list(fmt.task.label_names)}
+        manifest["head"] = {"format": fmt.name, "label_names": list(fmt.label_names)}
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")

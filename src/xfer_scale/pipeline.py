@@ -110,18 +110,18 @@ def _revision(cfg: DictConfig, path: str) -> str | None:
 def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, tokenizer: Any, tokenizer_key: str | None,
                        language: str) -> tuple[tuple[datasets.Dataset, datasets.Dataset] | None, dict[str, Any]]:
     """The English dev subset that picks the best checkpoint (500 examples in the paper), and
-    which rows it holds. A seeded sample, stratified by label where there are labels: the
-    first rows of a file are no sample (a UD release's first English treebank is airline
-    queries)."""
+    which rows it holds. A seeded sample, stratified as the format declares (by label, where
+    there are labels): the first rows of a file are no sample (a UD release's first English
+    treebank is airline queries). Its labels index the format's label names (those its
+    training data taught it)."""
     if "dev" not in task.splits:
         return None, {}
-    full = feature_cache.load_split(cfg, task, "dev", language)
+    full = feature_cache.load_split(cfg, task, "dev", language, fmt.label_names)
     made = fmt.selection_rows(full.dataset)
     if made is not None:
         full = feature_cache.Examples(made)  # rows of the format's making, encoded as they are
     size = min(task.train.eval_examples or len(full.dataset), len(full.dataset))
-    labels = data.label_column(full.dataset)
-    chosen = sorted(data.subsample_order(labels, len(full.dataset), cfg.seed)[:size].tolist())
+    chosen = sorted(data.subsample_order(data.strata(full.dataset, task), len(full.dataset), cfg.seed)[:size].tolist())
     examples = full.select(chosen)
     record = {"task": task.name, "split": "dev", "language": language, "seed": cfg.seed, "indices": chosen}
     features = feature_cache.encode(fmt, examples, tokenizer, task.train.max_length, tokenizer_key)
@@ -185,6 +185,7 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, tokeniz
         training_set = translate_train.training_set(fmt, load, formats.Amount(
             inter.fraction, inter.examples, subsample_seed, controls.languages(inter)))
         examples, full_size = training_set.examples, training_set.full_size
+        fmt = fmt.trained_on(examples)
         checkpoints = training.Checkpoints(phase_cache.checkpoint_dir(entry), entry.name)
         model, stats, dev_rows = _train_phase(cfg, "intermediate", fmt,
                                                budgeted(inter, full_size, accelerator.num_processes),
@@ -268,6 +269,7 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, tokenizer_ke
         return modeling.load(str(saved), fmt, with_head=True, attention=cfg.model.attention), own
     load = feature_cache.loader(cfg, target.train_language)
     examples = feature_cache.training_examples(load, fmt.training_set(load, None))
+    fmt = fmt.trained_on(examples.dataset)
     checkpoints = training.Checkpoints(run_dir / "checkpoints" / "target", run_id)
     model, stats, dev_rows = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer,
                                            tokenizer_key, accelerator, target.train_language, checkpoints, beat)

@@ -1,7 +1,9 @@
-"""Start-up checks that a run's tasks can be scored and their predictions written.
+"""Start-up checks that a run's tasks can be read, scored and their predictions written.
 
-Three things must fit: the task's format produces a kind of prediction, its metric (`metric:`,
-a registered metric) needs one, and its submission file format holds one (`prediction_kinds`, `file_formats`).
+Every source of a task maps the fields its format declares (`data.check_fields`). Three
+things must fit besides: the task's format produces a kind of prediction, its metric (`metric:`,
+a registered metric) needs one, and its submission file format holds one (`prediction_kinds`,
+`file_formats`).
 Each mismatch is found here, before any data is read, as a UserError naming the task and the fix:
 left to the end of a run it would fail after hours of training, or, as once happened to a target
 added as a YAML copy, write no prediction files without a word.
@@ -24,7 +26,13 @@ def check(cfg: Any) -> None:
     """Every check of this module on the composed config `cfg`."""
     from xfer_scale import formats  # torch: only a run (or `validate`) pays for it
 
+    from xfer_scale import data
+
     inter = cfg.intermediate
+    if inter.name != "none":
+        for task in (inter, *inter.tasks.values(), inter.mlm.corpus):
+            data.check_fields(task)
+    data.check_fields(cfg.target)
     if inter.name != "none" and inter.metric != NO_METRIC:
         formats.base.checked_metric(inter, "intermediate")
     submission(cfg)

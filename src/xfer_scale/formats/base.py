@@ -4,7 +4,8 @@ a head (`formats.model`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from torch import nn
 
 from xfer_scale import data, metrics
 from xfer_scale.errors import UserError
+from xfer_scale.fields import Field
 from xfer_scale.formats.basis import DevTuned, SearchSpace
 from xfer_scale.formats.batching import IGNORE_INDEX, Collate, feature_lengths, length_grouped_batches
 from xfer_scale.formats.model import TaskModel
@@ -25,13 +27,15 @@ class Loader:
     """How a format reads a task's split: `(task config, split) -> canonical rows` in the
     phase's training language, or in `language` where given (translations); from the original
     files under `data_root` where set, else from the hub. Formats that read lazily rather than
-    through `data.load_split` (the MLM text) find the files through `data_root`."""
+    through `data.load_split` (the MLM text) find the files through `data_root`. `names`: the
+    label names to read labels with, where not the task's (`data.load_split`)."""
 
     data_root: str | None = None
     language: str = "en"
 
-    def __call__(self, task: Any, split: str, language: str | None = None) -> datasets.Dataset:
-        return data.load_split(task, split, language or self.language, self.data_root)
+    def __call__(self, task: Any, split: str, language: str | None = None,
+                 names: Sequence[str] | None = None) -> datasets.Dataset:
+        return data.load_split(task, split, language or self.language, self.data_root, names)
 
 
 @dataclass
@@ -88,9 +92,16 @@ class Format:
     #: outputs of the model and handed to `predict` (`formats.basis`); None: nothing
     basis: SearchSpace | DevTuned | None = None
 
+    #: the canonical fields of its rows, which a task's sources map their columns to (`fields:`);
+    #: the data layer checks them as it reads (see `xfer_scale.fields`)
+    fields: Mapping[str, Field] = {}
+
     def __init__(self, task: Any, device: torch.device | None = None):
         self.task = task
         self.device = device or torch.device("cpu")  # where predictions are computed
+        #: the names of the labels its head predicts: the task's, or those its training data
+        #: taught it (`trained_on`)
+        self.label_names: tuple[str, ...] = tuple(task.get("label_names") or ())
         #: the registered metric that scores this task (`metrics.compute`); the task YAML owns it
         self.metric_family: str = task.get("metric") or self.metric_family
         # a format that scores refuses a metric it cannot feed (start-up validation says so first)
@@ -101,11 +112,31 @@ class Format:
 
     @property
     def num_labels(self) -> int:
-        """Read when the head is built: a task with `labels_from_data` (CCG) learns its label
-        names while its training data is read, after the format exists."""
-        return len(self.task.label_names)
+        return len(self.label_names)
 
     # -- data ------------------------------------------------------------------------------
+
+    @classmethod
+    def fields_of(cls, task: Any) -> Mapping[str, Field]:
+        """The fields a task of this format reads: `fields`, unless they depend on the task's
+        settings (span QA: whether a training question may lack an answer)."""
+        return cls.fields
+
+    def trained_on(self, examples: Any) -> Format:
+        """This format over the label names its training `examples` carry: a task with
+        `labels_from_data` (CCG) learns them as its training data is read, after the format
+        exists. Itself where they are its own."""
+        names = data.label_names(examples) if isinstance(examples, datasets.Dataset) else None
+        if names is None or tuple(names) == self.label_names:
+            return self
+        learnt = copy.copy(self)
+        learnt.label_names = tuple(names)
+        return learnt
+
+    def names_of(self, examples: datasets.Dataset) -> Sequence[str]:
+        """The label names `examples`' labels index: those they carry (an evaluation split may
+        hold labels its training data lacked, beyond the head's), else the format's."""
+        return data.label_names(examples) or self.label_names
 
     def training_tasks(self) -> list[Any]:
         """The task configs whose training split this format trains on."""
@@ -117,7 +148,7 @@ class Format:
         full = load(self.task, "train")
         if amount is None:
             return TrainingSet(full, len(full), drawn_from=self.task)
-        examples, chosen = data.subsample(full, amount.fraction, amount.examples, amount.seed, self.task.name)
+        examples, chosen = data.subsample(full, amount.fraction, amount.examples, amount.seed, self.task)
         return TrainingSet(examples, len(full), chosen, self.task)
 
     def selection_rows(self, examples: datasets.Dataset) -> datasets.Dataset | None:

@@ -8,6 +8,7 @@ import datasets
 import torch
 from torch import nn
 
+from xfer_scale.fields import CLASS, TEXT, Field
 from xfer_scale.formats.arrow import encode_indexed
 from xfer_scale.formats.base import Format, register
 
@@ -29,6 +30,8 @@ class ClassificationHead(nn.Module):
 
 @register("classification")
 class Classification(Format):
+    fields = {"text_a": Field(TEXT), "text_b": Field(TEXT, required=False), "label": Field(CLASS, stratifies=True)}
+
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         def tokenize(batch: dict[str, list]) -> dict[str, list]:
             pair = batch["text_b"] if "text_b" in batch else None
@@ -46,7 +49,9 @@ class Classification(Format):
                 basis: Any = None) -> list[Any]:
         ids = torch.stack(logits).argmax(-1).tolist()
         by_example = dict(zip(features["example_index"], ids))
-        return [self.task.label_names[by_example[i]] for i in range(len(examples))]
+        names = self.names_of(examples)
+        return [names[by_example[i]] for i in range(len(examples))]
 
     def references(self, examples: datasets.Dataset) -> list[Any]:
-        return [self.task.label_names[i] for i in examples["label"]]
+        names = self.names_of(examples)
+        return [names[i] for i in examples["label"]]

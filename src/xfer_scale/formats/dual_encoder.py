@@ -51,6 +51,7 @@ from torch.nn import functional
 
 from xfer_scale import metrics, sentence_breaks
 from xfer_scale.errors import UserError
+from xfer_scale.fields import TEXT, TEXTS, Field, squad_answers
 from xfer_scale.formats.arrow import encode_indexed
 from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet, check_options, register
 from xfer_scale.formats.basis import SearchSpace
@@ -191,6 +192,12 @@ class DualEncoder(Format):
     model_inputs = ("input_ids", "attention_mask", "candidate_input_ids", "candidate_attention_mask")
     produces = (RANKINGS,)
     packable = False  # a query and its candidate are two sequences, not one to pack
+    #: training pairs, or SQuAD rows made into pairs; queries (with their `relevant` ids) and
+    #: candidates: a split maps the fields of one of these shapes (see `encode`)
+    fields = {"query": Field(TEXT, required=False), "candidate": Field(TEXT, required=False),
+              **{name: Field(TEXT, required=False) for name in ("id", "context", "question", "text")},
+              "answers": Field(squad_answers(unanswerable=False), required=False),
+              "relevant": Field(TEXTS, required=False)}
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)

@@ -23,6 +23,7 @@ from transformers.utils import logging as hf_logging
 
 from xfer_scale import data, mlm_corpus, steps, translate_train
 from xfer_scale.errors import UserError
+from xfer_scale.fields import TEXT, Field
 from xfer_scale.formats.arrow import encode_indexed
 from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet, register
 from xfer_scale.formats.batching import IGNORE_INDEX, pad_batch
@@ -102,6 +103,8 @@ class MaskedLM(Format):
     roles = ("intermediate",)
     produces = ()  # nothing to score: no dev split
     model_inputs = ("input_ids", "attention_mask")
+    #: of its text's rows (`intermediate.mlm.corpus`), one paragraph a row (an article a row on the hub)
+    fields = {"text": Field(TEXT)}
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)
@@ -201,6 +204,14 @@ class MlmMix(MultiTask):
 
     def training_tasks(self) -> list[Any]:
         return self.primary.training_tasks()
+
+    def trained_on(self, examples: TaskMix) -> MlmMix:
+        """The task's label names are the model's (its head predicts; its dev split selects)."""
+        learnt = super().trained_on(examples)
+        if learnt is not self:
+            learnt.primary = learnt.parts[self.task.name]
+            learnt.label_names = learnt.primary.label_names
+        return learnt
 
     def training_set(self, load: Loader, amount: Amount) -> TrainingSet:  # type: ignore[override]
         """Phase 1's only: the task's own training set (in its languages) and the text."""

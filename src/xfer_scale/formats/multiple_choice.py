@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from xfer_scale.errors import UserError
+from xfer_scale.fields import CLASS, TEXT, TEXTS, Field
 from xfer_scale.formats.arrow import encode_indexed
 from xfer_scale.formats.base import Format, check_options, register
 from xfer_scale.formats.classification import ClassificationHead
@@ -60,6 +61,9 @@ class MultipleChoice(Format):
     `question_text` maps a raw question to its wording (COPA's `cause` becomes "What was the
     cause of this?", as in jiant).
     """
+
+    fields = {"context": Field(TEXT, required=False), "question": Field(TEXT, required=False),
+              "choices": Field(TEXTS), "label": Field(CLASS, stratifies=True)}
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)

@@ -9,6 +9,7 @@ encoder leaves phase 1, so the heads need no dev selection: training runs its ep
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -114,9 +115,19 @@ class MultiTask(Format):
             raise UserError(f"intermediate.examples={amount.examples} exceeds the {total} training examples of "
                             f"{self.task.name}; use at most {total}, or intermediate.fraction.")
         fraction = amount.examples / total if amount.examples is not None else amount.fraction
-        picked = {name: data.subsample(full, fraction, None, amount.seed, name) for name, full in fulls.items()}
+        picked = {name: data.subsample(full, fraction, None, amount.seed, self.parts[name].task)
+                  for name, full in fulls.items()}
         return TrainingSet(TaskMix({name: subset for name, (subset, _) in picked.items()}), total,
                            {name: chosen for name, (_, chosen) in picked.items()})
+
+    def trained_on(self, examples: TaskMix) -> MultiTask:
+        """Each task over the label names its own training examples carry."""
+        parts = {name: part.trained_on(examples.parts[name]) for name, part in self.parts.items()}
+        if all(parts[name] is part for name, part in self.parts.items()):
+            return self
+        learnt = copy.copy(self)
+        learnt.parts = parts
+        return learnt
 
     def encode(self, examples: TaskMix, tokenizer: Any, max_length: int) -> MixedFeatures:
         return MixedFeatures([fmt.encode(examples.parts[name], tokenizer, max_length) for name, fmt in self.parts.items()])

@@ -38,6 +38,7 @@ from torch.nn import functional
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
+from xfer_scale.fields import TEXT, Field
 from xfer_scale.formats.arrow import encode_indexed
 from xfer_scale.formats.base import Format, check_options, register
 from xfer_scale.formats.basis import DevTuned
@@ -228,6 +229,8 @@ class Retrieval(Format):
     produces = (LABELS, PAIRS)
     roles = ("target",)
     model_inputs = ("input_ids", "attention_mask")
+    #: a split maps the fields of one of the two shapes of rows (see `sides`)
+    fields = {name: Field(TEXT, required=False) for name in (*ROW_FIELDS, *PAIR_FIELDS)}
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)

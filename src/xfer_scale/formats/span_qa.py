@@ -27,6 +27,7 @@ from torch import nn
 
 from xfer_scale import metrics
 from xfer_scale.errors import UserError
+from xfer_scale.fields import TEXT, Field, squad_answers
 from xfer_scale.formats.arrow import encode_indexed
 from xfer_scale.formats.base import Format, check_options, register
 from xfer_scale.prediction_kinds import ANSWERS
@@ -90,12 +91,19 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, in_context: np.n
 class SpanQA(Format):
     produces = (ANSWERS,)
     model_inputs = ("input_ids", "attention_mask", "start_positions", "end_positions")
+    fields = {"id": Field(TEXT), "context": Field(TEXT), "question": Field(TEXT),
+              "answers": Field(squad_answers(unanswerable=False))}
 
     def __init__(self, task: Any, device: torch.device | None = None):
         super().__init__(task, device)
         self.options = _options(task)
         if self.options["unanswerable"] and self.metric_family != "squad":
             raise UserError(f"task {task.name}: unanswerable questions are scored as SQuAD v2 does; use metric: squad.")
+
+    @classmethod
+    def fields_of(cls, task: Any) -> dict[str, Field]:
+        """A training question may lack an answer where the task has unanswerable ones (SQuAD v2)."""
+        return {**cls.fields, "answers": Field(squad_answers(_options(task)["unanswerable"]))}
 
     # -- encoding ---------------------------------------------------------------------------
 

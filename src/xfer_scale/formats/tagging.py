@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import torch
 from torch import nn
 
+from xfer_scale.fields import CLASS_SEQUENCE, TEXTS, Field
 from xfer_scale.formats.arrow import encode_indexed
 from xfer_scale.formats.base import Format, register
 from xfer_scale.formats.batching import IGNORE_INDEX
@@ -31,6 +32,7 @@ class TaggingHead(nn.Module):
 class Tagging(Format):
     produces = (TAG_SEQUENCES,)
     metric_family = "seqeval"
+    fields = {"tokens": Field(TEXTS), "tags": Field(CLASS_SEQUENCE)}
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         def tokenize(batch: dict[str, list]) -> dict[str, Any]:
@@ -54,7 +56,7 @@ class Tagging(Format):
         Every feature's logits are argmaxed at once and the columns read whole as Arrow: per
         feature (and per token) in Python, a PAN-X language's 10k sentences took 0.4 s.
         """
-        names = np.array(list(self.task.label_names), dtype=object)
+        names = np.array(list(self.names_of(examples)), dtype=object)
         labels = features.with_format("arrow")["labels"]
         first_subword = pc.list_flatten(labels).to_numpy() != IGNORE_INDEX
         ids = torch.cat(logits).argmax(-1).numpy() if logits else np.zeros(0, dtype=np.int64)
@@ -66,7 +68,7 @@ class Tagging(Format):
         return [[*cut[i], *[names[0]] * (n - len(cut[i]))] for i, n in enumerate(lengths.tolist())]
 
     def references(self, examples: datasets.Dataset) -> list[Any]:
-        names = np.array(list(self.task.label_names), dtype=object)
+        names = np.array(list(self.names_of(examples)), dtype=object)
         tags = examples.with_format("arrow")["tags"]
         gold = names[pc.list_flatten(tags).to_numpy()]
         return [row.tolist() for row in np.split(gold, np.cumsum(_row_lengths(tags))[:-1])]
