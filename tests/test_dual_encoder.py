@@ -18,10 +18,10 @@ import torch.multiprocessing as mp
 from omegaconf import OmegaConf
 
 from tests.conftest import run_cli
-from xfer_scale import metrics, readers, sentence_breaks
+from tests.test_config import compose_cfg
+from xfer_scale import data, derived_rows, metrics, readers, sentence_breaks
 from xfer_scale.errors import UserError
-from xfer_scale.formats.dual_encoder import (DEV_SCORE, DualEncoder, Index, dev_score, gather_candidates, lowercased,
-                                             squad_pairs)
+from xfer_scale.formats.dual_encoder import DEV_SCORE, DualEncoder, Index, dev_score, gather_candidates, lowercased
 
 
 def _paragraph(sentences: list[str], questions: list[tuple[str, str, str]], space: str = " ") -> dict:
@@ -128,7 +128,7 @@ def test_squad_rows_become_question_and_answer_sentence_plus_paragraph_pairs():
         {"context": context, "question": "Who sells?", "answers": {"text": ["Bo"], "answer_start": [16]}},
         {"context": context, "question": "Space?", "answers": {"text": [" "], "answer_start": [15]}},  # between sentences
     ])
-    pairs = squad_pairs(rows, "lareqa")
+    pairs = derived_rows.squad_sentence_pairs(rows, "lareqa")
     assert pairs.to_list() == [{"query": "Who sells?", "candidate": "Bo sells a boat." + context}]
 
 
@@ -200,13 +200,22 @@ def test_dev_pairs_score_minus_xtreme_rs_avg_loss_over_batches_of_8_in_order():
         _format(selection_metric="map@20")
 
 
-def test_squad_dev_rows_become_the_training_pairs():
-    context = "Ann buys a car. Bo sells a boat."
-    rows = datasets.Dataset.from_list([
-        {"context": context, "question": "Who sells?", "answers": {"text": ["Bo"], "answer_start": [16]}}])
-    pairs = _format().selection_rows(rows)
-    assert pairs.to_list() == [{"query": "Who sells?", "candidate": "Bo sells a boat." + context}]
-    assert _format().selection_rows(pairs) is None  # pairs already (Mewsli-X): the split's rows, cached
+def test_lareqas_train_and_dev_splits_are_read_as_the_pairs_its_yaml_names():
+    """The pairs are the task's rows (`rows: squad_sentence_pairs`), built by the data layer for
+    both splits: the format sees pairs only, and the features cache keeps them."""
+    task = compose_cfg("target=lareqa").target
+    for split in ("train", "dev"):
+        pairs = data.load_split(task, split, "en", str(SMOKE_DATA))
+        squad = data.load_split(compose_cfg("intermediate=squad_v1").intermediate, split, "en", str(SMOKE_DATA))
+        assert pairs.column_names == ["query", "candidate"] and 0 < len(pairs) <= len(squad)
+        assert pairs.to_list() == derived_rows.squad_sentence_pairs(squad, "lareqa").to_list()
+    bad = OmegaConf.merge(task, {"splits": {"dev": {"rows": "sentence_pairs"}}})
+    with pytest.raises(UserError, match="rows='sentence_pairs' is no row builder; choose one of squad_sentence_pairs"):
+        data.load_split(bad, "dev", "en", str(SMOKE_DATA))
+    unmapped = task.copy()
+    unmapped.splits.dev.local.fields = {"question": "question"}
+    with pytest.raises(UserError, match="does not map id, context, answers, which row builder squad_sentence_pairs"):
+        data.check_fields(unmapped)  # the builder's inputs are what the split maps, checked at start-up
 
 
 def test_the_pooler_starts_as_berts_init_weights_leaves_it():

@@ -96,10 +96,13 @@ class Sources:
 class SplitSource(Sources):
     """A split's sources. `also`: further sources whose rows follow these (ANLI+ = the ANLI
     rounds + SNLI + MNLI). `per_language`: sources replacing these for one language (XCOPA
-    has no English: the English dev set that selects checkpoints is COPA's)."""
+    has no English: the English dev set that selects checkpoints is COPA's). `rows`: what the
+    task's examples are made of the rows (LAReQA's SQuAD pairs)."""
 
     also: list[Sources] = field(default_factory=list)
     per_language: dict[str, Sources] = field(default_factory=dict)
+    #: a row builder (`derived_rows`) that makes the examples from the split's rows
+    rows: Optional[str] = None
 
 
 @dataclass

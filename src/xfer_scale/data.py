@@ -25,7 +25,7 @@ from datasets.fingerprint import generate_random_fingerprint
 from datasets.table import InMemoryTable
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from xfer_scale import fields, file_hashes, languages, readers
+from xfer_scale import derived_rows, fields, file_hashes, languages, readers
 from xfer_scale.errors import UserError
 
 
@@ -74,22 +74,38 @@ def _holds_null(value: Any) -> bool:
     return value is None or (isinstance(value, list) and any(item is None for item in value))
 
 
-def declared(task: Any) -> Mapping[str, fields.Field]:
-    """The fields of a task's format (`Format.fields_of`)."""
+def declared(task: Any, split: str | None = None) -> Mapping[str, fields.Field]:
+    """The fields a task's `split` is read into: those its row builder reads where the split
+    names one (`rows:`, see `derived_rows`), else its format's (`Format.fields_of`), which are
+    also those of every split's rows as the format gets them (`split` None)."""
+    builder = _builder(task, split)
+    if builder is not None:
+        return builder.inputs
     from xfer_scale import formats  # the formats read their data through this module
 
     return formats.format_class(task).fields_of(task)
 
 
+def declarer(task: Any, split: str | None = None) -> str:
+    """Who declares `declared(task, split)`, for a message."""
+    builder = _builder(task, split)
+    return f"row builder {builder.name}" if builder is not None else f"format {task.format}"
+
+
+def _builder(task: Any, split: str | None) -> derived_rows.RowBuilder | None:
+    name = (task.get("splits") or {}).get(split, {}).get("rows") if split is not None else None
+    return derived_rows.get(name, f"task {task.name}, {split} split") if name else None
+
+
 def check_fields(task: Any) -> None:
     """Refuse, without reading data, a source of the task whose `fields` do not fit its format."""
-    wanted = declared(task)
     for split, source in (task.get("splits") or {}).items():
+        wanted, owner = declared(task, split), declarer(task, split)
         parts = [source, *(source.get("also") or []), *(source.get("per_language") or {}).values()]
         for part in parts:
             for kind in ("hub", "local"):
                 if part.get(kind) is not None:
-                    fields.check_mapping(wanted, plain(part[kind].fields), task.format,
+                    fields.check_mapping(wanted, plain(part[kind].fields), owner,
                                          f"task {task.name}, {split} split ({kind})")
 
 
@@ -109,10 +125,11 @@ class RowConverter:
     """
 
     def __init__(self, task: Any, source: Any, lang: str, where: str, labels: fields.Labels,
-                 class_names: dict[str, list[str]] | None = None, training: bool = False):
+                 class_names: dict[str, list[str]] | None = None, training: bool = False,
+                 split: str | None = None):
         self.fields = plain(source.fields)
-        wanted = declared(task)
-        fields.check_mapping(wanted, self.fields, task.format, where)
+        wanted = declared(task, split)
+        fields.check_mapping(wanted, self.fields, declarer(task, split), where)
         self.kinds = {name: wanted[name].kind for name in self.fields}
         self.filter = {k: _fill(v, lang) for k, v in plain(source.filter).items()}
         self.label_index = fields.LabelIndex(labels, plain(source.label_values), plain(source.skip_labels))
@@ -381,10 +398,10 @@ def _dataset(read: readers.Rows, convert: RowConverter) -> datasets.Dataset:
 
 
 def _load_local(task: Any, source: Any, base: Path, lang: str, where: str, training: bool,
-                labels: fields.Labels) -> datasets.Dataset:
+                labels: fields.Labels, split: str) -> datasets.Dataset:
     files = _local_files(task, source, base, lang, where)
     options = _reader_options(source, base, lang)
-    convert = RowConverter(task, source, lang, where, labels, training=training)
+    convert = RowConverter(task, source, lang, where, labels, training=training, split=split)
     parts = []
     for file in files:
         convert.origin = file
@@ -409,7 +426,7 @@ def _file_options(source: Any, name: str | None, lang: str, where: str) -> dict[
 
 
 def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool,
-              labels: fields.Labels) -> datasets.Dataset:
+              labels: fields.Labels, split: str) -> datasets.Dataset:
     name = _fill(source.name, lang)
     files = _file_options(source, name, lang, where)
     what = ", ".join(str(part) for part in (name, *files.values(), f"split {source.split}") if part)
@@ -421,18 +438,18 @@ def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool,
             f"{type(error).__name__}: {error}. Offline? Run `xfer-scale prepare` where the hub "
             "is reachable, or point data.root at the original-release files."
         ) from error
-    convert = RowConverter(task, source, lang, where, labels, _class_names(raw.features), training)
+    convert = RowConverter(task, source, lang, where, labels, _class_names(raw.features), training, split)
     convert.origin = " ".join(str(part) for part in ("hub", source.path, name, *files.values(), source.split) if part)
     return _dataset(readers.TableRows(raw.with_format("arrow")[:]), convert)
 
 
 def _load_part(task: Any, source: Any, lang: str, where: str, data_root: str | None,
-               training: bool, labels: fields.Labels) -> datasets.Dataset:
+               training: bool, labels: fields.Labels, split: str) -> datasets.Dataset:
     base = local_base(task, source.local, data_root) if source.get("local") else None
     if base is not None:
-        return _load_local(task, source.local, base, lang, where, training, labels)
+        return _load_local(task, source.local, base, lang, where, training, labels, split)
     if source.get("hub"):
-        return _load_hub(task, source.hub, lang, where, training, labels)
+        return _load_hub(task, source.hub, lang, where, training, labels, split)
     raise UserError(f"{where}: this split has only local files; set data.root or {task.name}.data_dir.")
 
 
@@ -468,12 +485,15 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None,
     if split not in task.splits:
         raise UserError(f"{where}: task {task.name} has no {split} split (it has: {', '.join(task.splits)}).")
     read = labels(task, names)
-    parts = [_load_part(task, part, lang, where, data_root, split == "train", read)
+    parts = [_load_part(task, part, lang, where, data_root, split == "train", read, split)
              for part in split_parts(task.splits[split], lang)]
     dataset = _concatenate(parts, where)
     if len(dataset) == 0:
         raise UserError(f"{where}: no examples found in {_read_from(task, split, lang, data_root)}; check the "
                         "language code, the task's filter and the files.")
+    builder = _builder(task, split)
+    if builder is not None:
+        dataset = builder.build(dataset, task.name)
     return _named(dataset, task, read.names)
 
 

@@ -152,7 +152,7 @@ def stratum(declared: Mapping[str, Field]) -> str | None:
     return next((name for name, field in declared.items() if field.stratifies), None)
 
 
-def check_mapping(declared: Mapping[str, Field], mapped: Iterable[str], format_name: str, where: str) -> None:
+def check_mapping(declared: Mapping[str, Field], mapped: Iterable[str], owner: str, where: str) -> None:
     """Refuse a source (`where`: the task and split it is of) whose `fields` lack a required
     field of the format, or name a field it does not declare: the format would fail far from the
     config (a KeyError in `encode`), or never read the column."""
@@ -163,8 +163,8 @@ def check_mapping(declared: Mapping[str, Field], mapped: Iterable[str], format_n
         return
     fields = ", ".join(f"{name} ({field.kind.name}{'' if field.required else ', optional'})"
                        for name, field in declared.items()) or "none"
-    problem = (f"maps {', '.join(unknown)}, which format {format_name} does not declare" if unknown
-               else f"does not map {', '.join(missing)}, which format {format_name} needs")
+    problem = (f"maps {', '.join(unknown)}, which {owner} does not declare" if unknown
+               else f"does not map {', '.join(missing)}, which {owner} needs")
     raise UserError(f"{where}: the source's `fields` {problem} (its fields: {fields}); map the format's field "
                     "names to the source's columns in the task's YAML.")
 

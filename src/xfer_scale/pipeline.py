@@ -117,9 +117,6 @@ def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, t
     if "dev" not in task.splits:
         return None, {}
     full = feature_cache.load_split(cfg, task, "dev", language, fmt.label_names)
-    made = fmt.selection_rows(full.dataset)
-    if made is not None:
-        full = feature_cache.Examples(made)  # rows of the format's making, encoded as they are
     size = min(task.train.eval_examples or len(full.dataset), len(full.dataset))
     chosen = sorted(data.subsample_order(data.strata(full.dataset, task), len(full.dataset), cfg.seed)[:size].tolist())
     examples = full.select(chosen)

@@ -61,7 +61,7 @@ class TrainingSet:
     #: the task whose `train` split (as the phase's `Loader` reads it) the examples are rows
     #: `indices` of, unchanged: translate-train then takes those rows in other languages, and
     #: the features cache their features from the split's (`feature_cache.training_examples`).
-    #: None where the examples are built otherwise (pairs made of rows, several tasks, text).
+    #: None where the examples are built otherwise (several tasks, text).
     drawn_from: Any = None
 
 
@@ -150,12 +150,6 @@ class Format:
             return TrainingSet(full, len(full), drawn_from=self.task)
         examples, chosen = data.subsample(full, amount.fraction, amount.examples, amount.seed, self.task)
         return TrainingSet(examples, len(full), chosen, self.task)
-
-    def selection_rows(self, examples: datasets.Dataset) -> datasets.Dataset | None:
-        """The rows the format makes from a dev split's rows to select checkpoints on, where it
-        makes its training rows from a split's too (the dual encoder's pairs from SQuAD's); None:
-        the split's rows themselves, whose features the cache keeps."""
-        return None
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Model features, one or more per example, each with `example_index`."""

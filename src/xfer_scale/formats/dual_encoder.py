@@ -49,11 +49,11 @@ import torch.distributed.nn.functional as distributed
 from torch import nn
 from torch.nn import functional
 
-from xfer_scale import metrics, sentence_breaks
+from xfer_scale import metrics
 from xfer_scale.errors import UserError
-from xfer_scale.fields import TEXT, TEXTS, Field, squad_answers
+from xfer_scale.fields import TEXT, TEXTS, Field
 from xfer_scale.formats.arrow import encode_indexed
-from xfer_scale.formats.base import Amount, Format, Loader, TrainingSet, check_options, register
+from xfer_scale.formats.base import Format, check_options, register
 from xfer_scale.formats.basis import SearchSpace
 from xfer_scale.formats.retrieval import by_row, mean_pool, top_k_cosine
 from xfer_scale.prediction_kinds import RANKINGS
@@ -144,23 +144,6 @@ def gather_candidates(candidates: torch.Tensor, accelerator: Any) -> tuple[torch
     return torch.cat([piece[:size] for piece, size in zip(pieces, sizes)]), sum(sizes[:accelerator.process_index])
 
 
-def squad_pairs(examples: datasets.Dataset, task_name: str) -> datasets.Dataset:
-    """(question, answer sentence + paragraph) pairs of SQuAD rows; a question whose answer
-    starts between sentences is left out, as XTREME-R leaves it out."""
-    queries, candidates = [], []
-    for context, question, answers in zip(examples["context"], examples["question"], examples["answers"]):
-        sentence = sentence_breaks.answer_sentence(context, answers["answer_start"][0])
-        if sentence is not None:
-            queries.append(question)
-            candidates.append((sentence + context).replace("\n", ""))
-    if not queries:
-        raise UserError(f"{task_name}: no training question has its answer inside a sentence; check the data.")
-    if len(queries) < len(examples):
-        log.info("%s: %d of %d questions left out: their answer starts between sentences",
-                 task_name, len(examples) - len(queries), len(examples))
-    return datasets.Dataset.from_dict({"query": queries, "candidate": candidates})
-
-
 def lowercased(text: str) -> str:
     """`text` lowercased as transformers 2.3-2.9 lowercase it for a tokenizer given
     `do_lower_case=True` (`PreTrainedTokenizer.tokenize`'s `lowercase_text`): one character at a
@@ -192,11 +175,10 @@ class DualEncoder(Format):
     model_inputs = ("input_ids", "attention_mask", "candidate_input_ids", "candidate_attention_mask")
     produces = (RANKINGS,)
     packable = False  # a query and its candidate are two sequences, not one to pack
-    #: training pairs, or SQuAD rows made into pairs; queries (with their `relevant` ids) and
-    #: candidates: a split maps the fields of one of these shapes (see `encode`)
+    #: training pairs (LAReQA's made of SQuAD's rows: `derived_rows`), queries (with their
+    #: `relevant` ids) or candidates: a split maps the fields of one of these shapes (see `encode`)
     fields = {"query": Field(TEXT, required=False), "candidate": Field(TEXT, required=False),
-              **{name: Field(TEXT, required=False) for name in ("id", "context", "question", "text")},
-              "answers": Field(squad_answers(unanswerable=False), required=False),
+              "id": Field(TEXT, required=False), "text": Field(TEXT, required=False),
               "relevant": Field(TEXTS, required=False)}
 
     def __init__(self, task: Any, device: torch.device | None = None):
@@ -215,16 +197,6 @@ class DualEncoder(Format):
             raise UserError(f"task {task.name}: format_options.selection_metric={self.selection_metric!r}; a dual "
                             f"encoder's dev pairs score {DEV_SCORE} only.")
         self.selection_metric = DEV_SCORE
-
-    def training_set(self, load: Loader, amount: Amount | None) -> TrainingSet:
-        chosen = super().training_set(load, amount)
-        if "query" in chosen.examples.column_names:
-            return chosen
-        return TrainingSet(squad_pairs(chosen.examples, self.task.name), chosen.full_size, chosen.indices)  # no draw
-
-    def selection_rows(self, examples: datasets.Dataset) -> datasets.Dataset | None:
-        """Pairs made as the training pairs are, where the dev split is SQuAD's (LAReQA's)."""
-        return None if "query" in examples.column_names else squad_pairs(examples, self.task.name)
 
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Pairs: the query and the candidate as two inputs. Query or candidate rows: one input
