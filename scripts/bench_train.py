@@ -82,7 +82,7 @@ from transformers import (DataCollatorWithPadding, Trainer, TrainingArguments, X
                           XLMRobertaForQuestionAnswering, XLMRobertaForSequenceClassification, XLMRobertaModel,
                           default_data_collator)
 
-from xfer_scale import checkpoint, config, evaluation, feature_cache, formats, modeling, pipeline, training
+from xfer_scale import architectures, checkpoint, config, evaluation, feature_cache, formats, modeling, pipeline, training
 from xfer_scale.atomic import write_text
 from xfer_scale.errors import UserError
 from xfer_scale.formats.base import feature_lengths
@@ -595,7 +595,7 @@ class Bench:
     def our_model(self) -> torch.nn.Module:
         torch.manual_seed(self.spec.seed)
         cfg = copy.deepcopy(self.cfg)
-        cfg._attn_implementation = modeling.attn_implementation(self.spec.attention)
+        cfg._attn_implementation = architectures.attention(cfg, self.spec.attention, self.spec.model)
         with self.device:
             return self.fmt.build(XLMRobertaModel(cfg, add_pooling_layer=False))
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import packing, tiny
+from xfer_scale import architectures, tiny
 from xfer_scale.errors import UserError
 from xfer_scale.formats import Format
 from xfer_scale.formats import model as model_head
@@ -49,19 +49,26 @@ def load_tokenizer(path: str, revision: str | None = None) -> Any:
         raise _cannot_load(path, error) from error
 
 
-def attn_implementation(attention: str) -> str:
-    """transformers' name for `model.attention`: `sdpa` is SDPA that also keeps packed
-    sequences apart (`packing.SDPA`)."""
-    return packing.SDPA if attention == "sdpa" else attention
+def load_config(path: str, revision: str | None = None) -> Any:
+    """The model's config, refused (exit 2) where the tool cannot serve its architecture."""
+    try:
+        config = AutoConfig.from_pretrained(path, revision=revision)
+    except (OSError, ValueError) as error:
+        raise _cannot_load(path, error) from error
+    architectures.check_servable(config, path)
+    return config
 
 
 def load_encoder(path: str, revision: str | None = None, attention: str = "sdpa") -> nn.Module:
-    """The bare encoder; the pooler and any old head in the checkpoint are dropped on purpose."""
+    """The bare encoder of any architecture `architectures` can serve; the pooler (where the
+    class has one) and any old head in the checkpoint are dropped on purpose."""
+    config = load_config(path, revision)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised/unused weights" report is expected here
     try:
-        return AutoModel.from_pretrained(path, revision=revision, add_pooling_layer=False,
-                                         attn_implementation=attn_implementation(attention))
+        return AutoModel.from_pretrained(path, revision=revision, config=config,
+                                         attn_implementation=architectures.attention(config, attention, path),
+                                         **architectures.encoder_kwargs(config))
     except ImportError as error:  # e.g. flash_attention_2 without the flash-attn package
         raise UserError(f"model.attention={attention}: {str(error).splitlines()[0]} "
                         "Install what it names, or use model.attention=sdpa.") from error

@@ -27,7 +27,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from xfer_scale import checkpoint, config, evaluation, packing, shape_buckets, steps, stop_signals
+from xfer_scale import architectures, checkpoint, config, evaluation, packing, shape_buckets, steps, stop_signals
 from xfer_scale.errors import Interrupted, UserError
 from xfer_scale.formats import Format
 
@@ -158,6 +158,12 @@ def train(
                             "cannot hold; set train.packing=false for this task.")
         if compile_bucket:
             raise config.compiled_packing(f"{phase}.train.packing")
+        encoder = accelerator.unwrap_model(model).encoder
+        if not architectures.packs(encoder):
+            raise UserError(f"{phase}.train.packing=true: {type(encoder).__name__} runs "
+                            f"{encoder.config._attn_implementation} attention, which would attend across the "
+                            "sequences of a packed row (it reads no sequence boundaries); set "
+                            f"{phase}.train.packing=false for this model.")
         collate = packing.PackedCollate(collate)
     forward, recompiles = model, contextlib.nullcontext()
     if compile_bucket:

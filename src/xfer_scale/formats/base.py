@@ -15,7 +15,7 @@ import torch
 from datasets.fingerprint import generate_random_fingerprint
 from torch import nn
 
-from xfer_scale import data, metrics, translate_train
+from xfer_scale import architectures, data, metrics, translate_train
 from xfer_scale.errors import UserError
 from xfer_scale.formats.model import TaskModel
 from xfer_scale.prediction_kinds import LABELS
@@ -84,8 +84,9 @@ class Format:
     trains = True
     #: the phases a task of this format may fill
     roles: tuple[str, ...] = ("intermediate", "target")
-    #: the columns a feature carries into the model (`labels` only where it is trained)
-    model_inputs = ("input_ids", "attention_mask", "labels")
+    #: the columns a feature carries into the model (`labels` only where it is trained;
+    #: `token_type_ids` only where the tokenizer gives them, BERT's and DeBERTa's pairs)
+    model_inputs = ("input_ids", "attention_mask", "token_type_ids", "labels")
     #: a batch leaves some of the model's weights unused (one head of several): data-parallel
     #: training must then look for them, which costs a little on every step
     leaves_weights_unused = False
@@ -146,10 +147,11 @@ class Format:
     def build(self, encoder: nn.Module) -> nn.Module:
         """The model this format trains and predicts with, around `encoder` (kept as its
         `encoder` attribute; everything else is the format's head, see `formats.model`)."""
-        return TaskModel(encoder, self.head(encoder.config.hidden_size))
+        return TaskModel(encoder, self.head(encoder.config.hidden_size, architectures.head_dropout(encoder.config)))
 
-    def head(self, hidden_size: int) -> nn.Module:
-        """Maps encoder hidden states (batch, length, hidden) to logits (for `build`'s default)."""
+    def head(self, hidden_size: int, dropout: float) -> nn.Module:
+        """Maps encoder hidden states (batch, length, hidden) to logits (for `build`'s default);
+        `dropout`: the encoder's own (`architectures.head_dropout`)."""
         raise NotImplementedError
 
     # -- training --------------------------------------------------------------------------
