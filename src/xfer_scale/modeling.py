@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -104,16 +105,19 @@ def load(path: str, fmt: Format, *, with_head: bool, revision: str | None = None
 
 
 def save(model: nn.Module, tokenizer: Any, out: Path, fmt: Format, with_head: bool, identity: str,
-         trained_by: dict[str, Any] | None = None) -> None:
+         trained_by: dict[str, Any] | None = None, state: dict[str, torch.Tensor] | None = None) -> None:
     """The encoder and tokenizer, with the format's head if asked, then the manifest: what the
     folder holds, the identity of the run that made it and, for a target model, `trained_by`:
-    that run's intermediate training, which a run evaluating the folder reports as its own."""
-    model.encoder.save_pretrained(out)
+    that run's intermediate training, which a run evaluating the folder reports as its own.
+    `state`: the model's whole state dict where `model` holds only a shard of it (FSDP,
+    `sharding.full_state`); the folder always holds full weights, whatever the next phase runs on."""
+    state = model.state_dict() if state is None else state
+    model.encoder.save_pretrained(out, state_dict=model_head.encoder_state(state))
     tokenizer.save_pretrained(out)
     manifest: dict[str, Any] = {"identity": identity, "head": None}
     if trained_by is not None:
         manifest["trained_by"] = trained_by
     if with_head:
-        save_file({k: v.contiguous() for k, v in model_head.head_state(model).items()}, str(out / HEAD_FILE))
+        save_file({k: v.contiguous() for k, v in model_head.head_state(state).items()}, str(out / HEAD_FILE))
         manifest["head"] = {"format": fmt.name, "label_names": list(fmt.task.label_names)}
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")

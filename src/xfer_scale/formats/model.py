@@ -65,9 +65,14 @@ def apply_head(head: nn.Module, hidden: torch.Tensor, labels: torch.Tensor | Non
     return head(hidden, labels) if getattr(head, "reads_labels", False) else head(hidden)
 
 
-def head_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The model's weights that are not the encoder's, by their names in the model."""
-    return {name: tensor for name, tensor in model.state_dict().items() if not name.startswith(ENCODER_PREFIX)}
+def head_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights of a model's state dict that are not the encoder's, by their names in the model."""
+    return {name: tensor for name, tensor in state.items() if not name.startswith(ENCODER_PREFIX)}
+
+
+def encoder_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The encoder's weights of a model's state dict, by their names in the encoder."""
+    return {name[len(ENCODER_PREFIX):]: tensor for name, tensor in state.items() if name.startswith(ENCODER_PREFIX)}
 
 
 def load_head_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
