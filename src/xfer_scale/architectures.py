@@ -17,6 +17,7 @@ DeBERTa-v2/v3, XLM-R XL...); what differs between them is answered in this one p
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def model_class(config: Any) -> type[nn.Module]:
 
 def encoder_kwargs(config: Any) -> dict[str, Any]:
     """`from_pretrained` arguments the class takes: no pooler where it has one to drop."""
-    takes_pooler = "add_pooling_layer" in model_class(config).__init__.__code__.co_varnames
+    takes_pooler = "add_pooling_layer" in inspect.signature(model_class(config).__init__).parameters
     return {"add_pooling_layer": False} if takes_pooler else {}
 
 
