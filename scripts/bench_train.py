@@ -82,7 +82,7 @@ from transformers import (DataCollatorWithPadding, Trainer, TrainingArguments, X
                           XLMRobertaForQuestionAnswering, XLMRobertaForSequenceClassification, XLMRobertaModel,
                           default_data_collator)
 
-from xfer_scale import checkpoint, config, evaluation, feature_cache, formats, modeling, pipeline, training
+from xfer_scale import architectures, checkpoint, config, evaluation, feature_cache, formats, modeling, pipeline, training
 from xfer_scale.atomic import write_text
 from xfer_scale.errors import UserError
 from xfer_scale.formats.batching import feature_lengths
@@ -104,8 +104,8 @@ MIN_LENGTH = 5
 FORMAT_OF_TASK = {"classification": "classification", "qa": "span_qa"}
 NLI_LABELS = ["entailment", "neutral", "contradiction"]
 XNLI_LANGUAGES = "ar bg de el en es fr hi ru sw th tr ur vi zh".split()
-#: config.json fields of XLM-R that `compute.RECORDED_SHAPES` leaves out (they change no FLOPs)
-XLMR_CONFIG = {"type_vocab_size": 1, "layer_norm_eps": 1e-5, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2}
+#: config.json fields of XLM-R that `compute.RECORDED_CONFIGS` leaves out (they change no FLOPs)
+XLMR_CONFIG = {"layer_norm_eps": 1e-5, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2}
 #: dense bf16 tensor-core peaks of NVIDIA's spec sheets, by device name (first match); others: --peak-tflops
 PEAK_BF16_TFLOPS = (
     (r"H100.*PCIe", 756.0),
@@ -577,8 +577,11 @@ class Bench:
         # the tokenizer is builtin:tiny's for every model: XLM-R's is not on an offline machine (it pads and encodes)
         tiny_dir = modeling.resolve(model_config("tiny"), spec.cache_dir)
         self.tokenizer = modeling.load_tokenizer(tiny_dir)
-        self.cfg = (XLMRobertaConfig.from_pretrained(resolved) if spec.model == "tiny"
-                    else XLMRobertaConfig(**compute.RECORDED_SHAPES[resolved], **XLMR_CONFIG))
+        if spec.model == "tiny":
+            self.cfg = XLMRobertaConfig.from_pretrained(resolved)
+        else:
+            self.cfg = compute.recorded_config(resolved)
+            self.cfg.update(XLMR_CONFIG)
         self.fmt = task_format(spec.task)
         self.pad = self.cfg.pad_token_id
 
@@ -595,7 +598,7 @@ class Bench:
     def our_model(self) -> torch.nn.Module:
         torch.manual_seed(self.spec.seed)
         cfg = copy.deepcopy(self.cfg)
-        cfg._attn_implementation = modeling.attn_implementation(self.spec.attention)
+        cfg._attn_implementation = architectures.attention(cfg, self.spec.attention, self.spec.model)
         with self.device:
             return self.fmt.build(XLMRobertaModel(cfg, add_pooling_layer=False))
 

@@ -51,7 +51,7 @@ def test_a_part_that_learns_its_labels_from_the_data_is_sized_by_its_own_trainin
                                                                     "tags": tags}))
     fmt = formats.get(cfg.intermediate)
     trained = fmt.trained_on(TaskMix({name: learnt if name == "ccg" else None for name in fmt.parts}))
-    assert trained.parts["ccg"].head(8).out.out_features == 2 and fmt.parts["ccg"].label_names == ()
+    assert trained.parts["ccg"].head(8, 0.1).out.out_features == 2 and fmt.parts["ccg"].label_names == ()
     assert all(trained.parts[name] is part for name, part in fmt.parts.items() if name != "ccg")
     mixed = controls.intermediate_format(ccg).trained_on(TaskAndText({"ccg": learnt, "mlm": None}))
     assert mixed.label_names == mixed.primary.label_names == ("N", "S\\NP")  # its dev split is read with them

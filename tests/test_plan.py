@@ -298,3 +298,21 @@ def test_flops_count_weights_and_attention():
 def test_a_bad_override_exits_2(capsys):
     assert main(["plan", "experiment=smoke", "target=nonexistent"]) == 2
     assert "nonexistent" in capsys.readouterr().err
+
+
+def test_new_models_are_counted_from_their_recorded_configs_and_xl_needs_sharding(tmp_path: Path, capsys):
+    """No model is downloaded: XLM-R XL's and mDeBERTa-v3's config.json fields are bundled."""
+    xl = plan(tmp_path / "xl.json", "model=xlmr-xl", "intermediate=mnli", "target=xnli")
+    assert xl["models"]["xlmr-xl"]["total_parameters"] == pytest.approx(3.48e9, rel=0.01)  # the paper's 3.5B
+    out = capsys.readouterr().out
+    assert "model xlmr-xl: 2,832.36M non-embedding parameters (3,475.93M in all), 36 layers, hidden 2560" in out
+    gb = xl["estimates"]["memory"]["per_cell_gb"]
+    assert gb > 16 * 3.4e9 / 2**30  # the training states alone
+    assert xl["estimates"]["memory"]["sharding"] == {"xlmr-xl": {"40": 2}}
+    assert "!! model xlmr-xl NEEDS SHARDING on a 40 GB card" in out and "SHARDING on a 80 GB card" not in out
+    mdeberta = plan(tmp_path / "mdeberta.json", "model=mdeberta-v3-base", "intermediate=mnli", "target=xnli")
+    counted = mdeberta["models"]["mdeberta-v3-base"]
+    # its card: 86M backbone parameters and about 190M in the embeddings
+    assert counted["parameters"] == pytest.approx(86e6, rel=0.01)
+    assert counted["total_parameters"] - counted["parameters"] == pytest.approx(190e6, rel=0.02)
+    assert mdeberta["estimates"]["memory"]["sharding"] == {}

@@ -192,7 +192,7 @@ def test_ccg_label_set_is_read_from_training_then_grows_with_unseen_dev_tags(tmp
     assert train["tokens"] == [["The", "dog", "barks"], ["Cats", "sleep"]]  # sections in order
     assert data.label_names(train) == ["NP/N", "N", "S\\NP"] and train["tags"] == [[0, 1, 2], [1, 2]]
     fmt = formats.get(task).trained_on(train)
-    head = fmt.head(8)  # built, as training builds it, before dev is read
+    head = fmt.head(8, 0.1)  # built, as training builds it, before dev is read
     dev = data.load_split(task, "dev", "en", str(tmp_path), fmt.label_names)
     assert dev["tags"] == [[0, 1, 3]] and data.label_names(dev) == ["NP/N", "N", "S\\NP", "conj"]
     assert head.out.out_features == 3 and fmt.selection_metric == "accuracy"

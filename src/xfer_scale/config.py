@@ -317,19 +317,32 @@ MIN_LENGTH = 8
 POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert")
 
 
-def _max_length(model: Any) -> int | None:
-    """The longest sequence the model's position embeddings hold, or None where its config is
-    not on this machine (a hub id not yet downloaded): validation reads no network, and the
-    model's own loading reports an unreachable model."""
-    if model.path == "builtin:tiny":
-        from xfer_scale import tiny
-
-        return tiny.MAX_POSITIONS - 2  # numbered from <pad>'s id + 1, as XLM-R's
+def _local_model_config(model: Any) -> Any:
+    """The model's config where it is on this machine (a folder, the hub cache), else None
+    (a hub id not yet downloaded): validation reads no network, and the model's own loading
+    reports an unreachable model. A config of an architecture the tool cannot serve (an
+    encoder-decoder, a causal LM) is refused here, before any data is read."""
     from transformers import AutoConfig
+
+    from xfer_scale import architectures
 
     try:
         found = AutoConfig.from_pretrained(model.path, revision=model.revision, local_files_only=True)
     except (OSError, ValueError):
+        return None
+    architectures.check_servable(found, model.path)
+    return found
+
+
+def _max_length(model: Any) -> int | None:
+    """The longest sequence the model's position embeddings hold, or None where its config is
+    not on this machine."""
+    if model.path == "builtin:tiny":
+        from xfer_scale import tiny
+
+        return tiny.MAX_POSITIONS - 2  # numbered from <pad>'s id + 1, as XLM-R's
+    found = _local_model_config(model)
+    if found is None:
         return None
     offset = found.pad_token_id + 1 if found.model_type in POSITIONS_AFTER_PADDING else 0
     return found.max_position_embeddings - offset

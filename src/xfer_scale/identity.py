@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from xfer_scale import config, controls, data, file_hashes, read_plan, tiny
+from xfer_scale import architectures, config, controls, data, file_hashes, read_plan, tiny
 
 #: training settings that change when and how often the loop saves, not what it computes
 BOOKKEEPING_TRAIN_KEYS = ("checkpoint_every_steps", "checkpoint_every_minutes")
@@ -53,10 +53,16 @@ def digest(value: Any) -> str:
 
 def model_identity(cfg: DictConfig) -> dict[str, Any]:
     """The pretrained model: its hub id or folder and revision; `builtin:tiny` by its shape and
-    corpus (the folder it is built into lives under `cache.dir`, which is bookkeeping)."""
+    corpus (the folder it is built into lives under `cache.dir`, which is bookkeeping). A hub
+    id at a revision names its architecture; a folder's contents can change, so a folder of
+    another architecture than XLM-R's says which (XLM-R folders keep the identity they had)."""
     model = cfg.model
     path = f"builtin:tiny-{tiny.digest(**dict(model.tiny))}" if model.path == "builtin:tiny" else model.path
-    return {"path": path, "revision": model.revision, "attention": model.attention}
+    settings = {"path": path, "revision": model.revision, "attention": model.attention}
+    folder_type = architectures.folder_model_type(model.path)
+    if folder_type not in (None, architectures.DEFAULT):
+        settings["architecture"] = folder_type
+    return settings
 
 
 def _train_identity(task: DictConfig, world_size: int) -> dict[str, Any]:

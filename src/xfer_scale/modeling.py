@@ -12,12 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from xfer_scale import packing, tiny
+from xfer_scale import architectures, tiny
 from xfer_scale.errors import UserError
 from xfer_scale.formats import Format
 from xfer_scale.formats import model as model_head
@@ -49,19 +50,26 @@ def load_tokenizer(path: str, revision: str | None = None) -> Any:
         raise _cannot_load(path, error) from error
 
 
-def attn_implementation(attention: str) -> str:
-    """transformers' name for `model.attention`: `sdpa` is SDPA that also keeps packed
-    sequences apart (`packing.SDPA`)."""
-    return packing.SDPA if attention == "sdpa" else attention
+def load_config(path: str, revision: str | None = None) -> Any:
+    """The model's config, refused (exit 2) where the tool cannot serve its architecture."""
+    try:
+        config = AutoConfig.from_pretrained(path, revision=revision)
+    except (OSError, ValueError) as error:
+        raise _cannot_load(path, error) from error
+    architectures.check_servable(config, path)
+    return config
 
 
 def load_encoder(path: str, revision: str | None = None, attention: str = "sdpa") -> nn.Module:
-    """The bare encoder; the pooler and any old head in the checkpoint are dropped on purpose."""
+    """The bare encoder of any architecture `architectures` can serve; the pooler (where the
+    class has one) and any old head in the checkpoint are dropped on purpose."""
+    config = load_config(path, revision)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised/unused weights" report is expected here
     try:
-        return AutoModel.from_pretrained(path, revision=revision, add_pooling_layer=False,
-                                         attn_implementation=attn_implementation(attention))
+        return AutoModel.from_pretrained(path, revision=revision, config=config,
+                                         attn_implementation=architectures.attention(config, attention, path),
+                                         **architectures.encoder_kwargs(config))
     except ImportError as error:  # e.g. flash_attention_2 without the flash-attn package
         raise UserError(f"model.attention={attention}: {str(error).splitlines()[0]} "
                         "Install what it names, or use model.attention=sdpa.") from error
@@ -97,16 +105,19 @@ def load(path: str, fmt: Format, *, with_head: bool, revision: str | None = None
 
 
 def save(model: nn.Module, tokenizer: Any, out: Path, fmt: Format, with_head: bool, identity: str,
-         trained_by: dict[str, Any] | None = None) -> None:
+         trained_by: dict[str, Any] | None = None, state: dict[str, torch.Tensor] | None = None) -> None:
     """The encoder and tokenizer, with the format's head if asked, then the manifest: what the
     folder holds, the identity of the run that made it and, for a target model, `trained_by`:
-    that run's intermediate training, which a run evaluating the folder reports as its own."""
-    model.encoder.save_pretrained(out)
+    that run's intermediate training, which a run evaluating the folder reports as its own.
+    `state`: the model's whole state dict where `model` holds only a shard of it (FSDP,
+    `sharding.full_state`); the folder always holds full weights, whatever the next phase runs on."""
+    state = model.state_dict() if state is None else state
+    model.encoder.save_pretrained(out, state_dict=model_head.encoder_state(state))
     tokenizer.save_pretrained(out)
     manifest: dict[str, Any] = {"identity": identity, "head": None}
     if trained_by is not None:
         manifest["trained_by"] = trained_by
     if with_head:
-        save_file({k: v.contiguous() for k, v in model_head.head_state(model).items()}, str(out / HEAD_FILE))
+        save_file({k: v.contiguous() for k, v in model_head.head_state(state).items()}, str(out / HEAD_FILE))
         manifest["head"] = {"format": fmt.name, "label_names": list(fmt.label_names)}
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n")

@@ -38,7 +38,8 @@ KEEP_SEQUENCES_APART = (SDPA, "flash_attention_2")
 def pack(batch: dict[str, Any]) -> dict[str, Any]:
     """A padded batch (right padding) -> the same batch with `input_ids` packed into (1, tokens).
 
-    Added: `position_ids` (each token's place in its sequence), `cu_seq_lens` (where each
+    `token_type_ids`, where the batch has them, are packed as the tokens are. Added:
+    `position_ids` (each token's place in its sequence), `cu_seq_lens` (where each
     sequence starts, and the total), `max_length` and `min_length` (the longest and shortest
     sequence, plain ints: no device sync to read them) and `unpack_index`: for each
     (sequence, position) of the padded batch, the packed token there, padding pointing one
@@ -48,9 +49,10 @@ def pack(batch: dict[str, Any]) -> dict[str, Any]:
     lengths = mask.sum(1)
     cu_seq_lens = torch.cat([lengths.new_zeros(1), torch.cumsum(lengths, 0)])
     positions = torch.arange(mask.shape[1]).expand_as(mask)
+    tokens = {key: batch[key].reshape(mask.shape)[mask][None] for key in ("input_ids", "token_type_ids") if key in batch}
     return {
         **batch,
-        "input_ids": batch["input_ids"].reshape(mask.shape)[mask][None],
+        **tokens,
         "position_ids": positions[mask][None],
         "cu_seq_lens": cu_seq_lens.to(torch.int32),
         "max_length": int(lengths.max()),
@@ -71,7 +73,7 @@ class PackedCollate:
 
 def encode(encoder: torch.nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor,
            cu_seq_lens: torch.Tensor, max_length: int, unpack_index: torch.Tensor,
-           min_length: int | None = None) -> torch.Tensor:
+           min_length: int | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
     """Hidden states of a packed batch, laid out as (sequences, padded length, hidden).
 
     Position ids count from each sequence's start, offset as the encoder numbers positions
@@ -81,9 +83,11 @@ def encode(encoder: torch.nn.Module, input_ids: torch.Tensor, position_ids: torc
     """
     if encoder.config._attn_implementation not in KEEP_SEQUENCES_APART:
         raise ValueError(f"a packed batch needs attention that reads sequence boundaries ({', '.join(KEEP_SEQUENCES_APART)}), "
-                         f"not {encoder.config._attn_implementation!r}: load the encoder with modeling.load_encoder")
+                         f"not {encoder.config._attn_implementation!r}: load the encoder with modeling.load_encoder "
+                         "(an architecture whose attention reads none is refused `train.packing` before training)")
     offset = getattr(encoder.embeddings, "padding_idx", -1) + 1
-    hidden = encoder(input_ids=input_ids, position_ids=position_ids + offset, cu_seq_lens_q=cu_seq_lens,
+    segments = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+    hidden = encoder(input_ids=input_ids, position_ids=position_ids + offset, **segments, cu_seq_lens_q=cu_seq_lens,
                      cu_seq_lens_k=cu_seq_lens, max_length_q=max_length, max_length_k=max_length,
                      min_length_q=min_length).last_hidden_state[0]
     return torch.cat([hidden, hidden.new_zeros(1, hidden.shape[-1])])[unpack_index]

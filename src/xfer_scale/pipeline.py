@@ -30,8 +30,8 @@ from omegaconf import DictConfig, OmegaConf
 from transformers.utils import logging as hf_logging
 
 from xfer_scale import (checkpoint, config, controls, data, data_sources, evaluation, feature_cache, formats, identity,
-                        modeling, phase_cache, read_plan, results, run_folder, steps, submission, task_checks, training,
-                        translate_train)
+                        modeling, phase_cache, read_plan, results, run_folder, sharding, steps, submission,
+                        task_checks, training, translate_train)
 from xfer_scale.atomic import atomic_dir, inventory, write_text
 from xfer_scale.errors import UserError
 from xfer_scale.status.heartbeat import Heartbeat
@@ -128,8 +128,10 @@ def _dev_for_selection(cfg: DictConfig, task: DictConfig, fmt: formats.Format, t
 def _train_phase(cfg: DictConfig, phase: str, fmt: formats.Format, train_cfg: DictConfig,
                  examples: feature_cache.Examples, start_from: str, tokenizer: Any, tokenizer_key: str | None,
                  accelerator: Accelerator, language: str, checkpoints: training.Checkpoints,
-                 beat: Heartbeat) -> tuple[torch.nn.Module, training.TrainStats, dict[str, Any]]:
-    """The trained model, the loop's record, and the dev rows that selected its checkpoint."""
+                 beat: Heartbeat) -> tuple[torch.nn.Module, training.TrainStats, dict[str, Any], dict[str, Any] | None]:
+    """The trained model, the loop's record, the dev rows that selected its checkpoint, and,
+    where FSDP sharded the model, its whole state dict on the main process (`sharding`; every
+    process gathers it), which the phase saves: None unsharded."""
     task = fmt.task
     log.info("%s: %s, %d English training examples, from %s", phase, task.name, len(examples.dataset), start_from)
     features = feature_cache.encode(fmt, examples, tokenizer, task.train.max_length, tokenizer_key)
@@ -144,7 +146,8 @@ def _train_phase(cfg: DictConfig, phase: str, fmt: formats.Format, train_cfg: Di
         log_every_steps=cfg.log_every_steps, heartbeat=beat.of(phase),
         compile_bucket=cfg.model.compile_bucket if cfg.model.compile else None,
     )
-    return accelerator.unwrap_model(model), stats, dev_rows
+    model = accelerator.unwrap_model(model)
+    return model, stats, dev_rows, sharding.full_state(model, True) if sharding.sharded(accelerator) else None
 
 
 def budgeted(inter: DictConfig, full_size: int, processes: int = 1) -> DictConfig:
@@ -184,13 +187,14 @@ def intermediate_phase(cfg: DictConfig, model_path: str, tokenizer: Any, tokeniz
         examples, full_size = training_set.examples, training_set.full_size
         fmt = fmt.trained_on(examples)
         checkpoints = training.Checkpoints(phase_cache.checkpoint_dir(entry), entry.name)
-        model, stats, dev_rows = _train_phase(cfg, "intermediate", fmt,
-                                               budgeted(inter, full_size, accelerator.num_processes),
-                                               feature_cache.training_examples(load, training_set), model_path,
-                                               tokenizer, tokenizer_key, accelerator, "en", checkpoints, beat)
+        model, stats, dev_rows, state = _train_phase(cfg, "intermediate", fmt,
+                                                      budgeted(inter, full_size, accelerator.num_processes),
+                                                      feature_cache.training_examples(load, training_set), model_path,
+                                                      tokenizer, tokenizer_key, accelerator, "en", checkpoints, beat)
         if accelerator.is_main_process:
             phase_cache.write(
-                entry, lambda folder: modeling.save(model, tokenizer, folder, fmt, with_head=False, identity=entry.name),
+                entry, lambda folder: modeling.save(model, tokenizer, folder, fmt, with_head=False, identity=entry.name,
+                                                    state=state),
                 meta={"examples": len(examples), "fraction": len(examples) / full_size, "steps": stats.steps,
                       "best_dev": stats.best_score,
                       "selection": {"best_step": stats.best_step, "history": stats.history},
@@ -268,16 +272,18 @@ def target_phase(cfg: DictConfig, encoder: Encoder, tokenizer: Any, tokenizer_ke
     examples = feature_cache.training_examples(load, fmt.training_set(load, None))
     fmt = fmt.trained_on(examples.dataset)
     checkpoints = training.Checkpoints(run_dir / "checkpoints" / "target", run_id)
-    model, stats, dev_rows = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer,
-                                           tokenizer_key, accelerator, target.train_language, checkpoints, beat)
+    model, stats, dev_rows, state = _train_phase(cfg, "target", fmt, target.train, examples, encoder.path, tokenizer,
+                                                  tokenizer_key, accelerator, target.train_language, checkpoints, beat)
     if accelerator.is_main_process:
         with atomic_dir(saved) as tmp:
-            modeling.save(model, tokenizer, tmp, fmt, with_head=True, identity=run_id, trained_by=own)
+            modeling.save(model, tokenizer, tmp, fmt, with_head=True, identity=run_id, trained_by=own, state=state)
             write_text(tmp / DEV_SELECTION_FILE, json.dumps(dev_rows) + "\n")
         checkpoint.remove(checkpoints.directory)
     accelerator.wait_for_everyone()
     phase_rows.append(_phase_row(run_id, "target", False, time.perf_counter() - start, stats, len(examples.dataset),
                                  saved=saved if accelerator.is_main_process else None))
+    if state is not None:  # phase 3 evaluates a whole model in every process: the one just saved
+        model = modeling.load(str(saved), fmt, with_head=True, attention=cfg.model.attention)
     return model, own
 
 

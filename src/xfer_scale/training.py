@@ -27,7 +27,8 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from xfer_scale import checkpoint, config, evaluation, packing, shape_buckets, steps, stop_signals
+from xfer_scale import (architectures, checkpoint, config, evaluation, packing, shape_buckets, sharding, steps,
+                        stop_signals)
 from xfer_scale.errors import Interrupted, UserError
 from xfer_scale.formats import Format
 
@@ -150,7 +151,9 @@ def train(
         unused = getattr(model, "leaves_weights_unused", False)  # a model of several heads says so
         accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=unused,
                                                                 gradient_as_bucket_view=True)
-    # no scheduler through `prepare`: the loop sets the rate per optimiser step (steps.learning_rate)
+    # no scheduler through `prepare`: the loop sets the rate per optimiser step (steps.learning_rate);
+    # under FSDP this is where accelerate shards the model (conf/accelerate/, `sharding`)
+    is_sharded = sharding.sharded(accelerator)
     model, optimizer = accelerator.prepare(model, optimizer)
     collate = fmt.collator(features, pad_token_id)
     if cfg.packing:
@@ -159,6 +162,12 @@ def train(
                             "cannot hold; set train.packing=false for this task.")
         if compile_bucket:
             raise config.compiled_packing(f"{phase}.train.packing")
+        encoder = accelerator.unwrap_model(model).encoder
+        if not architectures.packs(encoder):
+            raise UserError(f"{phase}.train.packing=true: {type(encoder).__name__} runs "
+                            f"{encoder.config._attn_implementation} attention, which would attend across the "
+                            "sequences of a packed row (it reads no sequence boundaries); set "
+                            f"{phase}.train.packing=false for this model.")
         collate = packing.PackedCollate(collate)
     forward, recompiles = model, contextlib.nullcontext()
     if compile_bucket:
@@ -231,12 +240,12 @@ def train(
                         _log_loss(phase, running_loss, stats.steps, log_every_steps, accelerator, lr, progress)
                     at_end = stats.steps >= total_steps
                     if dev is not None and (stats.steps % cfg.eval_every_steps == 0 or at_end):
-                        score = _select_score(model, fmt, dev, accelerator, pad_token_id, eval_batch_size)
+                        score = _select_score(model, fmt, dev, accelerator, pad_token_id, eval_batch_size, is_sharded)
                         stats.history.append({"step": stats.steps, "score": score})
                         accelerator.log({f"{phase}/dev_score": score}, step=stats.steps)
                         if stats.best_score is None or score > stats.best_score:
                             stats.best_score, stats.best_step, stats.evals_without_gain = score, stats.steps, 0
-                            best_state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
+                            best_state = sharding.full_state(accelerator.unwrap_model(model), is_sharded)
                             best_changed = True
                         else:
                             stats.evals_without_gain += 1
@@ -266,7 +275,7 @@ def train(
     heartbeat(stats.steps, total_steps)
     _add_counts(stats, counts, accelerator)
     if best_state is not None:
-        accelerator.unwrap_model(model).load_state_dict(best_state)
+        sharding.load_full_state(accelerator.unwrap_model(model), best_state, is_sharded)
         log.info("%s: best English dev score %.2f at step %d", phase, stats.best_score, stats.best_step)
     accelerator.free_memory()
     return stats
@@ -317,16 +326,19 @@ def _log_loss(phase: str, running_loss: torch.Tensor, step: int, every: int, acc
 
 
 def _select_score(model: torch.nn.Module, fmt: Format, dev: tuple[datasets.Dataset, datasets.Dataset],
-                  accelerator: Accelerator, pad_token_id: int, batch_size: evaluation.EvalBatching | int) -> float:
+                  accelerator: Accelerator, pad_token_id: int, batch_size: evaluation.EvalBatching | int,
+                  is_sharded: bool) -> float:
     """The dev score that selects checkpoints, batched as `batch_size` says (`evaluation.as_batching`).
     The model being trained predicts under autocast, as it trains: a bf16 copy of it
     (`evaluation.inference_model`) would cost a cast of every weight per evaluation, and
-    memory beside the optimiser's state, for a few hundred examples."""
+    memory beside the optimiser's state, for a few hundred examples. A sharded model's every
+    forward pass gathers each layer from all processes, so there every process predicts every
+    example (in the same batches) rather than its share."""
     examples, features = dev
     evaluated = evaluation.evaluate(
         accelerator.unwrap_model(model), fmt, examples, features, "en", batch_size,
         accelerator.device, pad_token_id, autocast_dtype(accelerator),
-        shard=(accelerator.process_index, accelerator.num_processes),
+        shard=(0, 1) if is_sharded else (accelerator.process_index, accelerator.num_processes),
     )
     return evaluated.scores[fmt.selection_metric]
 

@@ -13,7 +13,7 @@ import datasets
 import torch
 from torch import nn
 
-from xfer_scale import data, metrics
+from xfer_scale import architectures, data, metrics
 from xfer_scale.errors import UserError
 from xfer_scale.fields import Field
 from xfer_scale.formats.basis import DevTuned, SearchSpace
@@ -84,8 +84,9 @@ class Format:
     trains = True
     #: the phases a task of this format may fill
     roles: tuple[str, ...] = ("intermediate", "target")
-    #: the columns a feature carries into the model (`labels` only where it is trained)
-    model_inputs = ("input_ids", "attention_mask", "labels")
+    #: the columns a feature carries into the model (`labels` only where it is trained;
+    #: `token_type_ids` only where the tokenizer gives them, BERT's and DeBERTa's pairs)
+    model_inputs = ("input_ids", "attention_mask", "token_type_ids", "labels")
     #: a batch may be packed (`train.packing`): one sequence per feature
     packable = True
     #: what predictions rest on besides a split's own outputs, fitted by the pipeline on other
@@ -160,10 +161,11 @@ class Format:
     def build(self, encoder: nn.Module) -> nn.Module:
         """The model this format trains and predicts with, around `encoder` (kept as its
         `encoder` attribute; everything else is the format's head, see `formats.model`)."""
-        return TaskModel(encoder, self.head(encoder.config.hidden_size))
+        return TaskModel(encoder, self.head(encoder.config.hidden_size, architectures.head_dropout(encoder.config)))
 
-    def head(self, hidden_size: int) -> nn.Module:
-        """Maps encoder hidden states (batch, length, hidden) to logits (for `build`'s default)."""
+    def head(self, hidden_size: int, dropout: float) -> nn.Module:
+        """Maps encoder hidden states (batch, length, hidden) to logits (for `build`'s default);
+        `dropout`: the encoder's own (`architectures.head_dropout`)."""
         raise NotImplementedError
 
     # -- training --------------------------------------------------------------------------

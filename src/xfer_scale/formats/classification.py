@@ -16,7 +16,7 @@ from xfer_scale.formats.base import Format, register
 class ClassificationHead(nn.Module):
     """XLM-R's own head: dense + tanh on the first token (<s>), then the output layer."""
 
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float):
         super().__init__()
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
@@ -42,8 +42,8 @@ class Classification(Format):
 
         return encode_indexed(examples, tokenize)
 
-    def head(self, hidden_size: int) -> nn.Module:
-        return ClassificationHead(hidden_size, self.num_labels)
+    def head(self, hidden_size: int, dropout: float) -> nn.Module:
+        return ClassificationHead(hidden_size, self.num_labels, dropout)
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
                 basis: Any = None) -> list[Any]:

@@ -49,7 +49,7 @@ import torch.distributed.nn.functional as distributed
 from torch import nn
 from torch.nn import functional
 
-from xfer_scale import metrics
+from xfer_scale import architectures, metrics
 from xfer_scale.errors import UserError
 from xfer_scale.fields import TEXT, TEXTS, Field
 from xfer_scale.formats.arrow import encode_indexed
@@ -201,6 +201,9 @@ class DualEncoder(Format):
     def encode(self, examples: datasets.Dataset, tokenizer: Any, max_length: int) -> datasets.Dataset:
         """Pairs: the query and the candidate as two inputs. Query or candidate rows: one input
         each; a row is a candidate when it has no `relevant` (the search space)."""
+        if self.pooling == "cls" and not architectures.first_token_pools(tokenizer):
+            raise UserError(f"task {self.task.name}: format_options.pooling=cls pools the first token, but this "
+                            "model's tokenizer puts no <s> or [CLS] first; use format_options.pooling=mean.")
         if "query" in examples.column_names:
             def tokenize(batch: dict[str, list]) -> dict[str, list]:
                 query = tokenizer(self.texts(batch["query"]), truncation=True, max_length=self.query_length)

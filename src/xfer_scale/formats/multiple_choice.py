@@ -28,9 +28,9 @@ FIELDS = ("context", "question", "choice")
 class MultipleChoiceHead(nn.Module):
     """jiant's choice scorer: XLM-R's classification head with a single output, per choice."""
 
-    def __init__(self, hidden_size: int):
+    def __init__(self, hidden_size: int, dropout: float):
         super().__init__()
-        self.score = ClassificationHead(hidden_size, 1)
+        self.score = ClassificationHead(hidden_size, 1, dropout)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(batch, choices, length, hidden) -> (batch, choices) logits."""
@@ -106,15 +106,15 @@ class MultipleChoice(Format):
             flat = tokenizer([p for p, _ in pairs], [c for _, c in pairs], truncation=True, max_length=max_length)
             n = self.num_labels
             out = {key: [flat[key][i:i + n] for i in range(0, len(pairs), n)]
-                   for key in ("input_ids", "attention_mask")}
+                   for key in ("input_ids", "attention_mask", "token_type_ids") if key in flat}
             out["labels"] = batch["label"]
             out["example_index"] = batch["example_index"]
             return out
 
         return encode_indexed(examples, tokenize)
 
-    def head(self, hidden_size: int) -> nn.Module:
-        return MultipleChoiceHead(hidden_size)
+    def head(self, hidden_size: int, dropout: float) -> nn.Module:
+        return MultipleChoiceHead(hidden_size, dropout)
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
                 basis: Any = None) -> list[Any]:

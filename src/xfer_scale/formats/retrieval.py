@@ -83,7 +83,11 @@ def first_layers(encoder: nn.Module, count: int) -> nn.Module:
     """A view of `encoder` that runs only its first `count` layers, sharing every weight, so
     its last hidden state is layer `count`'s: the layers above cost compute (10 of XLM-R
     Large's 24 for layer 14) and change nothing. `encoder` itself stays whole, as a later
-    phase may train or save it. (transformers' `output_hidden_states` is no alternative
+    phase may train or save it. Per architecture: BERT, XLM-R and DeBERTa (whose relative
+    positions are computed once, before the layers) pool layer `count`'s output as
+    `hidden_states[count]` holds it; a pre-LayerNorm encoder (XLM-R XL) keeps its final
+    LayerNorm, so it pools that layer's residual stream normalised as its last layer's is, the
+    counterpart of a post-LN layer's output (`hidden_states[count]` there is unnormalised). (transformers' `output_hidden_states` is no alternative
     here: it records through hooks on the layers, which a view shares.)"""
     layers = getattr(getattr(encoder, "encoder", None), "layer", None)
     if count == encoder.config.num_hidden_layers:

@@ -90,7 +90,7 @@ def best_span(start_logits: np.ndarray, end_logits: np.ndarray, in_context: np.n
 @register("span_qa")
 class SpanQA(Format):
     produces = (ANSWERS,)
-    model_inputs = ("input_ids", "attention_mask", "start_positions", "end_positions")
+    model_inputs = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
     fields = {"id": Field(TEXT), "context": Field(TEXT), "question": Field(TEXT),
               "answers": Field(squad_answers(unanswerable=False))}
 
@@ -163,8 +163,8 @@ class SpanQA(Format):
                 starts, ends = [span[0] for span in spans], [span[1] for span in spans]
                 start, end = self._label(starts, ends, batch["answers"][row])
                 windows[row].append({
-                    "input_ids": encoded["input_ids"][window],
-                    "attention_mask": encoded["attention_mask"][window],
+                    **{key: encoded[key][window] for key in ("input_ids", "attention_mask", "token_type_ids")
+                       if key in encoded},
                     "start_positions": start,
                     "end_positions": end,
                     "offset_start": starts,
@@ -184,8 +184,8 @@ class SpanQA(Format):
 
     # -- model ------------------------------------------------------------------------------
 
-    def head(self, hidden_size: int) -> nn.Module:
-        return nn.Linear(hidden_size, 2)  # start and end logit per token, as XLMRobertaForQuestionAnswering
+    def head(self, hidden_size: int, dropout: float) -> nn.Module:
+        return nn.Linear(hidden_size, 2)  # start and end logit per token, no dropout, as XLMRobertaForQuestionAnswering
 
     def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor], accelerator: Any) -> torch.Tensor:
         """Mean of the start and end cross entropies over the real (unpadded) tokens."""

@@ -19,7 +19,7 @@ from xfer_scale.prediction_kinds import TAG_SEQUENCES
 
 
 class TaggingHead(nn.Module):
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, num_labels)
@@ -46,8 +46,8 @@ class Tagging(Format):
 
         return encode_indexed(examples, tokenize)
 
-    def head(self, hidden_size: int) -> nn.Module:
-        return TaggingHead(hidden_size, self.num_labels)
+    def head(self, hidden_size: int, dropout: float) -> nn.Module:
+        return TaggingHead(hidden_size, self.num_labels, dropout)
 
     def predict(self, logits: list[torch.Tensor], features: datasets.Dataset, examples: datasets.Dataset,
                 basis: Any = None) -> list[Any]:

@@ -196,14 +196,46 @@ def _memory(costs: Costs) -> dict[str, Any]:
             **{f"cells_per_{card}gb": memory.cells_per_card(gb, card) for card in memory.CARDS_GB}}
 
 
-def _memory_lines(costs: Costs) -> list[str]:
+def _sharding(plan: Plan, costs: Costs) -> dict[str, dict[int, int]]:
+    """The JSON's `sharding`: for each model that needs it, the cards (GB) its cell does not fit
+    and the GPUs of that card it needs sharded (0: not even so)."""
+    out: dict[str, dict[int, int]] = {}
+    for name, gb in _model_gb(plan, costs).items():
+        needs = {card: memory.sharded_gpus(plan.shapes[name], gb, card) for card in memory.CARDS_GB}
+        if any(gpus is not None for gpus in needs.values()):
+            out[name] = {card: gpus for card, gpus in needs.items() if gpus is not None}
+    return out
+
+
+def _memory_lines(plan: Plan, costs: Costs) -> list[str]:
     found = _memory(costs)
     how = ("measured by the suite at the recipe's batch and max_length" if found["measured"] else
            f"an ESTIMATE: {memory.TRAINING_BYTES_PER_PARAMETER} bytes a parameter (fp32 weights, gradients, AdamW) "
            "+ activations at the recipe's batch x max_length")
     cards = ", ".join(f"{found[f'cells_per_{card}gb']} on a {card} GB card" for card in memory.CARDS_GB)
     return [f"GPU memory a cell: {found['per_cell_gb']:,.3g} GB at most ({how}); cells that fit at once: {cards} "
-            f"({memory.CONTEXT_GB} GB CUDA context each)"]
+            f"({memory.CONTEXT_GB} GB CUDA context each)", *_sharding_lines(plan, costs)]
+
+
+def _sharding_lines(plan: Plan, costs: Costs) -> list[str]:
+    """A line per model and card size its cell does not fit: there it needs sharding."""
+    lines = []
+    for name, by_card in _sharding(plan, costs).items():
+        gb = _model_gb(plan, costs)[name]
+        for card, gpus in by_card.items():
+            split = (f"sharded over {gpus} GPUs about {memory.sharded_gb(plan.shapes[name], gb, gpus):,.3g} GB each"
+                     if gpus else "its activations alone overflow the card: lower the batch or max_length")
+            lines.append(f"!! model {name} NEEDS SHARDING on a {card} GB card ({gb:,.3g} GB a cell): FSDP, "
+                         f"accelerate launch --config_file conf/accelerate/fsdp_bf16.yaml (docs/scale-out.md); {split}")
+    return lines
+
+
+def _model_gb(plan: Plan, costs: Costs) -> dict[str, float]:
+    """Each model's largest cell, in GB."""
+    largest: dict[str, float] = {}
+    for cell, (gb, _) in zip(plan.cells, costs.cell_gb, strict=True):
+        largest[cell.model] = max(gb, largest.get(cell.model, 0.0))
+    return largest
 
 
 def _record(plan: Plan, costs: Costs, clocks: dict[str, Clock], measured: Suite | None,
@@ -235,7 +267,7 @@ def _record(plan: Plan, costs: Costs, clocks: dict[str, Clock], measured: Suite 
             "startup_s": costs.startup_s,
             "runs_used": costs.used,
             "bench": asdict(measured) if measured else None,
-            "memory": _memory(costs),
+            "memory": {**_memory(costs), "sharding": _sharding(plan, costs)},
             "gpu_hours": costs.gpu_hours,
             "wall_hours": costs.wall_hours,
         },
@@ -313,7 +345,7 @@ def main(args: list[str]) -> int:
                   if left.cells else None)
     lower_bound = any(clock.lower_bound for clock in clocks.values())
     print("\n".join([*_cell_lines(plan), "", *_phase1_lines(plan), "", *_table(plan, costs.gpu_hours, lower_bound), "",
-                     *_notes(plan), "", *_time_lines(costs, clocks, measured, options), *_memory_lines(costs),
+                     *_notes(plan), "", *_time_lines(costs, clocks, measured, options), *_memory_lines(plan, costs),
                      *_left_lines(plan, left, left_costs, folder)]))
     if options.detect is not None:
         print("\n".join(["", *_power_lines(plan, options)]))

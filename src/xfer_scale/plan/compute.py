@@ -20,15 +20,17 @@ converts FLOPs at ASSUMED_MFU of ASSUMED_PEAK_TFLOPS and says it is a lower boun
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
-from transformers import AutoConfig, AutoModel, AutoTokenizer, XLMRobertaConfig
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from xfer_scale import modeling
+from xfer_scale import architectures, modeling
 from xfer_scale.errors import UserError
 
 #: the FLOP-only lower bound's device: an H100 SXM's dense bf16 peak, at a utilisation that
@@ -36,13 +38,22 @@ from xfer_scale.errors import UserError
 ASSUMED_PEAK_TFLOPS = 989.0
 ASSUMED_MFU = 0.4
 
-#: XLM-R's published config.json shapes, for when the model's config is not on this machine
-RECORDED_SHAPES = {
-    "FacebookAI/xlm-roberta-large": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
-                                     "intermediate_size": 4096, "vocab_size": 250002, "max_position_embeddings": 514},
-    "FacebookAI/xlm-roberta-base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-                                    "intermediate_size": 3072, "vocab_size": 250002, "max_position_embeddings": 514},
-}
+#: the published config.json fields that size a model, for hub ids whose config is not on this
+#: machine: one JSON file per hub id ("/" as "--"), of the hub's main revision. XLM-R's and XLM-R
+#: XL's are their config.json's; mDeBERTa-v3's has its config.json's sizes (hidden 768, 12 layers
+#: and heads, 251,000 tokens) and the DeBERTa-v3 family's attention settings, and counts as its
+#: model card says (86M backbone, about 190M embedding parameters). Glot500's could not be
+#: checked, so it has none: `prepare` fetches it.
+RECORDED_CONFIGS = "model_configs"
+
+
+def recorded_config(path: str) -> Any:
+    """The recorded config of hub id `path` (RECORDED_CONFIGS), or None."""
+    found = resources.files("xfer_scale") / RECORDED_CONFIGS / f"{path.replace('/', '--')}.json"
+    if not found.is_file():
+        return None
+    fields = json.loads(found.read_text())
+    return AutoConfig.for_model(fields.pop("model_type"), **fields)
 
 
 @dataclass
@@ -67,9 +78,8 @@ def _local_config(path: str, revision: str | None) -> tuple[Any, str] | None:
     try:
         return AutoConfig.from_pretrained(path, revision=revision, local_files_only=True), "its config.json"
     except (OSError, ValueError):
-        if path in RECORDED_SHAPES:
-            return XLMRobertaConfig(**RECORDED_SHAPES[path]), "XLM-R's recorded shape"
-        return None
+        recorded = recorded_config(path)
+        return None if recorded is None else (recorded, f"its recorded config.json, {RECORDED_CONFIGS}/")
 
 
 def shape(model_cfg: DictConfig, resolved: str) -> Shape:
@@ -79,6 +89,7 @@ def shape(model_cfg: DictConfig, resolved: str) -> Shape:
         raise UserError(f"model {model_cfg.path}: its config.json is not on this machine, so its size is unknown; "
                         "run `xfer-scale prepare` with these overrides first (where the hub is reachable).")
     encoder_config, how = found
+    architectures.check_servable(encoder_config, model_cfg.path)
     with torch.device("meta"):
         encoder = AutoModel.from_config(encoder_config)
     counted = [(name, p.numel()) for name, p in encoder.named_parameters() if not name.startswith("pooler.")]

@@ -9,6 +9,11 @@ batch of length-grouped batching is the peak. A suite run at the recipe's very s
 (`Suite.peak_memory_gb`) replaces the estimate with its measured peak. A cell that only
 evaluates holds its fp32 weights. Each cell's process also holds a CUDA context, so cells a
 card divide its memory by the cell's plus CONTEXT_GB.
+
+A model whose cell does not fit one card (XLM-R XL: 16 bytes of 3.5B parameters are 52 GB
+before any activation) is trained sharded: FSDP's full sharding (conf/accelerate/) divides the
+weights, gradients and AdamW states over the GPUs, while each GPU keeps the activations of its
+own micro-batch; `sharded_gpus` counts the GPUs that makes fit.
 """
 
 from __future__ import annotations
@@ -48,3 +53,24 @@ def cell_gb(shape: Shape, recipes: list[Recipe], suite: Suite | None, concurrent
 def cells_per_card(gb: float, card_gb: float) -> int:
     """How many cells of `gb` each fit a card of `card_gb` at once."""
     return math.floor(card_gb / (gb + CONTEXT_GB))
+
+
+def states_gb(shape: Shape) -> float:
+    """What training holds per parameter (TRAINING_BYTES_PER_PARAMETER), which sharding divides."""
+    return TRAINING_BYTES_PER_PARAMETER * shape.total_parameters / GB
+
+
+def sharded_gb(shape: Shape, gb: float, gpus: int) -> float:
+    """A GPU's share of a cell of `gb` whose training states are sharded over `gpus`."""
+    return gb - states_gb(shape) + states_gb(shape) / gpus
+
+
+def sharded_gpus(shape: Shape, gb: float, card_gb: float) -> int | None:
+    """The GPUs of `card_gb` a cell of `gb` (its training states and activations) needs with
+    the states sharded over them; None where it fits one card unsharded. Activations that alone
+    overflow a card cannot be sharded away: 0."""
+    if gb + CONTEXT_GB <= card_gb:
+        return None
+    states = states_gb(shape)
+    room = card_gb - CONTEXT_GB - (gb - states)
+    return math.ceil(states / room) if room > 0 else 0
