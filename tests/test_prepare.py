@@ -71,9 +71,9 @@ def test_prepare_lists_exactly_what_a_run_loads(monkeypatch: pytest.MonkeyPatch,
     loaded = set()
     load_split = data.load_split
 
-    def recording(task, split, lang, data_root=None):
+    def recording(task, split, lang, data_root=None, names=None):
         loaded.add((task.name, split, lang))
-        return load_split(task, split, lang, data_root)
+        return load_split(task, split, lang, data_root, names)
 
     monkeypatch.setattr(data, "load_split", recording)
     # without the features cache, which would serve splits that earlier tests read
