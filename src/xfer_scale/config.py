@@ -93,6 +93,27 @@ class Sources:
 
 
 @dataclass
+class TranslationRelease:
+    """One machine translation of a split: each language's source, and how its rows pair up
+    with the English rows. `english` maps `text_a`/`text_b`... to the source's columns holding
+    the English text each row translates, for a release whose rows are in another order than the
+    English file (XTREME's MNLI): rows then pair up by that text. Without it, rows pair up by
+    the `id` field where the task has one (SQuAD), else by position (XNLI-MT)."""
+
+    per_language: dict[str, Sources] = field(default_factory=dict)
+    english: Optional[dict[str, str]] = None
+
+
+@dataclass
+class Translations:
+    """A split's machine translations by name (`releases`), and the one trained on where
+    `intermediate.translations` is null (`default`)."""
+
+    default: str = MISSING
+    releases: dict[str, TranslationRelease] = field(default_factory=dict)
+
+
+@dataclass
 class SplitSource(Sources):
     """A split's sources. `also`: further sources whose rows follow these (ANLI+ = the ANLI
     rounds + SNLI + MNLI). `per_language`: sources replacing these for one language (XCOPA
@@ -100,6 +121,8 @@ class SplitSource(Sources):
 
     also: list[Sources] = field(default_factory=list)
     per_language: dict[str, Sources] = field(default_factory=dict)
+    #: machine translations of this split, for translate-train (`xfer_scale.translations`)
+    translations: Optional[Translations] = None
 
 
 @dataclass
@@ -175,6 +198,9 @@ class IntermediateConfig(TaskConfig):
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
     #: train on the task in these languages (translate-train: the union of the translations)
     languages: list[str] = field(default_factory=lambda: ["en"])
+    #: which of the task's translations (`splits.train.translations.releases`) translate-train
+    #: trains on; null: the task's `default` (docs/controls.md)
+    translations: Optional[str] = None
     mlm: MlmConfig = field(default_factory=MlmConfig)
 
 
