@@ -95,10 +95,11 @@ class Sources:
 @dataclass
 class TranslationRelease:
     """One machine translation of a split: each language's source, and how its rows pair up
-    with the English rows. `english` maps `text_a`/`text_b`... to the source's columns holding
-    the English text each row translates, for a release whose rows are in another order than the
-    English file (XTREME's MNLI): rows then pair up by that text. Without it, rows pair up by
-    the `id` field where the task has one (SQuAD), else by position (XNLI-MT)."""
+    with the English rows. `english` maps the format's text fields (`text_a`, `text_b`) to the
+    source's columns holding the English text each row translates, for a release whose rows
+    are in another order than the English file (XTREME's MNLI): rows then pair up by that text.
+    Without it, rows pair up by the `id` field where the task has one (SQuAD), else by
+    position (XNLI-MT). See `translate_train`."""
 
     per_language: dict[str, Sources] = field(default_factory=dict)
     english: Optional[dict[str, str]] = None

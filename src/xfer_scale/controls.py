@@ -63,6 +63,8 @@ def identity_settings(settings: dict[str, Any], inter: DictConfig) -> dict[str, 
     alone is sized as, train in English), as the sources of the release trained on. The
     release's name counts where it is not the task's default: the default's runs keep the ids
     they had before there was a choice."""
+    if inter.name != "none":
+        translations.check(inter, languages(inter))
     out = copy.deepcopy(settings)
     if not uses_mlm(inter):
         out.pop("mlm", None)

@@ -148,11 +148,11 @@ def _by_english_text(where: str, english: datasets.Dataset, translated: datasets
         first = english[unmatched[0]]
         raise UserError(f"{where}: {len(unmatched)} of the {len(english)} chosen English rows have no translated row "
                         f"with the same English text (compared without spacing); the first: "
-                        f"{' / '.join(repr(first[column]) for column in columns)}. The translation does not cover the "
+                        f"{' / '.join(first[column] for column in columns)}. The translation does not cover the "
                         "English training file: use the files of one release of each, or other translations.")
     if mislabelled:
         first = english[mislabelled[0]]
         raise UserError(f"{where}: {len(mislabelled)} of the {len(english)} chosen English rows are translated under "
-                        f"another label; the first: {' / '.join(repr(first[column]) for column in columns)}. The "
+                        f"another label; the first: {' / '.join(first[column] for column in columns)}. The "
                         "translation is not of this English training file.")
     return translated.select(rows)
