@@ -6,7 +6,11 @@ MLM text and machine-translated MNLI, in the release layouts the task configs re
 - `mnli/XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv` for de, es, fr: XNLI-MT 1.0's layout
   (header premise, hypo, label; contradiction spelt "contradictory"), each row the word-by-
   word translation of the same row of the smoke `mnli/train.tsv`, as XNLI-MT's rows are
-  translations of MultiNLI's, line by line.
+  translations of MultiNLI's, line by line;
+- `mnli/translate-train/en-<lang>-translated.tsv` for de, es, fr: XTREME's translate-train
+  layout (no header; English premise, English hypothesis, their translations, the label with
+  contradiction spelt "contradictory"), the same translations in another order, the English
+  tokenized ("park ." for "park."), as XTREME's rows are not in MultiNLI's order.
 
 Data for checking that the pipeline trains and evaluates, never for research numbers.
 Deterministic: re-running this script reproduces the committed files byte for byte.
@@ -56,9 +60,24 @@ def write_xnli_mt() -> None:
         write_tsv(OUT / "mnli" / "XNLI-MT-1.0" / "multinli" / f"multinli.train.{lang}.tsv", ["premise", "hypo", "label"], rows)
 
 
+def _tokenized(sentence: str) -> str:
+    """The English as a tokenizer leaves it: final punctuation split off."""
+    return f"{sentence[:-1]} {sentence[-1]}" if sentence[-1:] in ".?!" else sentence
+
+
+def write_xtreme_translate_train() -> None:
+    english = nli_examples("en", *MNLI_TRAIN)
+    for lang in TRANSLATED:
+        rows = [[_tokenized(ep), _tokenized(eh), p, h, XNLI_MT_LABELS.get(y, y)]
+                for (ep, eh, _), (p, h, y) in zip(english, nli_examples(lang, *MNLI_TRAIN, drawn_as="en"), strict=True)]
+        random.Random(f"xtreme-{lang}").shuffle(rows)
+        write_lines(OUT / "mnli" / "translate-train" / f"en-{lang}-translated.tsv", ["\t".join(row) for row in rows])
+
+
 def main() -> None:
     write_mlm_text()
     write_xnli_mt()
+    write_xtreme_translate_train()
     print(json.dumps({"written": str(OUT)}))
 
 

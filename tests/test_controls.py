@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import datasets
@@ -270,6 +271,50 @@ def test_the_release_files_of_xnli_mt_spell_contradiction_their_own_way():
     assert german["label"] == english["label"] and 2 in german["label"] and len(german) == 600
 
 
+XTREME_MNLI = Path(__file__).parent / "fixtures" / "original" / "mnli_xtreme"  # GLUE train.tsv + XTREME's layout
+
+
+def xtreme_mnli(data_dir: Path = XTREME_MNLI):
+    return compose_cfg("intermediate=mnli", "intermediate.translations=xtreme", "intermediate.languages=[de,en]",
+                       f"intermediate.data_dir={data_dir}").intermediate
+
+
+def test_xtreme_translations_pair_up_with_the_english_rows_by_the_english_text_they_carry():
+    """XTREME's MNLI rows are in another order, their English tokenized ("geography ."), and
+    contradiction spelt "contradictory": each English row still gets its own translation."""
+    task, load = xtreme_mnli(), Loader()
+    english = load(task, "train")
+    rows = translate_train.union(task, load, english, [7, 0, 3, 5], ["de", "en"])
+    assert rows["text_a"][:4] == ['Er sagte: "Nun, ich bin mir nicht sicher."',
+                                  "Konzeptionell hat die Sahneabschöpfung zwei Dimensionen - Produkt und Geographie.",
+                                  "Woher weißt du das? All dies sind wieder ihre Informationen.",
+                                  "Mein Walkman ist kaputt, also bin ich sauer, jetzt muss ich die Stereoanlage laut aufdrehen"]
+    assert rows["label"][:4] == rows["label"][4:] == [2, 1, 0, 0]
+
+
+def _edited(tmp_path: Path, edit) -> Path:
+    """A copy of the XTREME fixture with its German file's rows passed through `edit`."""
+    folder = tmp_path / "mnli"
+    shutil.copytree(XTREME_MNLI, folder)
+    german = folder / "translate-train" / "en-de-translated.tsv"
+    german.write_text("".join(edit(german.read_text(encoding="utf-8").splitlines(keepends=True))), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda lines: [line for line in lines if not line.startswith("He said")],
+     r"1 of the 8 chosen English rows have no translated row with the same English text .*the first: "
+     r'He said, "Well, I\'m not sure." / He was certain.'),
+    (lambda lines: [line.replace("\tcontradictory", "\tneutral") for line in lines],
+     r"1 of the 8 chosen English rows are translated under another label; the first: He said"),
+])
+def test_a_translation_that_does_not_cover_the_english_rows_is_refused_naming_the_first(edit, message, tmp_path: Path):
+    task, load = xtreme_mnli(_edited(tmp_path, edit)), Loader()
+    english = load(task, "train")
+    with pytest.raises(UserError, match=message):
+        translate_train.union(task, load, english, list(range(8)), ["de"])
+
+
 # -- refusals, before any training ---------------------------------------------------------------
 
 @pytest.mark.parametrize("overrides, message", [
@@ -280,6 +325,14 @@ def test_the_release_files_of_xnli_mt_spell_contradiction_their_own_way():
     (("intermediate=mlm", "intermediate.mlm.ratio=0.5"), "MLM text alone"),
     (("intermediate=multitask", "intermediate.mlm.ratio=0.5"), "into one trainable task"),
     (("intermediate=mlm", "intermediate.mlm.alpha=-1"), "must be >= 0"),
+    (("intermediate=mnli", "intermediate.translations=xtreme"), r"intermediate.languages=\[en\] trains on none"),
+    (("intermediate=mnli", "intermediate.languages=[de]", "intermediate.translations=google"),
+     "mnli has no such translations; choose from: xnli_mt xtreme"),
+    (("intermediate=squad_v1", "intermediate.languages=[de]", "intermediate.translations=xnli_mt"),
+     "squad_v1 has no such translations; choose from: xtreme,"),
+    (("intermediate=hellaswag", "intermediate.languages=[de]", "intermediate.translations=xtreme"),
+     r"choose from: none \(it has no translated training data\)"),
+    (("intermediate=mlm", "intermediate.translations=xtreme"), "mlm has no such translations"),
 ])
 def test_a_control_that_cannot_apply_is_refused_before_training(overrides: tuple[str, ...], message: str):
     with pytest.raises(UserError, match=message):
@@ -301,6 +354,17 @@ def test_controls_that_are_off_leave_the_identity_as_it_was(task: str):
 def test_a_translation_counts_where_it_is_trained_on():
     settings = identity.phase1_identity(smoke("intermediate=mnli", "intermediate.languages=[de,es]"), 1)["intermediate"]
     assert sorted(settings["splits"]["train"]["per_language"]) == ["de", "es"]
+
+
+def test_the_release_trained_on_is_part_of_the_phase1_key_and_its_default_adds_nothing():
+    translated = ("intermediate.languages=[de,es]",)
+    assert phase1_key(*translated, "intermediate.translations=xnli_mt") == phase1_key(*translated)
+    assert phase1_key(*translated, "intermediate.translations=xtreme") != phase1_key(*translated)
+    settings = identity.phase1_identity(smoke(*translated, "intermediate.translations=xtreme"), 1)["intermediate"]
+    train = settings["splits"]["train"]
+    assert settings["translations"] == "xtreme" and "translations" not in train
+    assert train["per_language"]["de"]["local"]["path"] == "translate-train/en-{lang}-translated.tsv"
+    assert train["english"] == {"text_a": "premise_en", "text_b": "hypothesis_en"}
 
 
 @pytest.mark.parametrize("override", ["intermediate.mlm.alpha=1", "intermediate.mlm.languages=[en,de]", "target=udpos"])

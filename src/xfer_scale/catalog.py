@@ -103,7 +103,7 @@ def languages_by_source(task: DictConfig, benchmark: str) -> str:
     original release, or a community mirror, shows before a run does."""
     grouped: dict[str, list[str]] = {}
     for language in task.benchmark_languages.get(benchmark) or []:
-        by_split = {split: " + ".join(_part_source(part) for part in data.split_parts(task.splits[split], language))
+        by_split = {split: " + ".join(_part_source(part) for part in data.split_parts(task, split, language))
                     for split in config.evaluated_splits(task, language)}
         kinds = set(by_split.values())
         label = kinds.pop() if len(kinds) == 1 else ", ".join(f"{split}: {where}" for split, where in by_split.items())

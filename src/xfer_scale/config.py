@@ -93,6 +93,28 @@ class Sources:
 
 
 @dataclass
+class TranslationRelease:
+    """One machine translation of a split: each language's source, and how its rows pair up
+    with the English rows. `english` maps the format's text fields (`text_a`, `text_b`) to the
+    source's columns holding the English text each row translates, for a release whose rows
+    are in another order than the English file (XTREME's MNLI): rows then pair up by that text.
+    Without it, rows pair up by the `id` field where the task has one (SQuAD), else by
+    position (XNLI-MT). See `translate_train`."""
+
+    per_language: dict[str, Sources] = field(default_factory=dict)
+    english: Optional[dict[str, str]] = None
+
+
+@dataclass
+class Translations:
+    """A split's machine translations by name (`releases`), and the one trained on where
+    `intermediate.translations` is null (`default`)."""
+
+    default: str = MISSING
+    releases: dict[str, TranslationRelease] = field(default_factory=dict)
+
+
+@dataclass
 class SplitSource(Sources):
     """A split's sources. `also`: further sources whose rows follow these (ANLI+ = the ANLI
     rounds + SNLI + MNLI). `per_language`: sources replacing these for one language (XCOPA
@@ -103,6 +125,8 @@ class SplitSource(Sources):
     per_language: dict[str, Sources] = field(default_factory=dict)
     #: a row builder (`derived_rows`) that makes the examples from the split's rows
     rows: Optional[str] = None
+    #: machine translations of this split, for translate-train (`xfer_scale.translations`)
+    translations: Optional[Translations] = None
 
 
 @dataclass
@@ -178,6 +202,9 @@ class IntermediateConfig(TaskConfig):
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
     #: train on the task in these languages (translate-train: the union of the translations)
     languages: list[str] = field(default_factory=lambda: ["en"])
+    #: which of the task's translations (`splits.train.translations.releases`) translate-train
+    #: trains on; null: the task's `default` (docs/controls.md)
+    translations: Optional[str] = None
     mlm: MlmConfig = field(default_factory=MlmConfig)
 
 

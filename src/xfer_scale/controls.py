@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from xfer_scale import formats, translate_train
+from xfer_scale import formats, translate_train, translations
 from xfer_scale.errors import UserError
 from xfer_scale.formats import mlm
 
@@ -43,6 +43,7 @@ def intermediate_format(inter: DictConfig, device: torch.device | None = None) -
         raise UserError(f"intermediate.mlm.ratio={ratio} must be in [0, 1): the share of phase-1 batches that are MLM "
                         "batches (0: none); for MLM alone use intermediate=mlm.")
     if mlm_alone(inter):
+        translations.check(inter, languages(inter))
         if ratio or languages(inter) != ("en",):
             raise UserError("intermediate=mlm trains on MLM text alone: intermediate.mlm.ratio and intermediate.languages "
                             "(a task's translations) do not apply; its text's languages are intermediate.mlm.languages.")
@@ -59,24 +60,42 @@ def identity_settings(settings: dict[str, Any], inter: DictConfig) -> dict[str, 
     control that is off leaves the identity as it was before controls existed (English-only
     runs keep their run ids, arms and cached phase-1 models), languages count as a set, and a
     translation counts only where it is trained on (the parts of a multitask, and the task MLM
-    alone is sized as, train in English)."""
+    alone is sized as, train in English), as the sources of the release trained on. The
+    release's name counts where it is not the task's default: the default's runs keep the ids
+    they had before there was a choice."""
+    if inter.name != "none":
+        translations.check(inter, languages(inter))
     out = copy.deepcopy(settings)
     if not uses_mlm(inter):
         out.pop("mlm", None)
-    if inter.name == "none" or languages(inter) == ("en",):
-        out.pop("languages", None)
-    else:
+    else:  # the MLM text has no translations: its sources as they were before splits could have some
+        for split in out["mlm"]["corpus"]["splits"].values():
+            if split.get("translations") is None:
+                split.pop("translations", None)
+    translated = inter.name != "none" and languages(inter) != ("en",)
+    if translated:
         out["languages"] = list(languages(inter))
-    _translations_trained_on(out, languages(inter))
+    else:
+        out.pop("languages", None)
+    if not (translated and inter.get("translations") and inter.translations != translations.default(inter)):
+        out.pop("translations", None)
+    _translations_trained_on(out, languages(inter), inter.get("translations"))
     for part in (out.get("tasks") or {}).values():
-        _translations_trained_on(part, ("en",))
+        _translations_trained_on(part, ("en",), None)
     return out
 
 
-def _translations_trained_on(settings: dict[str, Any], trained: tuple[str, ...]) -> None:
+def _translations_trained_on(settings: dict[str, Any], trained: tuple[str, ...], choice: str | None) -> None:
+    """A task's `train` sources per language as read in `trained`: its own `per_language` and
+    the chosen release's, with how that release pairs its rows up (`english`) where it does."""
     train = (settings.get("splits") or {}).get("train") or {}
-    if train.get("per_language"):
-        train["per_language"] = {lang: source for lang, source in train["per_language"].items() if lang in trained}
+    found = train.pop("translations", None)
+    release = found["releases"][choice or found["default"]] if found else {}
+    per_language = {**(train.get("per_language") or {}), **(release.get("per_language") or {})}
+    if per_language:
+        train["per_language"] = {lang: source for lang, source in per_language.items() if lang in trained}
+    if release.get("english") and train.get("per_language"):
+        train["english"] = release["english"]
 
 
 def result_columns(inter: DictConfig) -> dict[str, Any]:

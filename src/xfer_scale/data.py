@@ -25,7 +25,7 @@ from datasets.fingerprint import generate_random_fingerprint
 from datasets.table import InMemoryTable
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from xfer_scale import derived_rows, fields, file_hashes, languages, readers
+from xfer_scale import derived_rows, fields, file_hashes, languages, readers, translations
 from xfer_scale.errors import UserError
 
 
@@ -101,7 +101,8 @@ def check_fields(task: Any) -> None:
     """Refuse, without reading data, a source of the task whose `fields` do not fit its format."""
     for split, source in (task.get("splits") or {}).items():
         wanted, owner = declared(task, split), declarer(task, split)
-        parts = [source, *(source.get("also") or []), *(source.get("per_language") or {}).values()]
+        translated = [part for release in translations.releases(source).values() for part in release.per_language.values()]
+        parts = [source, *(source.get("also") or []), *(source.get("per_language") or {}).values(), *translated]
         for part in parts:
             for kind in ("hub", "local"):
                 if part.get(kind) is not None:
@@ -453,9 +454,11 @@ def _load_part(task: Any, source: Any, lang: str, where: str, data_root: str | N
     raise UserError(f"{where}: this split has only local files; set data.root or {task.name}.data_dir.")
 
 
-def split_parts(source: Any, lang: str) -> list[Any]:
-    """The sources of one split in one language, in the order their rows are concatenated."""
-    per_language = source.get("per_language") or {}
+def split_parts(task: Any, split: str, lang: str) -> list[Any]:
+    """The sources of one split in one language, in the order their rows are concatenated: the
+    language's own source where it has one (`per_language`, or the chosen translation)."""
+    source = task.splits[split]
+    per_language = translations.per_language(task, split)
     if lang in per_language:
         return [per_language[lang]]
     return [source, *(source.get("also") or [])]
@@ -486,7 +489,7 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None,
         raise UserError(f"{where}: task {task.name} has no {split} split (it has: {', '.join(task.splits)}).")
     read = labels(task, names)
     parts = [_load_part(task, part, lang, where, data_root, split == "train", read, split)
-             for part in split_parts(task.splits[split], lang)]
+             for part in split_parts(task, split, lang)]
     dataset = _concatenate(parts, where)
     if len(dataset) == 0:
         raise UserError(f"{where}: no examples found in {_read_from(task, split, lang, data_root)}; check the "
@@ -500,7 +503,7 @@ def load_split(task: Any, split: str, lang: str, data_root: str | None = None,
 def _read_from(task: Any, split: str, lang: str, data_root: str | None) -> str:
     """The files (or hub datasets) a split was read from, for a message."""
     where, read = f"{task.name} {split} [{lang}]", []
-    for part in split_parts(task.splits[split], lang):
+    for part in split_parts(task, split, lang):
         base = local_base(task, part.local, data_root) if part.get("local") else None
         if base is not None:
             read += _local_files(task, part.local, base, lang, where)
@@ -514,7 +517,7 @@ def _read_from(task: Any, split: str, lang: str, data_root: str | None) -> str:
 def local_files(task: Any, split: str, lang: str, data_root: str | None) -> list[Path] | None:
     """The files of a one-source split in `lang` (a missing one is an error), or None where it
     comes from the hub: for what is read its own way (the MLM text, sampled at random offsets)."""
-    source = split_parts(task.splits[split], lang)[0]
+    source = split_parts(task, split, lang)[0]
     base = local_base(task, source.local, data_root) if source.get("local") else None
     if base is None:
         return None
@@ -529,7 +532,7 @@ def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None,
     touched or copied data is not (`file_hashes`, remembered in `hashes`)."""
     where = f"{task.name} {split} [{lang}]"
     found = []
-    for part in split_parts(task.splits[split], lang):
+    for part in split_parts(task, split, lang):
         base = local_base(task, part.local, data_root) if part.get("local") else None
         if base is None:
             continue

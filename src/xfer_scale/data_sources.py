@@ -74,7 +74,7 @@ def data_record(cfg: DictConfig, cache: Path | None = None) -> list[dict[str, An
     hashes = file_hashes.folder(cfg.cache.dir)
     entries: dict[str, dict[str, Any]] = {}
     for task, split, language in run_reads(cfg):
-        parts = data.split_parts(task.splits[split], language)
+        parts = data.split_parts(task, split, language)
         hub = [hub_source(part.hub, cache) for part in parts if _from_hub(task, part, cfg.data.root)]
         files = data.local_fingerprint(task, split, language, cfg.data.root, hashes)
         key = json.dumps([task.name, split, hub, files], sort_keys=True, default=str)

@@ -182,8 +182,8 @@ def examples_identity(task: Any, split: str, language: str, data_root: str | Non
     names it is read with, where not the task's (`data.load_split`)."""
     return {
         "task": task.name, "split": split, "language": language,
-        "source": [{k: data.plain(v) for k, v in part.items() if k not in ("per_language", "also")}
-                   for part in data.split_parts(task.splits[split], language)],
+        "source": [{k: data.plain(v) for k, v in part.items() if k not in ("per_language", "also", "translations")}
+                   for part in data.split_parts(task, split, language)],
         "label_names": list(names) if names is not None else data.plain(task.get("label_names")),
         "labels_from_data": bool(task.get("labels_from_data", False)),
         "format_options": data.plain(task.get("format_options")),

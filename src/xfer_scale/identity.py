@@ -31,8 +31,9 @@ LOCATION_TASK_KEYS = ("data_dir",)
 #: what a task records for planning only (sizes from the hub cards): it changes no number
 PLANNING_TASK_KEYS = ("recorded_sizes",)
 #: source keys that name no data when unset (and `release`, a URL for people, never): left out
-#: so that adding them to the schema did not change every earlier run's identity
-SOURCE_KEYS_IF_SET = ("data_dir", "data_files")
+#: so that adding them to the schema did not change every earlier run's identity. A split's
+#: `translations`, where set, count as the languages they are read in (`controls`)
+SOURCE_KEYS_IF_SET = ("data_dir", "data_files", "translations")
 SOURCE_KEYS_NEVER = ("release",)
 
 

@@ -142,7 +142,7 @@ def text_source(corpus: Any, lang: str, data_root: str | None) -> LocalText | Hu
     files = data.local_files(corpus, "train", lang, data_root)
     if files is not None:
         return LocalText(files)
-    source = data.split_parts(corpus.splits.train, lang)[0]
+    source = data.split_parts(corpus, "train", lang)[0]
     if not source.get("hub"):
         raise UserError(f"{corpus.name} [{lang}]: the MLM text has only local files; set data.root.")
     return HubText(corpus, source.hub, lang)

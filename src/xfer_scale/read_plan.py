@@ -85,7 +85,7 @@ def check_sources(cfg: DictConfig) -> None:
     missing files are the fingerprinting's error (`data.local_fingerprint`), also at start-up."""
     missing: dict[str, dict[str, list[str]]] = {}  # task -> its languages, expected files, releases
     for task, split, language in phase_loads(cfg, "zero_shot"):
-        for part in data.split_parts(task.splits[split], language):
+        for part in data.split_parts(task, split, language):
             local = part.get("local")
             if part.get("hub") is None and local is not None and data.local_base(task, local, cfg.data.root) is None:
                 found = missing.setdefault(task.name, {"languages": [], "files": [], "releases": []})
