@@ -84,6 +84,7 @@ def sweep_frame(seed: int = 0) -> pd.DataFrame:
                         arm=_hex16(amount, target), series=_hex16(task, budget, target), baseline_key=_hex16(target),
                         intermediate_budget=budget, intermediate_subsample_seed=run_seed, benchmark="xtreme-r",
                         model_revision=None, processes=1, intermediate_languages=None if task == "none" else "en",
+                        intermediate_translations=None,
                         intermediate_mlm_ratio=None if task == "none" else 0.0,
                         checkpoint=None, checkpoint_run_id=None,  # a run that trained its target model
                     ))

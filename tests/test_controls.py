@@ -58,6 +58,8 @@ def test_each_control_trains_and_evaluates_from_a_phase1_model_of_its_own(arm: s
     assert sorted(frame.language) == ["de", "en"] and frame.value.between(0, 100).all()
     assert frame.intermediate_languages.tolist() == [languages] * 2 or (languages is None and frame.intermediate_languages.isna().all())
     assert frame.intermediate_mlm_ratio.unique().tolist() == [ratio]
+    read_from = frame.intermediate_translations  # MNLI's default translations, XNLI-MT, for the translated arm
+    assert read_from.tolist() == ["xnli_mt"] * 2 if arm == "translated" else read_from.isna().all()
     entry = cache_dir / "intermediate" / phase1_key(*overrides, *FAST)
     assert (entry / "meta.json").is_file()
     with safe_open(str(entry / "model.safetensors"), "pt") as saved:  # the encoder alone: no MLM head
@@ -384,8 +386,8 @@ def test_a_baseline_ignores_the_controls():
     with_controls = compose_cfg("experiment=smoke", "intermediate=none", "intermediate.mlm.ratio=0.5",
                                 "intermediate.languages=[de]")
     assert identity.run_id(with_controls, 1) == identity.run_id(plain, 1)
-    assert controls.result_columns(with_controls.intermediate) == {"intermediate_languages": None,
-                                                                   "intermediate_mlm_ratio": None}
+    assert controls.result_columns(with_controls.intermediate) == {
+        "intermediate_languages": None, "intermediate_translations": None, "intermediate_mlm_ratio": None}
 
 
 def test_the_mlm_text_names_its_files_in_the_phase1_identity(tmp_path: Path):

@@ -63,7 +63,7 @@ def run_rows(
                 arm=hex16(amount, target, recipe), series=hex16(amount[:1] + amount[2:], target, recipe),
                 baseline_key=hex16(target, recipe), intermediate_budget=budget, intermediate_subsample_seed=seed,
                 benchmark="xtreme", model_revision=None, processes=1,
-                intermediate_languages=None if task == "none" else "en",
+                intermediate_languages=None if task == "none" else "en", intermediate_translations=None,
                 intermediate_mlm_ratio=None if task == "none" else 0.0,
             )
         )

@@ -32,7 +32,7 @@ def run(target: str, seed: int, metrics=("accuracy",), languages=None, subsample
              target_task=target, language=language, split="test", metric=metric,
              value=planted(target, language, seed, metric), n_examples=100,
              intermediate_budget="epochs", intermediate_subsample_seed=seed if subsample_seed is None else subsample_seed,
-             benchmark="xtreme", model_revision=None, processes=1, intermediate_languages="en",
+             benchmark="xtreme", model_revision=None, processes=1, intermediate_languages="en", intermediate_translations=None,
              intermediate_mlm_ratio=0.0)
         for language in languages for metric in metrics
     ]

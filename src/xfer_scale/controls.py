@@ -100,8 +100,13 @@ def _translations_trained_on(settings: dict[str, Any], trained: tuple[str, ...],
 
 def result_columns(inter: DictConfig) -> dict[str, Any]:
     """The results' readable columns for the controls: the task's training languages
-    (comma-joined) and the share of phase-1 batches that were MLM (1 for MLM alone); null
-    where there was no phase-1 task (the baseline; MLM alone has no task languages)."""
+    (comma-joined), which translations they were read from (null for English alone: two arms
+    over one language list but other translations must not read alike) and the share of
+    phase-1 batches that were MLM (1 for MLM alone); null where there was no phase-1 task (the
+    baseline; MLM alone has no task languages)."""
     task = inter.name != "none" and not mlm_alone(inter)
     ratio = 1.0 if mlm_alone(inter) else float(inter.mlm.ratio) if task else None
-    return {"intermediate_languages": ",".join(languages(inter)) if task else None, "intermediate_mlm_ratio": ratio}
+    translated = task and list(languages(inter)) != ["en"]
+    return {"intermediate_languages": ",".join(languages(inter)) if task else None,
+            "intermediate_translations": translations.chosen(inter) if translated else None,
+            "intermediate_mlm_ratio": ratio}

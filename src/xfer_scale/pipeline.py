@@ -41,7 +41,7 @@ TARGET_MODEL = "target_model"
 #: the results' columns that say which intermediate training the evaluated model had
 TRAINED_BY_COLUMNS = ("intermediate_task", "intermediate_fraction", "intermediate_examples", "intermediate_steps",
                       "series", "intermediate_budget", "intermediate_subsample_seed", "intermediate_languages",
-                      "intermediate_mlm_ratio")
+                      "intermediate_translations", "intermediate_mlm_ratio")
 DEV_SELECTION_FILE = "dev_selection.json"  # the English dev rows that selected phase 2's checkpoint
 
 

@@ -51,6 +51,7 @@ EXTRA_RESULT_COLUMNS = {
     "model_revision": "string",
     "processes": "int64",
     "intermediate_languages": "string",
+    "intermediate_translations": "string",
     "intermediate_mlm_ratio": "float64",
     # a run that evaluates a saved target model (`target.checkpoint`): its folder and the run that
     # trained it, whose intermediate columns (task, amount, series, controls) the rows then carry

@@ -24,6 +24,7 @@ SETTINGS = {
     "model_revision": "string",
     "processes": "Int64",
     "intermediate_languages": "string",
+    "intermediate_translations": "string",
     "intermediate_mlm_ratio": "Float64",
 }
 AMOUNT = ["intermediate_fraction", "intermediate_examples"]
