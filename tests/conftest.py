@@ -41,6 +41,27 @@ def smoke_results(smoke_run: Path) -> pd.DataFrame:
     return pd.read_parquet(smoke_run / "results.parquet")
 
 
+#: the research loop at smoke scale, with less checkpoint selection (its numbers are noise either
+#: way: a random-init tiny model). Its training is whole: cut to a few steps, every gain but a few
+#: is exactly 0 and the resource model's fit degenerate
+SWEEP = ("experiment=smoke", "target=xnli", "seed=1,2,3", "target.eval_splits=[test]",
+         "intermediate.train.eval_examples=30", "target.train.eval_examples=30")
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """The baseline and mnli at 0.25, 0.5 and 1.0 (`sizes/`, `base/`), seeds 1-3, then
+    `xfer-scale report` (`report/`): the folder holding all three, shared by the tests of the
+    scaling loop and of the resource model (a sweep is the suite's costliest fixture)."""
+    root = tmp_path_factory.mktemp("sweep")
+    common = [*SWEEP, f"cache.dir={cache_dir}"]
+    assert main(["run", "-m", "intermediate=mnli", "intermediate.fraction=0.25,0.5,1.0",
+                 f"hydra.sweep.dir={root / 'sizes'}", *common]) == 0
+    assert main(["run", "-m", "intermediate=none", f"hydra.sweep.dir={root / 'base'}", *common]) == 0
+    assert main(["report", str(root / "sizes"), str(root / "base"), "--out", str(root / "report")]) == 0
+    return root
+
+
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     """Headless Chromium at phone size, started once: what a reader opens report.html in."""

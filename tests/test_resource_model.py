@@ -1,5 +1,5 @@
-"""The resource model: x:r against an independent statsmodels fit of a real 3-seed smoke sweep, and
-planted interactions recovered from a synthetic one."""
+"""The resource model: x:r against an independent statsmodels fit of a real 3-seed smoke sweep
+(`smoke_sweep`, tests/conftest.py), and planted interactions recovered from a synthetic one."""
 
 from __future__ import annotations
 
@@ -14,27 +14,9 @@ from scipy import stats
 
 from tests.test_report import LANGS, write_sweep
 from xfer_scale import report
-from xfer_scale.cli import main
 
-SEEDS = (1, 2, 3)
-#: the smoke sweep with less checkpoint selection (its numbers are noise either way: a random-init tiny
-#: model). Its training is whole: cut to a few steps, every gain but a few is exactly 0 and the fit degenerate
-FAST = ("experiment=smoke", "target=xnli", "seed=1,2,3", "target.eval_splits=[test]",
-        "intermediate.train.eval_examples=30", "target.train.eval_examples=30")
 # CC-100 tokens (M) of the smoke xnli languages, Table 6 of Conneau et al. 2020
 TOKENS = {"de": 10297, "es": 9374, "fr": 9780, "sw": 275}
-
-
-@pytest.fixture(scope="module")
-def smoke_sweep(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
-    """baseline and mnli at 0.25, 0.5 and 1.0, seeds 1-3, then `xfer-scale report`: its folder."""
-    root = tmp_path_factory.mktemp("resource")
-    common = [*FAST, f"cache.dir={cache_dir}"]
-    assert main(["run", "-m", "intermediate=mnli", "intermediate.fraction=0.25,0.5,1.0",
-                 f"hydra.sweep.dir={root / 'sizes'}", *common]) == 0
-    assert main(["run", "-m", "intermediate=none", f"hydra.sweep.dir={root / 'base'}", *common]) == 0
-    assert main(["report", str(root / "sizes"), str(root / "base"), "--out", str(root / "report")]) == 0
-    return root
 
 
 def independent_fit(root: Path):
