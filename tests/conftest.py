@@ -41,11 +41,11 @@ def smoke_results(smoke_run: Path) -> pd.DataFrame:
     return pd.read_parquet(smoke_run / "results.parquet")
 
 
-#: the research loop at smoke scale, with less checkpoint selection (its numbers are noise either
-#: way: a random-init tiny model). Its training is whole: cut to a few steps, every gain but a few
-#: is exactly 0 and the resource model's fit degenerate
+#: the research loop at smoke scale, with less checkpoint selection and half the target epochs (its
+#: numbers are noise either way: a random-init tiny model). Phase 1 trains whole: cut to a few
+#: steps, every gain but a few is exactly 0 and the resource model's fit degenerate
 SWEEP = ("experiment=smoke", "target=xnli", "seed=1,2,3", "target.eval_splits=[test]",
-         "intermediate.train.eval_examples=30", "target.train.eval_examples=30")
+         "intermediate.train.eval_examples=30", "target.train.eval_examples=30", "target.train.epochs=2")
 
 
 @pytest.fixture(scope="session")

@@ -43,34 +43,6 @@ def test_each_process_trains_on_its_own_share_of_the_batches():
     assert sorted(i for batch in shards[0] + shards[1][:-1] for i in batch) == list(range(100))
 
 
-@pytest.mark.multiprocess
-def test_two_processes_write_one_result_table(tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]):
-    assert main(["prepare", f"cache.dir={cache_dir}", *RUN]) == 0  # builds the tiny model before both processes look
-    capsys.readouterr()
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(_free_port())]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*launch, "-m", "xfer_scale", "run", f"cache.dir={cache_dir}", *RUN], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=540)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    # the run dir is Hydra's default `outputs/runs/<now>_smoke`, which each process works out for itself
-    tables = list(tmp_path.glob("outputs/runs/*/results.parquet"))
-    assert len(tables) == 1
-    frame = pd.read_parquet(tables[0]).set_index(["language", "split"])
-    assert frame.n_examples.to_dict() == {("en", "dev"): 60, ("en", "test"): 90, ("de", "dev"): 60, ("de", "test"): 90}
-    phases = pd.read_parquet(tables[0].with_name("phases.parquet")).set_index("phase")
-    assert phases.index.tolist() == ["intermediate", "target", "zero_shot"]
-    assert phases.loc["intermediate", "steps"] == 3  # one epoch = 96 / 16 = 6 batches, 3 per process
-
-    # each process predicted its share of every language, both scored all of it to the same numbers, and those are in the table
-    scores = re.findall(r"zero_shot: xnli (\w+) (\w+) \(\d+ examples\): accuracy ([\d.]+)", done.stdout)
-    assert len(scores) == 8 and len(set(scores)) == 4
-    for language, split, value in set(scores):
-        assert f"{frame.loc[(language, split), 'value']:.2f}" == value
-
-
 def _lr_traces(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Each training phase's logged (step, learning rate), from the run's tensorboard scalars."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -91,7 +63,7 @@ def _closed_form(step: int, peak: float, warmup: int, total: int) -> float:
 def test_two_processes_step_as_one_process_at_the_same_effective_batch(tmp_path: Path):
     """Two processes at batch 8 take the optimiser steps of one process at batch 16, on the same
     closed-form learning-rate schedule at every step (accelerate's prepared scheduler stepped once
-    per process, reaching 0 halfway). Being another experiment all the same (the numbers depend on
+    per process, reaching 0 halfway), and write one result table of every language's numbers. Being another experiment all the same (the numbers depend on
     how the batches are dealt), the 2-process run neither counts the 1-process run's folder as its
     own complete run nor reuses its phase 1."""
     cache = tmp_path / "cache"  # the 1-process run builds the tiny model in it before both processes look
@@ -110,9 +82,18 @@ def test_two_processes_step_as_one_process_at_the_same_effective_batch(tmp_path:
     assert same_folder.returncode != 0 and "of another configuration" in said, said[-3000:]
     assert "already complete" not in said  # (torchrun turns a rank's exit 2 into its own exit 1)
 
-    two = tmp_path / "two"
-    done = subprocess.run([*launch, f"hydra.run.dir={two}"], env=env, capture_output=True, text=True, timeout=540)
+    # no hydra.run.dir: the default `outputs/runs/<now>_smoke`, which each process works out for itself
+    done = subprocess.run(launch, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr[-3000:]
+    (table,) = tmp_path.glob("outputs/runs/*/results.parquet")  # one table, written by one process
+    two = table.parent
+    frame = pd.read_parquet(table).set_index(["language", "split"])
+    assert frame.n_examples.to_dict() == {("en", "dev"): 60, ("en", "test"): 90, ("de", "dev"): 60, ("de", "test"): 90}
+    # each process predicted its share of every language, both scored all of it to the same numbers, and those are in the table
+    scores = re.findall(r"zero_shot: xnli (\w+) (\w+) \(\d+ examples\): accuracy ([\d.]+)", done.stdout)
+    assert len(scores) == 8 and len(set(scores)) == 4
+    for language, split, value in set(scores):
+        assert f"{frame.loc[(language, split), 'value']:.2f}" == value
     phases = {run: pd.read_parquet(run / "phases.parquet").set_index("phase") for run in (one, two)}
     assert not phases[two].loc["intermediate", "cache_hit"]
     entries = sorted(cache.glob("intermediate/*/meta.json"))
