@@ -45,11 +45,12 @@ def encoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def runs(encoders: dict[str, str], tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
     """`run experiment=smoke intermediate=mnli target=T model.path=DIR` for each architecture
-    (phase 1 on a third of the smoke MNLI, to keep the suite's time)."""
+    (phase 1 on a third of the smoke MNLI and 20 target steps, to keep the suite's time)."""
     root = tmp_path_factory.mktemp("encoder-runs")
     for name, target in RUNS.items():
         assert run_cli("intermediate=mnli", "intermediate.examples=200", f"target={target}",
-                       f"model.path={encoders[name]}", run_dir=root / name, cache_dir=cache_dir) == 0, name
+                       "target.train.max_steps=20", "target.train.eval_examples=30", f"model.path={encoders[name]}",
+                       run_dir=root / name, cache_dir=cache_dir) == 0, name
     return root
 
 

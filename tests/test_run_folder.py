@@ -70,7 +70,8 @@ def test_a_second_process_waits_for_the_folder_and_then_finds_the_run_complete(t
     holds it, and goes on once it is free. A run that finds its own run complete there skips."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    settings = ("target.languages=[en]", "target.eval_splits=[test]")
+    settings = ("intermediate=none", "target.languages=[en]", "target.eval_splits=[test]", "target.train.max_steps=4",
+                "target.train.eval_examples=30")  # what is checked is the folder, not the training
     lock = FileLock(str(run_dir / run_folder.LOCK_FILE))
     lock.acquire()
     (run_dir / run_folder.HOLDER_FILE).write_text(json.dumps({"pid": 4242, "host": "node7", "since": "then"}))
