@@ -46,11 +46,6 @@ def _benchmark(benchmark: str | Path | Benchmark) -> Benchmark:
     return benchmark if isinstance(benchmark, Benchmark) else benchmarks.load(benchmark)
 
 
-def overall_tasks(benchmark: str | Path | Benchmark) -> dict[str, tuple[str, ...]]:
-    """The benchmark's groups and `all_task` (every task), each with the tasks it averages."""
-    return _benchmark(benchmark).overall()
-
-
 def _require_dir(path: Path, what: str) -> None:
     if not path.is_dir():
         raise UserError(f"{what} folder {path} does not exist or is not a folder")
