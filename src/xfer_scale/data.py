@@ -339,6 +339,12 @@ def local_base(task: Any, source: Any, data_root: str | None) -> Path | None:
     return None
 
 
+def part_base(task: Any, part: Any, data_root: str | None) -> Path | None:
+    """The folder a split's part is read from, or None where it is read from the hub (it has no
+    local source, or no folder is set for it): the one choice every reader of a part follows."""
+    return local_base(task, part.local, data_root) if part.get("local") else None
+
+
 def _local_files(task: Any, source: Any, base: Path, lang: str, where: str) -> list[str]:
     if not base.is_dir():
         raise UserError(f"{where}: data folder {base} does not exist; check data.root or {task.name}.data_dir.")
@@ -446,7 +452,7 @@ def _load_hub(task: Any, source: Any, lang: str, where: str, training: bool,
 
 def _load_part(task: Any, source: Any, lang: str, where: str, data_root: str | None,
                training: bool, labels: fields.Labels, split: str) -> datasets.Dataset:
-    base = local_base(task, source.local, data_root) if source.get("local") else None
+    base = part_base(task, source, data_root)
     if base is not None:
         return _load_local(task, source.local, base, lang, where, training, labels, split)
     if source.get("hub"):
@@ -504,7 +510,7 @@ def _read_from(task: Any, split: str, lang: str, data_root: str | None) -> str:
     """The files (or hub datasets) a split was read from, for a message."""
     where, read = f"{task.name} {split} [{lang}]", []
     for part in split_parts(task, split, lang):
-        base = local_base(task, part.local, data_root) if part.get("local") else None
+        base = part_base(task, part, data_root)
         if base is not None:
             read += _local_files(task, part.local, base, lang, where)
         else:
@@ -518,7 +524,7 @@ def local_files(task: Any, split: str, lang: str, data_root: str | None) -> list
     """The files of a one-source split in `lang` (a missing one is an error), or None where it
     comes from the hub: for what is read its own way (the MLM text, sampled at random offsets)."""
     source = split_parts(task, split, lang)[0]
-    base = local_base(task, source.local, data_root) if source.get("local") else None
+    base = part_base(task, source, data_root)
     if base is None:
         return None
     return [Path(file) for file in _local_files(task, source.local, base, lang, f"{task.name} {split} [{lang}]")]
@@ -533,7 +539,7 @@ def local_fingerprint(task: Any, split: str, lang: str, data_root: str | None,
     where = f"{task.name} {split} [{lang}]"
     found = []
     for part in split_parts(task, split, lang):
-        base = local_base(task, part.local, data_root) if part.get("local") else None
+        base = part_base(task, part, data_root)
         if base is None:
             continue
         # files reader options name in the data folder; a missing one is the reader's error to report

@@ -87,7 +87,7 @@ def data_record(cfg: DictConfig, cache: Path | None = None) -> list[dict[str, An
 
 def _from_hub(task: Any, part: Any, data_root: str | None) -> bool:
     """Whether a split's part is read from the hub: it has a hub source and no local folder."""
-    return part.get("hub") is not None and not (part.get("local") and data.local_base(task, part.local, data_root))
+    return part.get("hub") is not None and data.part_base(task, part, data_root) is None
 
 
 def revisions(record: list[dict[str, Any]]) -> str:

@@ -49,7 +49,7 @@ class Size:
 def is_local(task: DictConfig, split: str, language: str, data_root: str | None) -> bool:
     """Whether every part of the split is read from local files (so reading it downloads nothing)."""
     parts = data.split_parts(task, split, language)
-    return all(part.get("local") and data.local_base(task, part.local, data_root) is not None for part in parts)
+    return all(data.part_base(task, part, data_root) is not None for part in parts)
 
 
 def _sequences(features: Any) -> list[int]:
